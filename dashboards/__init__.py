@@ -1,0 +1,1 @@
+"""The Dash app (see the app issue)."""

@@ -1,0 +1,39 @@
+"""mandate-sim: an agent-based simulation of an engineering organisation adopting AI coding tools under different management policies.
+
+Quick start::
+
+    import sim
+    df = sim.run("mandate_single_tool", replicates=5, seed=1)       # tidy results
+    table = sim.compare(["mandate_single_tool", "free_choice"])     # end-of-horizon means with 90% bands
+    model = sim.EngineeringOrg(sim.load_scenario("outcome_goals"), seed=1)
+    model.step(); model.engineer(0).state()                          # inspect one engineer
+"""
+
+from .errors import InputError
+from .metrics import METRICS
+from .model import Engineer, EngineeringOrg
+from .params import Scenario
+from .runner import bands, compare, replicate_seeds, run, run_scenarios, summarise
+from .scenarios import builtin_orgs, builtin_scenarios, load_org, load_scenario, parameter_paths
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "METRICS",
+    "Engineer",
+    "EngineeringOrg",
+    "InputError",
+    "Scenario",
+    "__version__",
+    "bands",
+    "builtin_orgs",
+    "builtin_scenarios",
+    "compare",
+    "load_org",
+    "load_scenario",
+    "parameter_paths",
+    "replicate_seeds",
+    "run",
+    "run_scenarios",
+    "summarise",
+]

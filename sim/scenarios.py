@@ -1,0 +1,483 @@
+"""Scenario and organisation files: loading, ``extends:``, ``--org``, ``--set`` overrides, validation with clear errors.
+
+A scenario file is YAML with optional ``name``, ``title``, ``description``,
+``extends`` (a built-in scenario name or a path relative to the file),
+``weeks``, ``organisation``, ``policy`` and ``behaviour``. Anything left out
+takes its declared default (sim/params.py). An organisation profile file holds
+the fields of the ``organisation`` section and may ``extends:`` another profile.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
+
+from .errors import InputError, InputErrors
+from .params import Organisation, Scenario
+
+MAX_FILE_BYTES = 1_000_000
+
+
+def _builtin_dir() -> Path:
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "scenarios", here / "_scenarios"):
+        if candidate.is_dir():
+            return candidate
+    return here.parent / "scenarios"
+
+
+SCENARIO_DIR = _builtin_dir()
+ORG_DIR = SCENARIO_DIR / "orgs"
+
+
+def builtin_scenarios() -> list[str]:
+    """Names of the built-in scenarios, in display order."""
+    order = ["no_ai", "mandate_single_tool", "mandate_any_tool", "generate_and_supervise", "free_choice", "outcome_goals", "pilot_and_measure"]
+    found = sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml"))
+    return [n for n in order if n in found] + [n for n in found if n not in order]
+
+
+def builtin_orgs() -> list[str]:
+    """Names of the built-in organisation profiles."""
+    found = sorted(p.stem for p in ORG_DIR.glob("*.yaml"))
+    return (["default"] if "default" in found else []) + [n for n in found if n != "default"]
+
+
+# ---------------------------------------------------------------------------
+# Reading files
+# ---------------------------------------------------------------------------
+
+
+def read_yaml(path: Path, what: str = "file") -> dict:
+    """Read a YAML mapping from ``path`` with safe loading, or raise an InputError that names the file and the problem."""
+    src = str(path)
+    if not path.exists():
+        raise InputError(f"{what} not found", source=src)
+    if path.is_dir():
+        raise InputError(f"is a directory, not a {what}", source=src)
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise InputError(f"is {size:,} bytes; a {what} may be at most {MAX_FILE_BYTES:,} bytes", source=src)
+    raw = path.read_bytes()
+    if b"\x00" in raw:
+        raise InputError(f"is a binary file, not a YAML {what}", source=src)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"is not UTF-8 text (byte {e.start}); a {what} must be a YAML text file", source=src) from None
+    return parse_yaml(text, src, what)
+
+
+def parse_yaml(text: str, source: str, what: str = "file") -> dict:
+    """Parse YAML text (safe loading) into a mapping, with clear errors."""
+    if not text.strip():
+        raise InputError(f"is empty; a {what} must be a YAML mapping (key: value lines)", source=source)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise InputError(f"is not valid YAML{where}: {problem}", source=source) from None
+    if data is None:
+        raise InputError(f"is empty; a {what} must be a YAML mapping (key: value lines)", source=source)
+    if not isinstance(data, dict):
+        raise InputError(f"must be a YAML mapping of keys to values, not a {type(data).__name__}", source=source)
+    bad = [k for k in data if not isinstance(k, str)]
+    if bad:
+        raise InputError("keys must be text", source=source, value=bad[0])
+    return data
+
+
+def deep_merge(base: dict, over: dict) -> dict:
+    """``over`` on top of ``base``: mappings of sections merge key by key, a key set to null is removed,
+    and mappings of plain numbers (such as a task mix) and everything else replace."""
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if v is None:
+            out.pop(k, None)
+        elif isinstance(v, dict) and isinstance(out.get(k), dict) and not _is_number_map(v):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _is_number_map(d: dict) -> bool:
+    return bool(d) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in d.values())
+
+
+def _prune_to_task_types(org: dict) -> dict:
+    """Drop inherited per-task entries for task types the organisation no longer has."""
+    tasks = org.get("task_types")
+    if not isinstance(tasks, dict):
+        return org
+    for tool in (org.get("tools") or {}).values():
+        if isinstance(tool, dict) and isinstance(tool.get("effects"), dict):
+            tool["effects"] = {k: v for k, v in tool["effects"].items() if k in tasks}
+    return org
+
+
+def with_defaults(data: dict) -> dict:
+    """A scenario mapping completed with every declared default underneath it."""
+    merged = deep_merge(Scenario().model_dump(), data)
+    if isinstance(merged.get("organisation"), dict):
+        _prune_to_task_types(merged["organisation"])
+    return merged
+
+
+def _resolve(ref: str, directory: Path, relative_to: Path | None) -> Path:
+    """A built-in name, or a path (relative to the referring file's folder when given)."""
+    p = Path(ref)
+    looks_like_path = p.suffix in (".yaml", ".yml") or "/" in ref or "\\" in ref
+    if looks_like_path:
+        if not p.is_absolute() and relative_to is not None and not p.exists():
+            alt = relative_to.parent / p
+            if alt.exists():
+                return alt
+        return p
+    return directory / f"{ref}.yaml"
+
+
+def _load_chain(ref: str, directory: Path, what: str, relative_to: Path | None = None, seen: tuple[str, ...] = ()) -> tuple[dict, Path]:
+    """Load a file and everything it ``extends:``, merged, without the ``extends`` key."""
+    path = _resolve(ref, directory, relative_to)
+    if not path.exists():
+        names = builtin_scenarios() if directory == SCENARIO_DIR else builtin_orgs()
+        looks_like_path = path.suffix in (".yaml", ".yml") and not path.is_relative_to(directory)
+        if looks_like_path or relative_to is not None and ("/" in ref or ref.endswith((".yaml", ".yml"))):
+            raise InputError(f"{what} not found", source=str(path))
+        hint = difflib.get_close_matches(ref, names, n=1)
+        raise InputError(
+            f"no built-in {what} or file of this name" + (f"; did you mean '{hint[0]}'?" if hint else ""),
+            source=str(relative_to) if relative_to else None,
+            field="extends" if relative_to else None,
+            value=ref,
+            allowed=", ".join(names) + ", or a path to a .yaml file",
+        )
+    key = str(path.resolve())
+    if key in seen:
+        raise InputError("extends itself (a cycle of extends:)", source=str(path), field="extends", value=ref)
+    data = read_yaml(path, what)
+    parent = data.pop("extends", None)
+    if parent is not None:
+        if not isinstance(parent, str):
+            raise InputError("must name one scenario or file", source=str(path), field="extends", value=parent, allowed="a built-in name or a path")
+        base, _ = _load_chain(parent, directory, what, relative_to=path, seen=seen + (key,))
+        data = deep_merge(base, data)
+    return data, path
+
+
+# ---------------------------------------------------------------------------
+# Field declarations by path
+# ---------------------------------------------------------------------------
+
+
+def _unwrap(annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union or str(origin) == "types.UnionType":
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+        if models:
+            return models[0]
+        return annotation
+    return annotation
+
+
+def field_at(path: str, root: type[BaseModel] = Scenario) -> FieldInfo | None:
+    """The declaration of the field at a dotted path (dict keys included), or None."""
+    model: Any = root
+    info: FieldInfo | None = None
+    parts = path.split(".")
+    i = 0
+    while i < len(parts):
+        part = parts[i]
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return None
+        if part not in model.model_fields:
+            return None
+        info = model.model_fields[part]
+        ann = _unwrap(info.annotation)
+        i += 1
+        if typing.get_origin(ann) is dict:
+            if i < len(parts):
+                i += 1  # the dict key
+                model = _unwrap(typing.get_args(ann)[1])
+                info = None if not (isinstance(model, type) and issubclass(model, BaseModel)) else info
+                if not (isinstance(model, type) and issubclass(model, BaseModel)):
+                    return info
+            continue
+        model = ann
+    return info
+
+
+def describe_allowed(info: FieldInfo | None) -> str | None:
+    """What a field allows, in words (type, bounds, unit)."""
+    if info is None:
+        return None
+    lo = hi = None
+    for meta in info.metadata:
+        lo = getattr(meta, "ge", lo) if getattr(meta, "ge", None) is not None else lo
+        hi = getattr(meta, "le", hi) if getattr(meta, "le", None) is not None else hi
+    ann = info.annotation
+    kind = {int: "a whole number", float: "a number", bool: "true or false", str: "text"}.get(ann, None)
+    unit = (info.json_schema_extra or {}).get("unit") if isinstance(info.json_schema_extra, dict) else None
+    if lo is not None and hi is not None:
+        text = f"{kind or 'a number'} from {lo:g} to {hi:g}"
+    elif kind:
+        text = kind
+    else:
+        text = None
+    if text and unit:
+        text += f" ({unit})"
+    return text
+
+
+def _format_validation(e: ValidationError, source: str, root: type[BaseModel], data: dict, prefix: str = "") -> InputError:
+    errors = []
+    for err in e.errors():
+        loc = [str(x) for x in err["loc"]]
+        path = ".".join(([prefix] if prefix else []) + loc)
+        etype = err["type"]
+        value = err.get("input")
+        info = field_at(".".join(loc), root) if loc else None
+        if etype == "extra_forbidden":
+            parent_path = ".".join(loc[:-1])
+            allowed = _allowed_keys(parent_path, root)
+            hint = difflib.get_close_matches(loc[-1], allowed, n=1)
+            msg = "unknown key" + (f"; did you mean '{hint[0]}'?" if hint else "")
+            errors.append(InputError(msg, source=source, field=path, allowed=", ".join(allowed) if allowed else None))
+            continue
+        if etype == "missing":
+            errors.append(InputError("is required but missing", source=source, field=path))
+            continue
+        msg = err["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        if etype in ("value_error", "assertion_error") and isinstance(value, dict):
+            value = None
+        allowed = describe_allowed(info)
+        if etype.startswith("literal") or etype in ("list_type",):
+            allowed = None
+        errors.append(InputError(_plain(msg), source=source, field=path or None, value=value, allowed=allowed))
+    return errors[0] if len(errors) == 1 else InputErrors(errors)
+
+
+def _plain(msg: str) -> str:
+    replacements = {
+        "Input should be greater than or equal to": "is below the minimum",
+        "Input should be less than or equal to": "is above the maximum",
+        "Input should be a valid number, unable to parse string as a number": "is not a number",
+        "Input should be a valid integer, unable to parse string as an integer": "is not a whole number",
+        "Input should be a valid integer, got a number with a fractional part": "is not a whole number",
+        "Input should be a valid boolean, unable to interpret input": "is not true or false",
+        "Input should be a valid dictionary or instance of": "must be a mapping of keys to values, not a plain value;",
+    }
+    for a, b in replacements.items():
+        if msg.startswith(a):
+            return b + msg[len(a) :] if b.endswith(";") else b
+    return msg
+
+
+def _allowed_keys(parent_path: str, root: type[BaseModel]) -> list[str]:
+    if not parent_path:
+        return list(root.model_fields)
+    info = field_at(parent_path, root)
+    if info is None:
+        return []
+    ann = _unwrap(info.annotation)
+    if typing.get_origin(ann) is dict:
+        model = _unwrap(typing.get_args(ann)[1])
+        # parent path ended at a dict key: list the model's fields
+        if parent_path.split(".")[-1] not in (root.model_fields if isinstance(root, type) else {}):
+            if isinstance(model, type) and issubclass(model, BaseModel):
+                return list(model.model_fields)
+        return []
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return list(ann.model_fields)
+    return []
+
+
+# ---------------------------------------------------------------------------
+# Overrides (--set PATH=VALUE)
+# ---------------------------------------------------------------------------
+
+
+def parameter_paths(scenario: Scenario | None = None) -> list["ParamRow"]:
+    """Every parameter path of a scenario with its value, unit, bounds and description."""
+    sc = scenario or Scenario()
+    return list(_walk(sc, ""))
+
+
+@dataclass(frozen=True)
+class ParamRow:
+    path: str
+    value: Any
+    unit: str
+    min: float | None
+    max: float | None
+    description: str
+    kind: str  # 'number', 'integer', 'bool', 'list', 'text'
+    source: str | None = None
+
+    def as_dict(self) -> dict:
+        return {"path": self.path, "value": self.value, "unit": self.unit, "min": self.min, "max": self.max, "description": self.description}
+
+
+def _walk(obj: BaseModel, prefix: str) -> Iterator[ParamRow]:
+    for name, info in type(obj).model_fields.items():
+        value = getattr(obj, name)
+        path = f"{prefix}{name}"
+        if isinstance(value, BaseModel):
+            yield from _walk(value, path + ".")
+        elif isinstance(value, dict) and value and all(isinstance(v, BaseModel) for v in value.values()):
+            for k, v in value.items():
+                yield from _walk(v, f"{path}.{k}.")
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                yield ParamRow(f"{path}.{k}", v, "share", 0.0, 1.0, f"{info.description} ({k})", "number")
+        else:
+            lo = hi = None
+            for meta in info.metadata:
+                if getattr(meta, "ge", None) is not None:
+                    lo = meta.ge
+                if getattr(meta, "le", None) is not None:
+                    hi = meta.le
+            extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+            kind = "bool" if isinstance(value, bool) else "integer" if isinstance(value, int) else "number" if isinstance(value, float) else "list" if isinstance(value, list) else "text"
+            yield ParamRow(path, value, extra.get("unit", ""), lo, hi, info.description or "", kind, extra.get("source"))
+
+
+def parse_override(text: str, source: str = "--set") -> tuple[str, Any]:
+    """Split 'PATH=VALUE' and parse VALUE as a YAML scalar or list."""
+    if "=" not in text:
+        raise InputError("must be PATH=VALUE", source=source, value=text, allowed="e.g. policy.enforcement=0.5")
+    path, raw = text.split("=", 1)
+    path = path.strip()
+    if not path:
+        raise InputError("has no parameter path before '='", source=source, value=text)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return path, value
+
+
+def apply_overrides(data: dict, overrides: dict[str, Any], source: str = "--set") -> dict:
+    """Set each dotted path in the raw scenario mapping (validated afterwards)."""
+    out = copy.deepcopy(data)
+    known = {r.path for r in parameter_paths(Scenario.model_validate(_strip_meta(data)) if _safe_validate(data) else None)}
+    for path, value in overrides.items():
+        if path not in known and field_at(path) is None:
+            hint = difflib.get_close_matches(path, sorted(known), n=1)
+            raise InputError(
+                "is not a parameter path" + (f"; did you mean '{hint[0]}'?" if hint else ""),
+                source=source, field=path, allowed="the paths `mandate-sim params` lists",
+            )
+        node = out
+        parts = path.split(".")
+        for part in parts[:-1]:
+            nxt = node.get(part)
+            if not isinstance(nxt, dict):
+                nxt = {}
+                node[part] = nxt
+            node = nxt
+        node[parts[-1]] = value
+    return out
+
+
+def _strip_meta(data: dict) -> dict:
+    return {k: v for k, v in data.items() if k != "extends"}
+
+
+def _safe_validate(data: dict) -> bool:
+    try:
+        Scenario.model_validate(_strip_meta(data))
+        return True
+    except ValidationError:
+        return False
+
+
+# ---------------------------------------------------------------------------
+# The public loaders
+# ---------------------------------------------------------------------------
+
+
+def load_org_data(ref: str) -> dict:
+    """Raw mapping of an organisation profile (built-in name or file), extends resolved."""
+    data, path = _load_chain(ref, ORG_DIR, "organisation profile")
+    data = _prune_to_task_types(deep_merge(Organisation().model_dump(), data))
+    try:
+        Organisation.model_validate(data)
+    except ValidationError as e:
+        raise _format_validation(e, str(path), Organisation, data, prefix="") from None
+    return data
+
+
+def load_org(ref: str) -> Organisation:
+    """An organisation profile, validated."""
+    return Organisation.model_validate(load_org_data(ref))
+
+
+def load_scenario_data(ref: str) -> tuple[dict, str]:
+    """Raw mapping of a scenario (built-in name or file), extends resolved; and its source for messages."""
+    data, path = _load_chain(ref, SCENARIO_DIR, "scenario")
+    data.setdefault("name", path.stem)
+    return data, str(path)
+
+
+def load_scenario(
+    ref: "str | Scenario | dict",
+    *,
+    org: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    engineers: int | None = None,
+    weeks: int | None = None,
+) -> Scenario:
+    """A validated Scenario from a built-in name, a file, a mapping or a Scenario, with an organisation profile and overrides on top."""
+    if isinstance(ref, Scenario):
+        data, source = ref.model_dump(), f"scenario '{ref.name}'"
+    elif isinstance(ref, dict):
+        data, source = copy.deepcopy(ref), "scenario mapping"
+        if "extends" in data:
+            base, _ = _load_chain(data.pop("extends"), SCENARIO_DIR, "scenario")
+            data = deep_merge(base, data)
+    else:
+        data, source = load_scenario_data(str(ref))
+    data = with_defaults(data)
+    if org is not None:
+        data["organisation"] = load_org_data(org)
+    if overrides:
+        data = apply_overrides(data, overrides)
+        source += " with --set " + ", ".join(f"{k}={v}" for k, v in overrides.items())
+    if engineers is not None:
+        data.setdefault("organisation", {})["size"] = engineers
+    if weeks is not None:
+        data["weeks"] = weeks
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as e:
+        raise _format_validation(e, source, Scenario, data) from None
+
+
+def scenario_summary(name: str) -> tuple[str, str]:
+    """(title, description) of a built-in scenario, for listings."""
+    data, _ = load_scenario_data(name)
+    return str(data.get("title", "")), str(data.get("description", ""))
+
+
+def json_schema() -> dict:
+    """JSON Schema of the scenario format (for editors)."""
+    schema = Scenario.model_json_schema()
+    schema["properties"]["extends"] = {"type": "string", "description": "A built-in scenario name or a path to a scenario file this one builds on."}
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "mandate-sim scenario"
+    return schema

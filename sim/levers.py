@@ -260,7 +260,7 @@ class OutcomeGoals(Lever):
         saving, enough, defect_ratio = self.evidence.measured(self.rng)
         achieved = 1.0 - model.wk.cycle_time / self.baseline_cycle_time
         shortfall = 0.0 if self.cycle_time_target <= 0 else float(np.clip((self.cycle_time_target - achieved) / self.cycle_time_target, 0.0, 1.0))
-        urgency = 1.0 + shortfall
+        urgency = 1.0 + 0.5 * shortfall
         endorse = np.where(saving >= self.min_gain, urgency, np.where(saving < 0.0, -1.0, 0.0))
         defect_drop = 1.0 - model.wk.escaped_total / self.baseline_defects
         if defect_drop < self.defect_target:

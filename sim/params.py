@@ -317,7 +317,7 @@ class Choice(Strict):
     habit_weight: float = P(3.0, 0.0, 20.0, "utility", "Utility of having used the tool for this task type last week.")
     trial_barrier: float = P(4.5, 0.0, 20.0, "utility", "Cost of trying a tool on a task type for the first time (learning a new way of working).")
     pressure_weight: float = P(6.0, 0.0, 20.0, "utility per pressure", "Weight of usage pressure.")
-    endorsement_weight: float = P(4.0, 0.0, 20.0, "utility per endorsement", "Weight of leadership's published backing (+) or advice against (-).")
+    endorsement_weight: float = P(2.0, 0.0, 20.0, "utility per endorsement", "Weight of leadership's published backing (+) or advice against (-).")
     norm_weight: float = P(12.0, 0.0, 20.0, "utility", "Weight of the generate-don't-write norm on those it targets.")
     shadow_gap: float = P(0.1, 0.0, 1.0, "share of task time", "Believed advantage of an unapproved tool over the best approved one before anyone uses it unapproved.")
     shadow_penalty: float = P(2.0, 0.0, 20.0, "utility", "Utility cost of using an unapproved tool (fear of being caught); multiplied by 1 + enforcement.")

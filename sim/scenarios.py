@@ -104,15 +104,34 @@ def deep_merge(base: dict, over: dict) -> dict:
     for k, v in over.items():
         if v is None:
             out.pop(k, None)
-        elif isinstance(v, dict) and isinstance(out.get(k), dict) and not _is_number_map(v):
+        elif isinstance(v, dict) and isinstance(out.get(k), dict) and k not in REPLACED_MAPPINGS:
             out[k] = deep_merge(out[k], v)
         else:
             out[k] = copy.deepcopy(v)
     return out
 
 
-def _is_number_map(d: dict) -> bool:
-    return bool(d) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in d.values())
+def _replaced_mappings() -> frozenset[str]:
+    """Names of fields that are plain mappings of numbers (such as ``task_mix``): a file gives them whole."""
+    names = set()
+    todo = [Scenario]
+    seen = set()
+    while todo:
+        model = todo.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        for name, info in model.model_fields.items():
+            ann = _unwrap(info.annotation)
+            if typing.get_origin(ann) is dict:
+                value_type = _unwrap(typing.get_args(ann)[1])
+                if isinstance(value_type, type) and issubclass(value_type, BaseModel):
+                    todo.append(value_type)
+                else:
+                    names.add(name)
+            elif isinstance(ann, type) and issubclass(ann, BaseModel):
+                todo.append(ann)
+    return frozenset(names)
 
 
 def _prune_to_task_types(org: dict) -> dict:
@@ -156,13 +175,11 @@ def _load_chain(ref: str, directory: Path, what: str, relative_to: Path | None =
         if looks_like_path or relative_to is not None and ("/" in ref or ref.endswith((".yaml", ".yml"))):
             raise InputError(f"{what} not found", source=str(path))
         hint = difflib.get_close_matches(ref, names, n=1)
-        raise InputError(
-            f"no built-in {what} or file of this name" + (f"; did you mean '{hint[0]}'?" if hint else ""),
-            source=str(relative_to) if relative_to else None,
-            field="extends" if relative_to else None,
-            value=ref,
-            allowed=", ".join(names) + ", or a path to a .yaml file",
-        )
+        message = f"no built-in {what} or {what} file of this name" + (f"; did you mean '{hint[0]}'?" if hint else "")
+        allowed = ", ".join(names) + ", or a path to a .yaml file"
+        if relative_to is not None:
+            raise InputError(message, source=str(relative_to), field="extends", value=ref, allowed=allowed)
+        raise InputError(message, source=f"{what} '{ref}'", allowed=allowed)
     key = str(path.resolve())
     if key in seen:
         raise InputError("extends itself (a cycle of extends:)", source=str(path), field="extends", value=ref)
@@ -192,6 +209,9 @@ def _unwrap(annotation: Any) -> Any:
     return annotation
 
 
+REPLACED_MAPPINGS: frozenset[str] = frozenset()  # filled below, once _unwrap exists
+
+
 def field_at(path: str, root: type[BaseModel] = Scenario) -> FieldInfo | None:
     """The declaration of the field at a dotted path (dict keys included), or None."""
     model: Any = root
@@ -217,6 +237,9 @@ def field_at(path: str, root: type[BaseModel] = Scenario) -> FieldInfo | None:
             continue
         model = ann
     return info
+
+
+REPLACED_MAPPINGS = _replaced_mappings()
 
 
 def describe_allowed(info: FieldInfo | None) -> str | None:
@@ -312,9 +335,9 @@ def _allowed_keys(parent_path: str, root: type[BaseModel]) -> list[str]:
 
 
 def parameter_paths(scenario: Scenario | None = None) -> list["ParamRow"]:
-    """Every parameter path of a scenario with its value, unit, bounds and description."""
+    """Every parameter path of a scenario with its value, unit, bounds and description (names and descriptions left out)."""
     sc = scenario or Scenario()
-    return list(_walk(sc, ""))
+    return [r for r in _walk(sc, "") if r.path.split(".")[-1] not in ("name", "title", "description")]
 
 
 @dataclass(frozen=True)

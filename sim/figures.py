@@ -1,0 +1,258 @@
+"""Figures: functions that take the tidy results table and return plotly figures.
+
+Shared by the CLI's HTML report and the Dash app, so both show the same
+charts. Means are lines; the shaded band is the 5-95% range over replicates
+(a 90% band). Each scenario keeps one colour everywhere (``scenario_colours``).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .metrics import METRICS
+from .params import SENIORITY_LEVELS
+from .runner import bands, summarise
+
+#: Colour-blind-safe palette (Okabe-Ito, then Tol's muted).
+PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#882255", "#117733", "#999933", "#AA4499"]
+BUILTIN_ORDER = ["no_ai", "mandate_single_tool", "mandate_any_tool", "generate_and_supervise", "free_choice", "outcome_goals", "pilot_and_measure"]
+BUILTIN_COLOURS = {
+    "no_ai": "#7F7F7F",
+    "mandate_single_tool": "#D55E00",
+    "mandate_any_tool": "#E69F00",
+    "generate_and_supervise": "#CC79A7",
+    "free_choice": "#0072B2",
+    "outcome_goals": "#009E73",
+    "pilot_and_measure": "#56B4E9",
+}
+USE_COLOURS = {"genuine_use_share": "#009E73", "forced_use_share": "#D55E00", "token_use_share": "#E69F00", "shadow_use_share": "#7F7F7F"}
+
+TEMPLATE = "plotly_white"
+
+
+def scenario_colours(names: Sequence[str]) -> dict[str, str]:
+    """One stable colour per scenario: built-ins keep theirs, others take the palette in order."""
+    out: dict[str, str] = {}
+    spare = [c for c in PALETTE if c not in BUILTIN_COLOURS.values()] + PALETTE
+    i = 0
+    for n in names:
+        base = str(n).split("#")[0]
+        if base in BUILTIN_COLOURS and BUILTIN_COLOURS[base] not in out.values():
+            out[n] = BUILTIN_COLOURS[base]
+        else:
+            out[n] = spare[i % len(spare)]
+            i += 1
+    return out
+
+
+def _rgba(hex_colour: str, alpha: float) -> str:
+    h = hex_colour.lstrip("#")
+    r, g, b = int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _label(metric: str) -> str:
+    m = METRICS.get(metric)
+    return metric.replace("_", " ").capitalize() if m is None else f"{metric.replace('_', ' ').capitalize()} ({m.unit})"
+
+
+def _scenarios(results: pd.DataFrame) -> list[str]:
+    cats = results["scenario"].cat.categories if hasattr(results["scenario"], "cat") else pd.unique(results["scenario"])
+    present = set(results["scenario"].astype(str).unique())
+    return [str(c) for c in cats if str(c) in present]
+
+
+def _layout(fig: go.Figure, title: str, *, height: int = 420, ytitle: str | None = None, percent: bool = False, week_max: int | None = None, big: bool = False) -> go.Figure:
+    fig.update_layout(
+        template=TEMPLATE,
+        title={"text": title, "x": 0.01, "xanchor": "left"},
+        height=height,
+        margin={"l": 60, "r": 20, "t": 60, "b": 50},
+        legend={"orientation": "h", "yanchor": "bottom", "y": -0.32, "x": 0},
+        hovermode="x unified",
+        font={"size": 18 if big else 13},
+    )
+    fig.update_xaxes(title_text="week")
+    if ytitle:
+        fig.update_yaxes(title_text=ytitle)
+    if percent:
+        fig.update_yaxes(tickformat=".0%")
+    if week_max:
+        fig.update_xaxes(range=[1, week_max])
+    return fig
+
+
+def _is_percent(metric: str) -> bool:
+    m = METRICS.get(metric)
+    return m is not None and (m.kind in ("share", "gain"))
+
+
+def add_band_traces(fig: go.Figure, band: pd.DataFrame, name: str, colour: str, *, row: int | None = None, col: int | None = None, dash: str | None = None, legend: bool = True, label: str | None = None) -> None:
+    """A mean line with its shaded 90% band."""
+    band = band.sort_values("week")
+    kw = {} if row is None else {"row": row, "col": col}
+    x = band["week"].tolist()
+    fig.add_trace(
+        go.Scatter(x=x + x[::-1], y=band["high"].tolist() + band["low"].tolist()[::-1], fill="toself", fillcolor=_rgba(colour, 0.18),
+                   line={"width": 0}, hoverinfo="skip", showlegend=False, legendgroup=label or name, name=f"{label or name} band"),
+        **kw,
+    )
+    fig.add_trace(
+        go.Scatter(x=x, y=band["mean"], mode="lines", line={"color": colour, "width": 2.5, "dash": dash}, name=label or name,
+                   legendgroup=label or name, showlegend=legend),
+        **kw,
+    )
+
+
+def metric_over_time(results: pd.DataFrame, metric: str, *, group: str = "all", title: str | None = None, colours: dict | None = None,
+                     until_week: int | None = None, big: bool = False, height: int = 420) -> go.Figure:
+    """One metric over the weeks: a mean line and 90% band per scenario."""
+    names = _scenarios(results)
+    colours = colours or scenario_colours(names)
+    b = bands(results, metrics=[metric], groups=[group])
+    if until_week is not None:
+        b = b[b["week"] <= until_week]
+    fig = go.Figure()
+    for n in names:
+        sub = b[b["scenario"] == n]
+        if len(sub):
+            add_band_traces(fig, sub, n, colours[n])
+    wmax = int(results["week"].max()) if len(results) else None
+    return _layout(fig, title or _label(metric) + ("" if group == "all" else f" — {group}"), ytitle=METRICS[metric].unit if metric in METRICS else None,
+                   percent=_is_percent(metric), week_max=wmax, big=big, height=height)
+
+
+def adoption_split(results: pd.DataFrame, *, colours: dict | None = None, until_week: int | None = None, big: bool = False) -> go.Figure:
+    """Weekly active engineers split into genuine, forced and token use (stacked means), plus shadow use, one panel per scenario."""
+    names = _scenarios(results)
+    kinds = ["genuine_use_share", "forced_use_share", "token_use_share"]
+    b = bands(results, metrics=kinds + ["shadow_use_share"], groups=["all"])
+    if until_week is not None:
+        b = b[b["week"] <= until_week]
+    n = len(names)
+    fig = make_subplots(rows=1, cols=n, shared_yaxes=True, subplot_titles=names, horizontal_spacing=0.03)
+    for i, name in enumerate(names, start=1):
+        for k in kinds:
+            sub = b[(b["scenario"] == name) & (b["metric"] == k)].sort_values("week")
+            fig.add_trace(
+                go.Scatter(x=sub["week"], y=sub["mean"], stackgroup=f"s{i}", mode="lines", line={"width": 0.5, "color": USE_COLOURS[k]},
+                           name=k.replace("_use_share", ""), legendgroup=k, showlegend=i == 1),
+                row=1, col=i,
+            )
+        sub = b[(b["scenario"] == name) & (b["metric"] == "shadow_use_share")].sort_values("week")
+        fig.add_trace(
+            go.Scatter(x=sub["week"], y=sub["mean"], mode="lines", line={"color": USE_COLOURS["shadow_use_share"], "dash": "dot", "width": 2},
+                       name="shadow (unapproved, hidden)", legendgroup="shadow", showlegend=i == 1),
+            row=1, col=i,
+        )
+    fig.update_yaxes(range=[0, 1], tickformat=".0%")
+    _layout(fig, "Weekly active engineers: genuine, forced and token use", percent=True, big=big, height=400)
+    return fig
+
+
+def measurement_gap(results: pd.DataFrame, *, colours: dict | None = None, until_week: int | None = None, big: bool = False) -> go.Figure:
+    """What leadership hears (self-reported gain, dashed) against the true gain (solid), per scenario."""
+    names = _scenarios(results)
+    colours = colours or scenario_colours(names)
+    b = bands(results, metrics=["true_gain", "reported_gain"], groups=["all"])
+    if until_week is not None:
+        b = b[b["week"] <= until_week]
+    fig = go.Figure()
+    for n in names:
+        t = b[(b["scenario"] == n) & (b["metric"] == "true_gain")]
+        r = b[(b["scenario"] == n) & (b["metric"] == "reported_gain")]
+        add_band_traces(fig, t, n, colours[n], label=f"{n}: true")
+        add_band_traces(fig, r, n, colours[n], dash="dash", label=f"{n}: reported")
+    fig.add_hline(y=0, line={"color": "#444", "width": 1})
+    return _layout(fig, "The measurement gap: reported gain (dashed) vs true gain (solid)", ytitle="productivity vs no AI", percent=True,
+                   week_max=int(results["week"].max()), big=big)
+
+
+def panel(results: pd.DataFrame, metrics: Sequence[str], title: str, *, group: str = "all", colours: dict | None = None, until_week: int | None = None,
+          big: bool = False, cols: int | None = None) -> go.Figure:
+    """Several metrics side by side (small multiples), mean and band per scenario."""
+    names = _scenarios(results)
+    colours = colours or scenario_colours(names)
+    b = bands(results, metrics=list(metrics), groups=[group])
+    if until_week is not None:
+        b = b[b["week"] <= until_week]
+    cols = cols or len(metrics)
+    rows = (len(metrics) + cols - 1) // cols
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[_label(m) for m in metrics], horizontal_spacing=0.07, vertical_spacing=0.18)
+    for i, m in enumerate(metrics):
+        r, c = i // cols + 1, i % cols + 1
+        for n in names:
+            sub = b[(b["scenario"] == n) & (b["metric"] == m)]
+            if len(sub):
+                add_band_traces(fig, sub, n, colours[n], row=r, col=c, legend=i == 0)
+        if _is_percent(m):
+            fig.update_yaxes(tickformat=".0%", row=r, col=c)
+    _layout(fig, title, height=380 * rows, big=big)
+    fig.update_xaxes(title_text="week")
+    return fig
+
+
+def breakdown(results: pd.DataFrame, metric: str, by: str = "seniority", *, colours: dict | None = None, week: int | None = None, big: bool = False) -> go.Figure:
+    """End-of-horizon value of a metric by seniority or task type: bars per scenario with 90% band whiskers."""
+    names = _scenarios(results)
+    colours = colours or scenario_colours(names)
+    prefix = f"{by}="
+    groups = sorted({str(g) for g in results.loc[results["metric"] == metric, "group"].unique() if str(g).startswith(prefix)})
+    if by == "seniority":
+        groups = [f"seniority={lv}" for lv in SENIORITY_LEVELS if f"seniority={lv}" in groups]
+    s = summarise(results[results["metric"] == metric], week=week, groups=groups)
+    fig = go.Figure()
+    for n in names:
+        sub = s[s["scenario"] == n].set_index("group").reindex(groups)
+        fig.add_trace(go.Bar(
+            x=[g[len(prefix):] for g in groups], y=sub["mean"], name=n, marker_color=colours[n],
+            error_y={"type": "data", "symmetric": False, "array": (sub["high"] - sub["mean"]).tolist(), "arrayminus": (sub["mean"] - sub["low"]).tolist()},
+        ))
+    fig.update_layout(barmode="group")
+    _layout(fig, f"{_label(metric)} by {'task type' if by == 'task' else by}, end of horizon", percent=_is_percent(metric), big=big)
+    fig.update_xaxes(title_text=by)
+    return fig
+
+
+def end_of_horizon(summary: pd.DataFrame, metrics: Sequence[str], *, colours: dict | None = None, big: bool = False) -> go.Figure:
+    """End-of-horizon means with 90% band whiskers for several metrics, one bar per scenario."""
+    names = list(dict.fromkeys(summary["scenario"]))
+    colours = colours or scenario_colours(names)
+    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[_label(m) for m in metrics])
+    for i, m in enumerate(metrics, start=1):
+        sub = summary[(summary["metric"] == m) & (summary["group"] == "all")].set_index("scenario").reindex(names)
+        fig.add_trace(go.Bar(
+            x=names, y=sub["mean"], marker_color=[colours[n] for n in names], showlegend=False,
+            error_y={"type": "data", "symmetric": False, "array": (sub["high"] - sub["mean"]).tolist(), "arrayminus": (sub["mean"] - sub["low"]).tolist()},
+        ), row=1, col=i)
+        if _is_percent(m):
+            fig.update_yaxes(tickformat=".0%", row=1, col=i)
+    fig.update_xaxes(showticklabels=False)
+    return _layout(fig, "End of horizon", height=380, big=big)
+
+
+PEOPLE = ("trust_leadership", "trust_ai", "psych_safety", "honest_reporting_share")
+PERFORMANCE = ("cycle_time", "escaped_defects", "rework_share")
+WELLBEING = ("fatigue", "attrition_cumulative", "attrition_top_skill_cumulative")
+
+
+def standard_figures(results: pd.DataFrame, *, big: bool = False) -> dict[str, go.Figure]:
+    """The standard set of comparison charts, in reading order (used by the HTML report and the app)."""
+    names = _scenarios(results)
+    colours = scenario_colours(names)
+    return {
+        "adoption": adoption_split(results, colours=colours, big=big),
+        "weekly_active": metric_over_time(results, "weekly_active_share", colours=colours, title="Weekly active users (what the usage dashboard shows)", big=big),
+        "gap": measurement_gap(results, colours=colours, big=big),
+        "performance": panel(results, PERFORMANCE, "Cycle time, escaped defects and rework", colours=colours, big=big),
+        "people": panel(results, PEOPLE, "Trust, safety and honest reporting", colours=colours, big=big, cols=2),
+        "wellbeing": panel(results, WELLBEING, "Fatigue and attrition (all, and the most skilled)", colours=colours, big=big),
+        "risk": panel(results, ("shadow_use_share", "risk_exposure", "pushback_share"), "Shadow use, risk exposure and pushback", colours=colours, big=big),
+        "gain_by_seniority": breakdown(results, "true_gain", "seniority", colours=colours, big=big),
+        "gain_by_task": breakdown(results, "true_gain", "task", colours=colours, big=big),
+        "ai_by_task": breakdown(results, "ai_task_share", "task", colours=colours, big=big),
+    }

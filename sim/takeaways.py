@@ -1,0 +1,86 @@
+"""Plain-language takeaways computed from a comparison's numbers (shared by the CLI report and the app)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+
+def _final(results: pd.DataFrame, metric: str, group: str = "all") -> pd.DataFrame:
+    """Per scenario and replicate, the metric's value in the last week."""
+    df = results[(results["metric"] == metric) & (results["group"] == group)]
+    w = df["week"].max()
+    df = df[df["week"] == w]
+    return df.pivot_table(index="replicate", columns="scenario", values="value", observed=True)
+
+
+def _pct(x: float, signed: bool = False) -> str:
+    return f"{x:+.0%}" if signed else f"{x:.0%}"
+
+
+def _paired_share(a: pd.Series, b: pd.Series) -> float:
+    """Share of paired replicates in which a exceeds b."""
+    d = (a - b).dropna()
+    return float((d > 0).mean()) if len(d) else float("nan")
+
+
+def takeaways(results: pd.DataFrame, limit: int = 5) -> list[str]:
+    """Three to five sentences a reader can act on, each computed from the results (means over replicates, paired comparisons)."""
+    scen = [str(s) for s in pd.unique(results["scenario"].astype(str))]
+    ai = [s for s in scen if s.split("#")[0] != "no_ai"]
+    if not ai:
+        return ["Only the no-AI counterfactual was run: add a policy to compare."]
+    weeks = int(results["week"].max())
+    gain = _final(results, "true_gain")
+    wau = _final(results, "weekly_active_share")
+    rep = _final(results, "reported_gain")
+    trust = _final(results, "trust_leadership")
+    honest = _final(results, "honest_reporting_share")
+    top = _final(results, "attrition_top_skill_cumulative")
+    shadow = _final(results, "shadow_use_share")
+    out: list[str] = []
+
+    m_gain, m_wau = gain[ai].mean(), wau[ai].mean()
+    best_gain, best_wau = m_gain.idxmax(), m_wau.idxmax()
+    if len(ai) > 1 and best_gain != best_wau:
+        share = _paired_share(gain[best_gain], gain[best_wau])
+        out.append(
+            f"{best_wau} reached the most weekly AI use ({_pct(m_wau[best_wau])}) but ended with a true productivity change of "
+            f"{_pct(m_gain[best_wau], True)} against no AI, while {best_gain} reached {_pct(m_gain[best_gain], True)} "
+            f"with {_pct(m_wau[best_gain])} weekly use (ahead in {share:.0%} of paired runs)."
+        )
+    else:
+        out.append(
+            f"{best_gain} led on both weekly AI use ({_pct(m_wau[best_gain])}) and true productivity ({_pct(m_gain[best_gain], True)} against no AI) after {weeks} weeks."
+        )
+
+    gap = (rep[ai] - gain[ai]).mean()
+    worst = gap.idxmax()
+    out.append(
+        f"In {worst}, leadership hears a productivity gain of {_pct(rep[worst].mean(), True)} from self-reports while the true gain is "
+        f"{_pct(gain[worst].mean(), True)}: a gap of {gap[worst] * 100:.0f} points"
+        + (f" (the smallest gap, {gap[gap.idxmin()] * 100:.0f} points, is in {gap.idxmin()})." if len(ai) > 1 else ".")
+    )
+
+    m_trust, m_honest = trust[ai].mean(), honest[ai].mean()
+    lo, hi = m_trust.idxmin(), m_trust.idxmax()
+    if len(ai) > 1 and m_trust[hi] - m_trust[lo] > 0.02:
+        out.append(
+            f"Trust in leadership ends at {m_trust[lo]:.2f} in {lo} against {m_trust[hi]:.2f} in {hi}; only {_pct(m_honest[lo])} of engineers in {lo} "
+            f"feel safe enough to report honestly ({_pct(m_honest[hi])} in {hi})."
+        )
+
+    m_top = top[ai].mean()
+    if len(ai) > 1 and m_top.max() - m_top.min() > 0.02:
+        out.append(
+            f"{m_top.idxmax()} lost {_pct(m_top.max())} of its most skilled engineers in {weeks} weeks, against {_pct(m_top.min())} in {m_top.idxmin()}."
+        )
+
+    m_shadow = shadow[ai].mean()
+    if m_shadow.max() >= 0.03:
+        s = m_shadow.idxmax()
+        out.append(f"In {s}, {_pct(m_shadow[s])} of engineers use an unapproved tool each week, unseen by the usage telemetry: a data-exposure risk standardising was meant to avoid.")
+
+    neg = [s for s in ai if m_gain[s] < 0]
+    if neg and len(out) < limit:
+        out.append(f"{', '.join(neg)} ended below the no-AI counterfactual: the AI use it produced cost more time than it saved.")
+    return out[:limit]

@@ -116,8 +116,8 @@ def _default_tools() -> dict[str, Tool]:
                 {
                     "boilerplate": (0.55, 0.08, 0.20),
                     "tests_docs": (0.45, 0.08, 0.05),
-                    "debugging": (0.20, 0.15, 0.20),
-                    "complex_change": (0.15, 0.20, 0.35),
+                    "debugging": (0.20, 0.22, 0.20),
+                    "complex_change": (0.15, 0.30, 0.35),
                     "design_review": (0.08, 0.12, 0.10),
                 }
             ),
@@ -128,10 +128,10 @@ def _default_tools() -> dict[str, Tool]:
             data_risk=1.0,
             effects=_effects(
                 {
-                    "boilerplate": (0.80, 0.05, 0.10),
+                    "boilerplate": (0.90, 0.05, 0.10),
                     "tests_docs": (0.65, 0.06, 0.00),
-                    "debugging": (0.40, 0.12, 0.10),
-                    "complex_change": (0.35, 0.15, 0.25),
+                    "debugging": (0.40, 0.18, 0.10),
+                    "complex_change": (0.35, 0.24, 0.25),
                     "design_review": (0.20, 0.10, 0.05),
                 }
             ),
@@ -256,7 +256,7 @@ class Work(Strict):
     novice_realisation: float = P(0.75, 0.0, 1.0, "share", "Share of the tool's saving a zero-proficiency user realises (the rest comes with proficiency).")
     expert_scrutiny: float = P(1.0, 0.0, 5.0, "multiplier per mastery", "Extra verification per unit of mastery: experts on mature code hold output to a higher bar.", "METR-2025: developers rejected or rewrote much AI output in mature repositories.")
     proficiency_verification_saving: float = P(0.4, 0.0, 1.0, "share", "Share of verification time a fully proficient user saves (knowing what to check).")
-    learning_overhead: float = P(0.12, 0.0, 1.0, "share of task time", "Extra task time (prompting, waiting, wrangling) for a zero-proficiency user; falls with proficiency (the J-curve).")
+    learning_overhead: float = P(0.09, 0.0, 1.0, "share of task time", "Extra task time (prompting, waiting, wrangling) for a zero-proficiency user; falls with proficiency (the J-curve).")
     task_time_sd: float = P(0.6, 0.0, 2.0, "log hours", "Spread of individual task durations around their expectation (log scale; used by virtual studies).")
     token_use_hours: float = P(0.5, 0.0, 8.0, "hours", "Time one token use takes (a cheap use that satisfies a usage metric and adds nothing).")
     fatigue_drag: float = P(0.3, 0.0, 1.0, "share of focus hours", "Share of focus hours lost at full AI fatigue.")

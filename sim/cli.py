@@ -325,7 +325,9 @@ _register_extensions()
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app; user errors become one message and exit code 2."""
     try:
-        app(args=argv, prog_name="mandate-sim", standalone_mode=False)
+        rv = app(args=argv, prog_name="mandate-sim", standalone_mode=False)
+        if isinstance(rv, int) and not isinstance(rv, bool):
+            return rv  # a command's typer.Exit(code), returned by the parser in non-standalone mode
     except InputError as e:
         err_console.print(f"[bold red]error:[/bold red] {e}", highlight=False, soft_wrap=True)
         return 2

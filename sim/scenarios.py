@@ -186,11 +186,21 @@ def _load_chain(ref: str, directory: Path, what: str, relative_to: Path | None =
     data = read_yaml(path, what)
     parent = data.pop("extends", None)
     if parent is not None:
-        if not isinstance(parent, str):
-            raise InputError("must name one scenario or file", source=str(path), field="extends", value=parent, allowed="a built-in name or a path")
-        base, _ = _load_chain(parent, directory, what, relative_to=path, seen=seen + (key,))
-        data = deep_merge(base, data)
+        data = deep_merge(_load_parents(parent, directory, what, path, seen + (key,)), data)
     return data, path
+
+
+def _load_parents(parent: object, directory: Path, what: str, relative_to: Path | None, seen: tuple[str, ...] = ()) -> dict:
+    """What ``extends:`` names (one name or path, or a list merged in order), loaded and merged."""
+    parents = parent if isinstance(parent, list) else [parent]
+    if not parents or not all(isinstance(p, str) and p for p in parents):
+        raise InputError("must name a scenario or file, or a list of them", source=str(relative_to) if relative_to else None, field="extends", value=parent,
+                         allowed="a built-in name or a path, or a list of these (later ones override earlier ones)")
+    merged: dict = {}
+    for p in parents:
+        base, _ = _load_chain(p, directory, what, relative_to=relative_to, seen=seen)
+        merged = deep_merge(merged, base)
+    return merged
 
 
 # ---------------------------------------------------------------------------
@@ -471,8 +481,7 @@ def load_scenario(
     elif isinstance(ref, dict):
         data, source = copy.deepcopy(ref), "scenario mapping"
         if "extends" in data:
-            base, _ = _load_chain(data.pop("extends"), SCENARIO_DIR, "scenario")
-            data = deep_merge(base, data)
+            data = deep_merge(_load_parents(data.pop("extends"), SCENARIO_DIR, "scenario", None), data)
     else:
         data, source = load_scenario_data(str(ref))
     data = with_defaults(data)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from . import kernels
 from .params import SENIORITY_LEVELS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -90,111 +91,148 @@ def series_list(task_names: tuple[str, ...]) -> list[tuple[str, str]]:
     return out
 
 
+class Sums:
+    """Layout of the weekly sums the recorder kernel fills; every metric is one sum divided by another."""
+
+    SCALARS = (
+        "one", "size", "top_initial", "leavers", "leavers_top", "hires", "cycle_time",
+        "n", "reporting", "ever_used", "genuine", "forced_only", "token_only", "shadow_users", "voiced", "pressure",
+        "mix", "ai_w", "forced_w", "shadow_w", "delivered", "escaped", "capacity", "rework", "verify", "risk",
+        "trust_leadership", "trust_ai", "fatigue", "morale", "safety", "honest", "reported", "now",
+    )
+    LEVEL = ("level_initial", "leavers_level", "n", "reporting", "mix", "ai_w", "forced_w", "delivered",
+             "trust_leadership", "trust_ai", "fatigue", "morale", "now")
+    TASK = ("cycle_time", "mix", "ai_w", "forced_w", "shadow_w", "delivered", "escaped")
+
+    def __init__(self, n_tasks: int):
+        self.K = n_tasks
+        self.index: dict[str, int] = {}
+        i = 0
+        for name in self.SCALARS:
+            self.index[name] = i
+            i += 1
+        for name in self.LEVEL:
+            self.index[f"L:{name}"] = i
+            i += 3
+        for name in self.TASK:
+            self.index[f"K:{name}"] = i
+            i += n_tasks
+        self.size = i
+        self.index_array = np.array([self.index[k] for k in self.kernel_order()], dtype=np.int64)
+
+    def kernel_order(self) -> list[str]:
+        """The sums the recorder kernel fills, in the order of its index argument."""
+        return [
+            "n", "reporting", "ever_used", "genuine", "forced_only", "token_only", "shadow_users", "voiced", "pressure",
+            "mix", "ai_w", "forced_w", "shadow_w", "delivered", "escaped", "capacity", "rework", "verify", "risk",
+            "trust_leadership", "trust_ai", "fatigue", "morale", "safety", "honest", "reported", "now",
+            "L:n", "L:reporting", "L:mix", "L:ai_w", "L:forced_w", "L:delivered", "L:trust_leadership", "L:trust_ai", "L:fatigue",
+            "L:morale", "L:now", "K:mix", "K:ai_w", "K:forced_w", "K:shadow_w", "K:delivered", "K:escaped",
+        ]
+
+    def __getitem__(self, key: str) -> int:
+        return self.index[key]
+
+
+#: For each metric: (numerator, denominator) sums for the whole organisation, and the prefix of the
+#: per-level (``L:``) and per-task (``K:``) sums for breakdowns; value = numerator / denominator.
+RATIOS: dict[str, tuple[str, str]] = {
+    "weekly_active_share": ("reporting", "n"),
+    "ever_used_share": ("ever_used", "n"),
+    "genuine_use_share": ("genuine", "n"),
+    "forced_use_share": ("forced_only", "n"),
+    "token_use_share": ("token_only", "n"),
+    "shadow_use_share": ("shadow_users", "n"),
+    "pushback_share": ("voiced", "n"),
+    "ai_task_share": ("ai_w", "mix"),
+    "forced_task_share": ("forced_w", "mix"),
+    "shadow_task_share": ("shadow_w", "mix"),
+    "usage_pressure": ("pressure", "n"),
+    "throughput": ("delivered", "size"),
+    "cycle_time": ("cycle_time", "one"),
+    "escaped_defects": ("escaped", "n"),
+    "rework_share": ("rework", "capacity"),
+    "verification_share": ("verify", "capacity"),
+    "risk_exposure": ("risk", "n"),
+    "trust_leadership": ("trust_leadership", "n"),
+    "trust_ai": ("trust_ai", "n"),
+    "psych_safety": ("safety", "n"),
+    "honest_reporting_share": ("honest", "n"),
+    "fatigue": ("fatigue", "n"),
+    "morale": ("morale", "n"),
+    "headcount": ("now", "one"),
+    "attrition_cumulative": ("leavers", "size"),
+    "attrition_top_skill_cumulative": ("leavers_top", "top_initial"),
+    "hires_cumulative": ("hires", "size"),
+    "reported_gain": ("reported", "n"),
+}
+#: Denominators of breakdowns that differ from the organisation's (e.g. throughput stays per position).
+LEVEL_DENOMINATOR = {"throughput": "size", "headcount": "one", "attrition_cumulative": "L:level_initial", "cycle_time": "one"}
+LEVEL_NUMERATOR = {"attrition_cumulative": "L:leavers_level"}
+TASK_DENOMINATOR = {"throughput": "size", "cycle_time": "one", "escaped_defects": "n"}
+
+
+def _plan(series: list[tuple[str, str]], sums: Sums, task_names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Numerator and denominator sum index of every recorded series."""
+    num, den = [], []
+    for metric, group in series:
+        n_name, d_name = RATIOS[metric]
+        if group == "all":
+            num.append(sums[n_name])
+            den.append(sums[d_name])
+        elif group.startswith("seniority="):
+            lv = SENIORITY_LEVELS.index(group.split("=", 1)[1])
+            n_key = LEVEL_NUMERATOR.get(metric, f"L:{n_name}")
+            num.append(sums[n_key] + lv)
+            d_key = LEVEL_DENOMINATOR.get(metric, f"L:{d_name}")
+            den.append(sums[d_key] + (lv if d_key.startswith("L:") else 0))
+        else:
+            k = task_names.index(group.split("=", 1)[1])
+            num.append(sums[f"K:{n_name}"] + k)
+            d_key = TASK_DENOMINATOR.get(metric, f"K:{d_name}")
+            den.append(sums[d_key] + (k if d_key.startswith("K:") else 0))
+    return np.array(num, dtype=np.int64), np.array(den, dtype=np.int64)
+
+
 class Recorder:
-    """Preallocated [weeks, series] store filled once per week."""
+    """Preallocated [weeks, series] store filled once per week from one pass of weekly sums."""
 
     def __init__(self, model: "EngineeringOrg"):
-        self.series = series_list(model.tables.task_names)
+        self.task_names = model.tables.task_names
+        self.series = series_list(self.task_names)
         self.col = {s: i for i, s in enumerate(self.series)}
         self.values = np.full((model.weeks, len(self.series)), np.nan)
         self.n_weeks = 0
-        self.task_names = model.tables.task_names
-
-    def _put(self, metric: str, value: float) -> None:
-        self.values[self.n_weeks, self.col[(metric, "all")]] = value
-
-    def _put_levels(self, metric: str, values: np.ndarray) -> None:
-        c = self.col[(metric, "seniority=junior")]
-        self.values[self.n_weeks, c : c + 3] = values
-
-    def _put_tasks(self, metric: str, values: np.ndarray) -> None:
-        c = self.col[(metric, f"task={self.task_names[0]}")]
-        self.values[self.n_weeks, c : c + len(values)] = values
+        self.sums_layout = Sums(len(self.task_names))
+        self.sums = np.zeros(self.sums_layout.size)
+        self.num, self.den = _plan(self.series, self.sums_layout, self.task_names)
+        L = self.sums_layout
+        self.sums[L["one"]] = 1.0
+        self.sums[L["size"]] = model.workforce.n
+        self.sums[L["top_initial"]] = max(model.is_top_skill_initial, 1)
+        self.sums[L["L:level_initial"] : L["L:level_initial"] + 3] = np.maximum(model.level_initial, 1)
 
     def latest(self, metric: str, group: str = "all") -> float:
         return float(self.values[self.n_weeks - 1, self.col[(metric, group)]])
 
     def record(self, model: "EngineeringOrg") -> None:
-        wf, wk, st = model.workforce, model.wk, model.policy_state
-        tb = model.tables
+        wf, wk, st, tb = model.workforce, model.wk, model.policy_state, model.tables
         if self.n_weeks >= self.values.shape[0]:
             self.values = np.vstack([self.values, np.full_like(self.values, np.nan)])
-        pres = wk.present
-        presf = pres.astype(float)
-        n = max(presf.sum(), 1.0)
-        size = float(wf.n)
-        mix = wf.task_mix * presf[:, None]
-        is_ai = wk.choice > 0
-        approved_use = is_ai & ~wk.shadow
-        genuine = approved_use & ~wk.forced
-        any_genuine = genuine.any(axis=1) & pres
-        any_forced = wk.forced.any(axis=1) & pres & ~any_genuine
-        token_only = wk.token & ~any_genuine & ~any_forced
-        level = wf.seniority
-        n_level = np.maximum(np.bincount(level, weights=presf, minlength=3), 1.0)
-        mix_level = np.maximum(np.bincount(level, weights=mix.sum(axis=1), minlength=3), 1e-12)
-        mix_task = np.maximum(mix.sum(axis=0), 1e-12)
-
-        def lv(x):
-            return np.bincount(level, weights=x * presf, minlength=3)
-
-        P, PL, PT = self._put, self._put_levels, self._put_tasks
-        # adoption
-        P("weekly_active_share", wk.reporting.sum() / n)
-        PL("weekly_active_share", lv(wk.reporting.astype(float)) / n_level)
-        P("ever_used_share", (wf.ever_used & pres).sum() / n)
-        P("genuine_use_share", any_genuine.sum() / n)
-        P("forced_use_share", any_forced.sum() / n)
-        P("token_use_share", token_only.sum() / n)
-        P("shadow_use_share", (wk.shadow.any(axis=1) & pres).sum() / n)
-        P("pushback_share", wk.voiced.sum() / n)
-        ai_w = mix * is_ai
-        forced_w = mix * wk.forced
-        P("ai_task_share", ai_w.sum() / mix.sum() if mix.sum() > 0 else 0.0)
-        PL("ai_task_share", lv(ai_w.sum(axis=1)) / mix_level)
-        PT("ai_task_share", ai_w.sum(axis=0) / mix_task)
-        P("forced_task_share", forced_w.sum() / max(mix.sum(), 1e-12))
-        PL("forced_task_share", lv(forced_w.sum(axis=1)) / mix_level)
-        PT("forced_task_share", forced_w.sum(axis=0) / mix_task)
-        shadow_w = mix * wk.shadow
-        P("shadow_task_share", shadow_w.sum() / max(mix.sum(), 1e-12))
-        PT("shadow_task_share", shadow_w.sum(axis=0) / mix_task)
-        P("usage_pressure", (st.pressure * presf).sum() / n)
-        # performance
-        delivered = wk.delivered * presf[:, None]
-        P("throughput", delivered.sum() / size)
-        PL("throughput", np.bincount(level, weights=delivered.sum(axis=1), minlength=3) / size)
-        PT("throughput", delivered.sum(axis=0) / size)
-        P("cycle_time", wk.cycle_time)
-        PT("cycle_time", wk.cycle_time_task)
-        P("escaped_defects", wk.escaped.sum() / n)
-        PT("escaped_defects", wk.escaped.sum(axis=0) / n)
-        cap = max(wk.capacity.sum(), 1e-9)
-        P("rework_share", wk.rework_hours.sum() / cap)
-        P("verification_share", wk.verify_hours.sum() / cap)
-        # risk: tasks done with each tool, unapproved fully exposed, vetted a fraction
-        tasks = delivered / tb.task_hours[None, :]
-        tool = np.maximum(wk.choice - 1, 0)
-        risk = tb.data_risk[tool] * np.where(wk.shadow, 1.0, tb.vetted_risk) * is_ai
-        P("risk_exposure", (tasks * risk).sum() / n)
-        # people
-        for name, arr in (("trust_leadership", wf.trust_leadership), ("trust_ai", wf.trust_ai), ("fatigue", wf.fatigue), ("morale", wf.morale)):
-            P(name, (arr * presf).sum() / n)
-            PL(name, lv(arr) / n_level)
-        P("psych_safety", (wf.safety[wf.team] * presf).sum() / n)
-        P("honest_reporting_share", (wk.honest & pres).sum() / n)
-        now = wf.is_present
-        P("headcount", float(now.sum()))
-        PL("headcount", np.bincount(level[now], minlength=3).astype(float))
+        S, L = self.sums, self.sums_layout
+        kernels.week_sums(
+            wk.present, wf.is_present, wf.seniority, wf.task_mix, wk.choice, wk.shadow, wk.forced, wk.token, wk.reporting,
+            wf.ever_used, wk.voiced, st.pressure, wk.delivered, wk.escaped, wk.capacity, wk.rework_hours, wk.verify_hours,
+            tb.task_hours, tb.data_risk, tb.vetted_risk, wf.trust_leadership, wf.trust_ai, wf.fatigue, wf.morale, wf.safety, wf.team,
+            wk.honest, wk.reported_gain, L.index_array, S,
+        )
         c = model.counters
-        P("attrition_cumulative", c.leavers / size)
-        PL("attrition_cumulative", c.leavers_level / np.maximum(model.level_initial, 1))
-        P("attrition_top_skill_cumulative", c.leavers_top / max(model.is_top_skill_initial, 1))
-        P("hires_cumulative", c.hires / size)
-        # the gap
-        P("reported_gain", (wk.reported_gain * wk.reporting).sum() / n)
+        S[L["leavers"]], S[L["leavers_top"]], S[L["hires"]] = c.leavers, c.leavers_top, c.hires
+        S[L["L:leavers_level"] : L["L:leavers_level"] + 3] = c.leavers_level
+        S[L["cycle_time"]] = wk.cycle_time
+        S[L["K:cycle_time"] : L["K:cycle_time"] + L.K] = wk.cycle_time_task
+        self.values[self.n_weeks] = S[self.num] / np.maximum(S[self.den], 1e-12)
         self.n_weeks += 1
-
     def frame(self) -> pd.DataFrame:
         """Tidy table: one row per week, metric and group."""
         w = self.n_weeks

@@ -181,15 +181,14 @@ def simulate_study(study: Study, scenario: Scenario | None = None, *, replicates
     codable = tb.codable[k_index].copy()
     if tk.codable_share is not None:
         codable[:] = tk.codable_share
-    flat_skill, flat_fam, flat_prof = skill.ravel(), famil.ravel(), prof.ravel()
-    mast = rules.mastery(flat_skill, flat_fam, tb.context[k_index], w.greenfield_mastery)
+    flat_skill, flat_fam, flat_prof = skill.reshape(-1, 1), famil.reshape(-1, 1), prof.reshape(-1, 1)
+    mast = rules.mastery(flat_skill, flat_fam, tb.context[k_index], w.greenfield_mastery)  # [R*E, types]
     gain, verify, overhead = rules.time_components(
-        tb.time_saving[[tool]][:, k_index], tb.verification[[tool]][:, k_index], codable, mast, flat_prof[:, None],
-        expert_discount=w.expert_discount, novice_realisation=w.novice_realisation, expert_scrutiny=w.expert_scrutiny,
-        proficiency_verification_saving=w.proficiency_verification_saving, learning_overhead=w.learning_overhead,
+        tb.time_saving[tool, k_index], tb.verification[tool, k_index], codable, mast, flat_prof, 0.0,
+        w.expert_discount, w.novice_realisation, w.expert_scrutiny, w.proficiency_verification_saving, w.learning_overhead,
     )
-    mult = rules.time_multiplier(gain, verify, overhead)[:, 0, :].reshape(R, E, -1)  # [R,E,types]
-    hidden = (verify + overhead)[:, 0, :].reshape(R, E, -1)
+    mult = rules.time_multiplier(gain, verify, overhead).reshape(R, E, -1)  # [R,E,types]
+    hidden = (verify + overhead).reshape(R, E, -1)
     m_task = np.take_along_axis(mult, kind, axis=2)
     h_task = np.take_along_axis(hidden, kind, axis=2)
     speed = rules.work_speed(skill, w.speed_min, w.speed_skill)[:, :, None]
@@ -199,10 +198,8 @@ def simulate_study(study: Study, scenario: Scenario | None = None, *, replicates
     for t in range(T):
         k = kind[:, :, t]
         b = np.take_along_axis(belief, k[:, :, None], axis=2)[:, :, 0]
-        perceived = rules.perceived_saving(
-            1.0 - m_task[:, :, t], h_task[:, :, t], b, z_perc[:, :, t],
-            effort_discount=pr.effort_discount, optimism=pr.optimism, anchoring=pr.anchoring, noise_sd=pr.noise_sd,
-        )
+        felt = rules.felt_saving(1.0 - m_task[:, :, t], h_task[:, :, t], pr.effort_discount, pr.optimism)
+        perceived = rules.perceived_saving(felt, b, z_perc[:, :, t], pr.anchoring, pr.noise_sd)
         nb = np.where(ai[:, :, t], rules.update_toward(b, perceived, pr.belief_update), b)
         np.put_along_axis(belief, k[:, :, None], nb[:, :, None], axis=2)
 

@@ -1,0 +1,34 @@
+"""Home: what the app is for and where each job starts."""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+from dash import html
+
+CARDS = [
+    ("Compare policies", "/compare", "Two to four policies side by side on one organisation, with 90% bands, an end-of-horizon table, "
+     "plain-language takeaways and downloads."),
+    ("What-if lab", "/lab", "Move any policy lever or the main organisation parameters and see the result against a pinned baseline."),
+    ("Classroom", "/classroom", "A guided seven-step story for a class on a projector, week by week, with keyboard navigation."),
+    ("Sweep explorer", "/sweeps", "Open a sweep folder: outcome heatmaps over two parameters, parallel coordinates and sensitivity indices."),
+    ("The model", "/model", "Each mechanism of the weekly story next to the parameters it uses."),
+]
+
+
+def layout(**_query) -> html.Div:
+    """The landing page."""
+    cards = [
+        dbc.Col(dbc.Card(dbc.CardBody([html.H4(title, className="card-title"), html.P(text), dbc.Button("Open", href=href, color="primary")])), md=4, className="mb-3")
+        for title, href, text in CARDS
+    ]
+    return html.Div([
+        html.H1("mandate-sim", className="h2"),
+        html.P(
+            "An agent-based simulation of an engineering organisation adopting AI coding assistants under management policies: "
+            "usage mandates, role norms, free choice, outcome goals, pilot-and-measure. See, with uncertainty, what each policy does "
+            "to adoption, real productivity, quality, trust, honest reporting, fatigue and attrition, and to the gap between what "
+            "leadership measures and what is true.",
+            className="lead",
+        ),
+        dbc.Row(cards),
+    ])

@@ -1,0 +1,369 @@
+"""The Dash app without a browser: layouts build, controls come from the declarations, links round-trip, uploads get
+the CLI's messages, requests are bounded, and runs are cached and fail safely (the browser tests are test_app_browser.py)."""
+
+from __future__ import annotations
+
+import io
+import socket
+import time
+import zipfile
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import dash
+import pytest
+import yaml
+
+import sim
+from sim.errors import InputError
+from sim.scenarios import field_at, load_scenario, parameter_paths
+
+from dashboards import controls
+from dashboards.app import AppConfig, create_app
+from dashboards.compute import compare_task
+from dashboards.inputs import CompareRequest, UploadFolder, build_specs, check_upload, decode_contents
+from dashboards.jobs import JobManager, check_work, request_key
+from dashboards.pages import compare as compare_page
+from dashboards.pages.model import parameter_rows, parse_model
+from dashboards.pages.sweeps import resolve_inside
+from dashboards.state import compare_query, compare_request, lab_query, lab_state
+
+TINY = dict(engineers=20, weeks=6)
+
+
+@pytest.fixture(scope="module")
+def app():
+    """An app whose runs go to a background thread (the browser tests use worker processes)."""
+    a = create_app(AppConfig(workers=0))
+    yield a
+    a.server.config["MANDATE_SIM"].jobs.close()
+
+
+def _walk(component):
+    """Every component in a layout tree."""
+    yield component
+    children = getattr(component, "children", None)
+    if isinstance(children, (list, tuple)):
+        for c in children:
+            yield from _walk(c)
+    elif children is not None and hasattr(children, "to_plotly_json"):
+        yield from _walk(children)
+
+
+def _ids(layout) -> dict:
+    out = {}
+    for c in _walk(layout):
+        cid = getattr(c, "id", None)
+        if cid is not None:
+            out[str(cid) if not isinstance(cid, dict) else tuple(sorted(cid.items()))] = c
+    return out
+
+
+def _query_dict(query: str) -> dict:
+    """The keyword arguments Dash pages hand a layout for this query string."""
+    parsed = parse_qs(query.lstrip("?"), keep_blank_values=True)
+    return {k: v[0] if len(v) == 1 else v for k, v in parsed.items()}
+
+
+# -- layouts and serving ---------------------------------------------------------------------------
+
+
+def test_every_page_builds_from_a_bare_link_and_from_a_full_one(app):
+    links = {
+        "/compare": "?p=mandate_single_tool,free_choice&org=junior_boilerplate&n=50&w=10&r=2&seed=3&set=organisation.team_size=10",
+        "/lab": "?base=outcome_goals&n=50&w=10&r=2&seed=1&set=policy.feedback_safety=0.9&pin=free_choice",
+        "/classroom": "?step=4&week=20&org=junior_boilerplate",
+        "/model": "?scenario=mandate_single_tool",
+        "/sweeps": "",
+        "/": "",
+    }
+    with app.server.test_request_context("/"):
+        for page in dash.page_registry.values():
+            assert page["layout"]() is not None
+            q = links[page["path"]]
+            assert page["layout"](**_query_dict(q)) is not None, page["path"]
+
+
+def test_the_shell_is_served_with_local_assets_only(app):
+    client = app.server.test_client()
+    html = client.get("/compare").get_data(as_text=True)
+    assert "bootstrap.min.css" in html
+    for marker in ('href="http', 'src="http', "cdn.", "//unpkg", "jsdelivr"):
+        assert marker not in html
+    assert client.get("/_dash-layout").status_code == 200
+    assert client.get("/assets/bootstrap.min.css").status_code == 200
+
+
+def test_the_server_is_safe_by_default(app):
+    assert app.server.config["MAX_CONTENT_LENGTH"] <= 16 * 1024 * 1024
+    assert not app.server.debug
+    from typer.testing import CliRunner
+
+    from sim.cli import app as cli
+
+    result = CliRunner().invoke(cli, ["app", "--help"])
+    assert "127.0.0.1" in result.output
+
+
+# -- controls from the declarations ----------------------------------------------------------------
+
+
+def test_lab_has_a_control_for_every_policy_lever_with_its_declared_bounds(app):
+    from dashboards.pages.lab import lab_controls
+
+    tree = lab_controls("mandate_single_tool", 50, 10, {})
+    found = {dict(k)["path"]: c for k, c in _ids(tree).items() if isinstance(k, tuple) and dict(k).get("type") == "lab-param"}
+    policy_paths = [r.path for r in parameter_paths(load_scenario("mandate_single_tool")) if r.path.startswith("policy.")]
+    assert policy_paths and set(policy_paths) <= set(found)
+    for r in parameter_paths(load_scenario("mandate_single_tool")):
+        if r.path not in found:
+            continue
+        c = found[r.path]
+        if r.kind == "bool":
+            assert type(c).__name__ == "Switch" and c.value == r.value
+        elif r.kind in ("number", "integer") and r.min is not None:
+            assert (c.min, c.max) == (r.min, r.max), r.path
+            assert c.value == r.value
+    assert type(found["policy.allowed_tools"]).__name__ == "Dropdown"
+    assert found["policy.allowed_tools"].value == ["inhouse"]
+    assert "organisation.seniority.junior.share" in found and "organisation.team_size" in found
+
+
+def test_changed_controls_become_overrides_of_the_right_type():
+    sc = load_scenario("mandate_single_tool")
+    ids = [{"path": p} for p in ("policy.usage_target", "policy.training_weeks", "policy.allowed_tools", "policy.outcome_goals.enabled", "policy.enforcement")]
+    values = [0.5, 6.0, ["all", "inhouse"], True, sc.policy.enforcement]
+    sets = controls.changed(ids, values, sc)
+    assert sets == {"policy.usage_target": 0.5, "policy.training_weeks": 6, "policy.allowed_tools": "all", "policy.outcome_goals.enabled": True}
+    assert isinstance(sets["policy.training_weeks"], int)
+    assert load_scenario("mandate_single_tool", overrides=sets).policy.usage_target == 0.5
+
+
+def test_org_editor_covers_every_organisation_parameter_but_size():
+    sc = load_scenario("free_choice", org="junior_boilerplate")
+    paths = {r.path for r in controls.org_rows(sc)}
+    declared = {r.path for r in parameter_paths(sc) if r.path.startswith("organisation.")}
+    assert paths == declared - {"organisation.size"}
+    assert field_at("organisation.team_size") is not None
+
+
+# -- links ------------------------------------------------------------------------------------------
+
+
+def test_a_compare_link_reproduces_the_request_with_uploads_and_edits(tmp_path):
+    folder = UploadFolder(tmp_path)
+    text = b"extends: mandate_single_tool\nname: softer\npolicy:\n  usage_target: 0.5\n"
+    record = check_upload("scenario", "softer.yaml", text, folder)
+    req = CompareRequest(["mandate_single_tool", "upload:" + record["id"], "outcome_goals"], "junior_boilerplate", 70, 12, 3, 11,
+                         {"organisation.team_size": 6, "organisation.seniority.junior.skill_mean": 0.35}, [record])
+    back = compare_request(_query_dict(compare_query(req)))
+    assert back == req
+    specs_a, specs_b = build_specs(req, folder), build_specs(back, UploadFolder(tmp_path / "elsewhere"))
+    assert [s.model_dump() for s in specs_a] == [s.model_dump() for s in specs_b]
+    assert request_key("compare", specs_a, 11, 3) == request_key("compare", specs_b, 11, 3)
+
+
+def test_a_lab_link_reproduces_levers_and_the_pinned_baseline():
+    state = {"base": "outcome_goals", "n": 80, "w": 26, "r": 4, "seed": 9, "sets": {"policy.feedback_safety": 0.3, "policy.allowed_tools": ["inhouse"]},
+             "pin": {"base": "free_choice", "sets": {"policy.training_hours": 8.0}}}
+    assert lab_state(_query_dict(lab_query(state))) == state
+
+
+def test_a_broken_link_gets_a_clear_message():
+    with pytest.raises(InputError, match="link parameter 'r'.*'many'.*not a whole number"):
+        compare_request({"r": "many"})
+    with pytest.raises(InputError, match="link parameter 'set'"):
+        compare_request({"set": "policy.usage_target"})
+
+
+# -- uploads: the CLI's own message ------------------------------------------------------------------
+
+BAD_FILES = {
+    "out_of_range.yaml": b"extends: mandate_single_tool\npolicy:\n  usage_target: 1.5\n",
+    "unknown_key.yaml": b"policy:\n  usage_targt: 0.5\n",
+    "not_yaml.yaml": b"policy: [unclosed\n",
+    "binary.yaml": b"\x00\x01\x02binary",
+    "empty.yaml": b"   \n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+def test_an_invalid_upload_gets_exactly_the_cli_message(name, tmp_path, monkeypatch, capsys):
+    from sim.cli import main
+
+    (tmp_path / name).write_bytes(BAD_FILES[name])
+    monkeypatch.chdir(tmp_path)
+    assert main(["compare", name, "free_choice", "-r", "1"]) == 2
+    cli_message = capsys.readouterr().err.strip()
+    assert cli_message.startswith("error: ")
+    contents = "data:application/x-yaml;base64," + __import__("base64").b64encode(BAD_FILES[name]).decode()
+    with pytest.raises(InputError) as e:
+        check_upload("scenario", name, decode_contents(contents, name), UploadFolder(tmp_path / "uploads"))
+    assert f"error: {e.value}" == cli_message
+
+
+def test_an_invalid_organisation_upload_gets_the_cli_message(tmp_path, monkeypatch, capsys):
+    from sim.cli import main
+
+    text = b"seniority:\n  junior:\n    share: 0.9\n"
+    (tmp_path / "org.yaml").write_bytes(text)
+    monkeypatch.chdir(tmp_path)
+    assert main(["compare", "free_choice", "outcome_goals", "--org", "org.yaml", "-r", "1"]) == 2
+    cli_message = capsys.readouterr().err.strip()
+    with pytest.raises(InputError) as e:
+        check_upload("org", "org.yaml", text, UploadFolder(tmp_path / "uploads"))
+    assert f"error: {e.value}" == cli_message
+
+
+def test_an_upload_cannot_read_server_files_or_be_huge(tmp_path):
+    folder = UploadFolder(tmp_path)
+    with pytest.raises(InputError, match="field 'extends' value '/etc/passwd' may only extend a built-in name"):
+        check_upload("scenario", "sneaky.yaml", b"extends: /etc/passwd\n", folder)
+    with pytest.raises(InputError, match="may be at most 1,000,000 bytes"):
+        check_upload("scenario", "big.yaml", b"#" * 1_000_001, folder)
+    with pytest.raises(InputError, match="may be at most"):
+        decode_contents("data:text/yaml;base64," + "A" * 2_000_000, "big.yaml")
+
+
+# -- bounded requests ----------------------------------------------------------------------------------
+
+
+def test_requests_are_bounded(tmp_path):
+    folder = UploadFolder(tmp_path)
+    with pytest.raises(InputError, match="names 1 policies.*2 to 4"):
+        build_specs(CompareRequest(["free_choice"]), folder)
+    with pytest.raises(InputError, match="names 5 policies"):
+        build_specs(CompareRequest(sim.builtin_scenarios()[:5]), folder)
+    with pytest.raises(InputError, match="replicates.*out of range"):
+        build_specs(CompareRequest(replicates=10_000), folder)
+    with pytest.raises(InputError, match="engineers.*out of range"):
+        build_specs(CompareRequest(engineers=5), folder)
+    specs = build_specs(CompareRequest(engineers=2000, weeks=104), folder)
+    check_work(specs, 20, 25_000_000)
+    with pytest.raises(InputError, match="asks for 33,280,000 engineer-weeks.*at most 25,000,000"):
+        check_work(specs, 40, 25_000_000)
+
+
+# -- runs: cache, failure, results ---------------------------------------------------------------------
+
+
+def _double(x, *, progress=None):
+    if progress:
+        progress(1, 1)
+    return 2 * x
+
+
+def _explode(*, progress=None):
+    raise RuntimeError("boom")
+
+
+def test_the_cache_is_bounded_and_a_failed_run_leaves_the_pool_working():
+    jobs = JobManager(workers=0, cache_size=2)
+    try:
+        for i in range(3):
+            jobs.submit(f"k{i}", _double, i)
+            assert jobs.wait(f"k{i}", 10)["state"] == "done"
+        assert len(jobs) == 2 and jobs.cached("k0") is None and jobs.cached("k2") == 4
+        jobs.submit("bad", _explode)
+        st = jobs.wait("bad", 10)
+        assert st == {"state": "failed", "error": "the run failed: RuntimeError: boom"}
+        jobs.submit("k3", _double, 3)
+        assert jobs.wait("k3", 10)["state"] == "done" and jobs.cached("k3") == 6
+    finally:
+        jobs.close()
+
+
+def test_a_comparison_renders_its_charts_table_takeaways_and_reproducible_files(tmp_path):
+    specs = build_specs(CompareRequest(["mandate_single_tool", "free_choice"], engineers=TINY["engineers"], weeks=TINY["weeks"], replicates=2, seed=5),
+                        UploadFolder(tmp_path))
+    bundle = compare_task(specs, 5, 2)
+    graphs, table, takeaways = compare_page.render(bundle)
+    assert [g.children.id["name"] for g in graphs] == [n for n, _ in compare_page.FIGURE_ORDER]
+    assert list(bundle.table.columns) == ["mandate_single_tool", "free_choice"]
+    assert 3 <= len(bundle.takeaways) <= 5
+    legend = {t.get("legendgroup") for t in bundle.figures["weekly_active"]["data"]}
+    assert {"mandate_single_tool", "free_choice"} <= legend
+    # the scenario files as run reproduce the same numbers through the command line's loader
+    z = zipfile.ZipFile(io.BytesIO(compare_page._files_used(bundle)))
+    assert "--replicates 2 --seed 5" in z.read("README.txt").decode()
+    for name in ("mandate_single_tool.yaml", "free_choice.yaml"):
+        (tmp_path / name).write_bytes(z.read(name))
+    again = sim.run_scenarios([str(tmp_path / "mandate_single_tool.yaml"), str(tmp_path / "free_choice.yaml")], replicates=2, seed=5)
+    assert again["value"].tolist() == bundle.results["value"].tolist()
+
+
+def test_a_run_that_fails_shows_its_error_and_the_server_goes_on(tmp_path):
+    folder = UploadFolder(tmp_path)
+    gone = ", ".join(f"{k}: null" for k in sim.Scenario().organisation.task_types)
+    text = (f"name: two_tasks\norganisation:\n  task_types: {{a: {{}}, b: {{}}, {gone}}}\n  seniority:\n".encode()
+            + b"".join(f"    {lv}:\n      task_mix: {{a: 0.5, b: 0.5}}\n".encode() for lv in ("junior", "mid", "senior"))
+            + b"  tools: {inhouse: null, thirdparty: null, t: {effects: {a: {}, b: {}}}}\n")
+    record = check_upload("scenario", "two_tasks.yaml", text, folder)
+    req = CompareRequest(["free_choice", "upload:" + record["id"]], org="", engineers=20, weeks=4, replicates=1, files=[record])
+    specs = build_specs(req, folder)
+    jobs = JobManager(workers=0)
+    try:
+        key = request_key("compare", specs, 0, 1)
+        jobs.submit(key, compare_task, specs, 0, 1)
+        st = jobs.wait(key, 60)
+        assert st["state"] == "failed" and "share their task types" in st["error"]
+        ok = build_specs(CompareRequest(engineers=20, weeks=4, replicates=1), folder)
+        key2 = request_key("compare", ok, 0, 1)
+        jobs.submit(key2, compare_task, ok, 0, 1)
+        assert jobs.wait(key2, 120)["state"] == "done"
+    finally:
+        jobs.close()
+
+
+# -- model page and sweep folders -----------------------------------------------------------------------
+
+
+def test_model_sections_carry_their_parameters():
+    text = (
+        "# Title\nIntro.\n\n## 7 Submodels\n\n### 7.3 Usage target\nPressure rises.\n\n```\n# not a heading\n```\n\n"
+        "Parameters: `policy.usage_target`, `policy.enforcement`\n\n### 7.4 Shadow\nText.\n\nParameters: `behaviour.choice`\n## 8 Outputs\nMore.\n"
+    )
+    sections = parse_model(text)
+    assert [s.heading for s in sections] == ["Title", "7 Submodels", "7.3 Usage target", "7.4 Shadow", "8 Outputs"]
+    usage = sections[2]
+    assert usage.parameters == ["policy.usage_target", "policy.enforcement"] and "# not a heading" in usage.body
+    assert "Parameters:" not in usage.body
+    rows = parameter_rows(usage.parameters, load_scenario("mandate_single_tool"))
+    assert rows[0]["path"] == "policy.usage_target" and rows[0]["value"] == "0.8" and rows[0]["range"] == "0 to 1"
+    group = parameter_rows(sections[3].parameters, sim.Scenario())
+    assert {"behaviour.choice.hurdle", "behaviour.choice.pressure_weight"} <= {r["path"] for r in group}
+
+
+def test_the_real_model_document_names_only_declared_parameters():
+    doc = Path(__file__).resolve().parent.parent / "docs" / "MODEL.md"
+    if not doc.is_file():
+        pytest.skip("docs/MODEL.md is not there yet")
+    mechanisms = [s for s in parse_model(doc.read_text(encoding="utf-8")) if s.is_mechanism]
+    assert mechanisms and all(parameter_rows(s.parameters, sim.Scenario()) for s in mechanisms if s.parameters)
+
+
+def test_no_sweep_folder_outside_the_data_root_can_be_opened(tmp_path):
+    root = tmp_path / "root"
+    (root / "sweeps" / "a").mkdir(parents=True)
+    (tmp_path / "secret").mkdir()
+    (root / "link").symlink_to(tmp_path / "secret")
+    assert resolve_inside(root, "sweeps/a") == (root / "sweeps" / "a").resolve()
+    for bad in ("../secret", str(tmp_path / "secret"), "link", "/etc"):
+        with pytest.raises(InputError, match="outside the data root"):
+            resolve_inside(root, bad)
+
+
+# -- the command --------------------------------------------------------------------------------------
+
+
+def test_the_app_command_refuses_a_busy_port_and_a_missing_data_root(tmp_path, capsys):
+    from sim.cli import main
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        assert main(["app", "--port", str(port)]) == 2
+        assert f"--port: value {port} is already in use" in capsys.readouterr().err
+    assert main(["app", "--data-root", str(tmp_path / "nope")]) == 2
+    assert "--data-root" in capsys.readouterr().err

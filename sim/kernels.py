@@ -547,3 +547,22 @@ def leave(present, u_leave, trust, fatigue, morale, skill, level, top_threshold,
             if skill[i] >= top_threshold:
                 n_top += 1
     return n, n_top
+
+
+@nb.njit(cache=True)
+def _splitmix64(x):
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+@nb.njit(cache=True)
+def hashed_uniforms(entropy, slots, counters, out):
+    """Fill out[m, width] with uniforms in [0, 1) hashed from (entropy, slot, counter, column)."""
+    m, width = out.shape
+    for r in range(m):
+        key = _splitmix64(entropy ^ _splitmix64(np.uint64(slots[r]) * np.uint64(0x100000001B3) + np.uint64(counters[r])))
+        for c in range(width):
+            x = _splitmix64(key + np.uint64(c) * np.uint64(0x9E3779B97F4A7C15))
+            out[r, c] = (x >> np.uint64(11)) * (1.0 / 9007199254740992.0)

@@ -189,7 +189,7 @@ class _Evidence:
         wk = model.wk
         ch = wk.choice
         sel = wk.present if members is None else (wk.present & members)
-        used = (ch > 0) & sel[:, None]
+        used = (ch > 0) & ~wk.shadow & sel[:, None]  # unapproved (shadow) use is invisible to leadership
         level = model.workforce.seniority[:, None]
         idx = (level * self.T + (ch - 1)) * self.K + np.arange(self.K)[None, :]
         size = 3 * self.T * self.K
@@ -288,6 +288,11 @@ class Pilot(Lever):
         self.scope = np.array([self.scope_names == "all" or k in self.scope_names for k in names], dtype=bool)
         self.evidence = _Evidence(model.tables.n_tools, model.tables.n_tasks)
         self.rng = named_rng(model.entropy, "leadership/pilot_review")
+        K = model.tables.n_tasks
+        # Hours and delivered work per task type, pilot teams (row 0) against control teams (row 1).
+        self.hours = np.zeros((2, K))
+        self.delivered = np.zeros((2, K))
+        self.itt_saving = None
 
     @property
     def end_week(self) -> int:
@@ -302,11 +307,21 @@ class Pilot(Lever):
 
     def react(self, model, week, state):
         if self.start <= week < self.end_week:
+            wk = model.wk
             self.evidence.add(model, members=self.member)
+            for g, members in enumerate((self.member, ~self.member)):
+                sel = (wk.present & members)[:, None]
+                self.hours[g] += (wk.hours * sel).sum(axis=0)
+                self.delivered[g] += (wk.delivered * sel).sum(axis=0)
         if week == self.end_week - 1:
-            # Randomised teams, so pilot users' measured savings estimate the effect; decide per tool and task type.
+            # Pilot against control teams (randomised): time per unit of work on each task type.
+            per_unit = self.hours / np.maximum(self.delivered, 1e-12)
+            measured = (self.delivered > 0).all(axis=0)
+            self.itt_saving = np.where(measured, 1.0 - per_unit[0] / np.maximum(per_unit[1], 1e-12), 0.0)
+            works = measured & (self.itt_saving >= self.min_gain) & self.scope
+            # Scale a tool to a task type where the pilot beat control there and the tool's users measured a saving.
             pooled, enough_pooled, _ = self.evidence.measured(self.rng, pooled=True)
-            self.decided = enough_pooled & (pooled >= self.min_gain) & self.scope[None, :]
+            self.decided = works[None, :] & enough_pooled & (pooled >= self.min_gain)
             state.endorsement[:, enough_pooled] = np.where(self.decided[enough_pooled], 1.0, -1.0)
             by_level, enough, _ = self.evidence.measured(self.rng)
             publish(model, by_level, enough, state)

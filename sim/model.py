@@ -134,7 +134,6 @@ class EngineeringOrg(mesa.Model):
         wf.fill(np.arange(n), named_rng(self.entropy, "init/engineers"), new_hire=False)
         wf.safety[:] = self.behaviour.trust.initial_safety
         self.draws = WeeklyDraws(self.entropy, n, self.tables.n_tasks)
-        self.hiring_rng = named_rng(self.entropy, "hiring")
         self.top_skill_threshold = float(np.quantile(wf.skill, 0.8))
         self.is_top_skill_initial = int((wf.skill >= self.top_skill_threshold).sum())
         self.level_initial = np.bincount(wf.seniority, minlength=3)
@@ -321,7 +320,7 @@ class EngineeringOrg(mesa.Model):
         leavers = np.flatnonzero(wk.leavers) if n else np.zeros(0, dtype=np.int64)
         wf.vacate(leavers, self.week, pe.hiring_delay_weeks)
         due = np.flatnonzero(wf.t_hire == self.week + 1)
-        wf.fill(due, self.hiring_rng, new_hire=True)
+        wf.fill(due, self.entropy, new_hire=True)
         c.hires += due.size
         wk.hired = due
         if self._agent_of_slot is not None:

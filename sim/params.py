@@ -341,9 +341,9 @@ class Trust(Strict):
     punishment_cost: float = P(0.3, 0.0, 2.0, "safety per punished share", "Safety a team loses per share of its members punished for dissent in a week.")
     honesty_threshold: float = P(0.5, 0.0, 1.0, "index", "Mean safety an engineer needs before reporting honestly.")
     honesty_threshold_sd: float = P(0.15, 0.0, 0.5, "index", "Spread of that threshold between engineers.")
-    wanted_gain: float = P(0.3, -0.5, 0.9, "share of task time", "The time saving leadership wants to hear when it pushes AI; slanted reports lean toward it.")
+    wanted_gain: float = P(0.3, -0.5, 0.9, "relative change", "The productivity gain leadership wants to hear when it pushes AI; slanted reports lean toward it.")
     voice_gap: float = P(0.1, 0.0, 1.0, "share of task time", "Believed harm from the policy (a better tool barred, or forced use) before an engineer considers speaking up.")
-    voice_threshold: float = P(0.45, 0.0, 1.0, "index", "Team safety at which half of the dissatisfied engineers speak up.")
+    voice_threshold: float = P(0.45, 0.0, 1.0, "index", "Team safety at which a dissatisfied engineer's weekly chance of speaking up is half the voice rate.")
     voice_slope: float = P(10.0, 0.1, 100.0, "per index", "Steepness of voicing around the threshold.")
     voice_rate: float = P(0.15, 0.0, 1.0, "probability per week", "Weekly chance that a dissatisfied engineer in a fully safe team speaks up.")
 

@@ -15,6 +15,19 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def counter_uniforms(entropy: int, slots: np.ndarray, counters: np.ndarray, width: int) -> np.ndarray:
+    """Uniforms in [0, 1) [len(slots), width] that depend only on (entropy, slot, counter, column): a counter-based stream.
+
+    Used for new hires, so that the same slot's k-th hire draws the same numbers in every
+    compared scenario, whatever the week they arrive (SplitMix64 finaliser as the hash).
+    """
+    from .kernels import hashed_uniforms
+
+    out = np.empty((slots.size, width))
+    hashed_uniforms(np.uint64(int(entropy) & 0xFFFFFFFFFFFFFFFF), slots.astype(np.int64), counters.astype(np.int64), out)
+    return out
+
+
 def stream_key(name: str) -> int:
     """A stable 32-bit key for a decision name (the same on every machine and process)."""
     return zlib.crc32(name.encode("utf-8"))

@@ -112,21 +112,37 @@ class Workforce:
 
     # -- filling slots -------------------------------------------------------
 
-    def fill(self, slots: np.ndarray, rng: np.random.Generator, *, new_hire: bool) -> None:
+    def draws_for(self, slots: np.ndarray, source: "np.random.Generator | int") -> np.ndarray:
+        """Uniforms [m, width] for new engineers in ``slots``: from a generator (initial staff), or, for hires, from a
+        counter-based stream keyed by (entropy, slot, times the slot was filled), so a slot's k-th hire is the same person
+        in every compared scenario whenever they arrive."""
+        width = self.draw_width
+        if isinstance(source, np.random.Generator):
+            return source.random((slots.size, width))
+        from .streams import counter_uniforms
+
+        return counter_uniforms(source, slots, self.n_hired[slots], width)
+
+    @property
+    def draw_width(self) -> int:
+        T, K = self.tables.n_tools, self.tables.n_tasks
+        return 3 + 2 * (T + T * K + 3)  # level, tenure, spare; pairs of uniforms for each normal (Box-Muller)
+
+    def fill(self, slots: np.ndarray, source: "np.random.Generator | int", *, new_hire: bool) -> None:
         """Put new engineers in ``slots``: seniority, skill, tenure, task mix, tool state, trust and morale drawn from the organisation."""
         if slots.size == 0:
             return
         tb, bh = self.tables, self.behaviour
         m = slots.size
         T, K = tb.n_tools, tb.n_tasks
-        # All draws for these engineers come in one fixed order from ``rng``.
-        u_level = rng.random(m)
-        z_skill = rng.standard_normal(m)
-        u_tenure = rng.random(m)
-        z_prof = rng.standard_normal((m, T))
-        z_belief = rng.standard_normal((m, T, K))
-        z_honesty = rng.standard_normal(m)
-        z_affinity = rng.standard_normal(m)
+        u = self.draws_for(slots, source)
+        u_level, u_tenure = u[:, 0], u[:, 1]
+        n_normal = T + T * K + 3
+        a, b = u[:, 3 : 3 + n_normal], u[:, 3 + n_normal : 3 + 2 * n_normal]
+        z = np.sqrt(-2.0 * np.log1p(-a)) * np.cos(2.0 * np.pi * b)  # Box-Muller; 1 - a lies in (0, 1]
+        z_prof = z[:, :T]
+        z_belief = z[:, T : T + T * K].reshape(m, T, K)
+        z_skill, z_honesty, z_affinity = z[:, T + T * K], z[:, T + T * K + 1], z[:, T + T * K + 2]
 
         level = np.searchsorted(np.cumsum(tb.level_share), u_level, side="right").clip(0, len(SENIORITY_LEVELS) - 1)
         skill = np.clip(tb.level_skill_mean[level] + tb.level_skill_sd[level] * z_skill, 0.0, 1.0)

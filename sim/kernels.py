@@ -108,29 +108,28 @@ def pick(u, weights):
 
 @nb.njit(cache=True)
 def team_mean(x, present, team_starts, out):
-    """Mean over each team's present engineers of x [N, M], written back to every slot of the team."""
+    """Mean over each team's present engineers of x [N, M], one row per team in out [n_teams, M]."""
     N, M = x.shape
     n_teams = team_starts.shape[0]
-    acc = np.empty(M)
     for t in range(n_teams):
         a = team_starts[t]
         b = team_starts[t + 1] if t + 1 < n_teams else N
-        acc[:] = 0.0
+        for m in range(M):
+            out[t, m] = 0.0
         n = 0
         for i in range(a, b):
             if present[i]:
                 n += 1
                 for m in range(M):
-                    acc[m] += x[i, m]
+                    out[t, m] += x[i, m]
         d = max(n, 1)
-        for i in range(a, b):
-            for m in range(M):
-                out[i, m] = acc[m] / d
+        for m in range(M):
+            out[t, m] = out[t, m] / d
 
 
 @nb.njit(cache=True)
 def choose_tools(
-    belief, affinity, trust_ai, peer, habit, tried, endorse, level, permit, pressure, norm, in_programme, enforcement,
+    belief, affinity, trust_ai, peer, team, habit, tried, endorse, level, permit, pressure, norm, in_programme, enforcement,
     u_choice, u_shadow, u_token, present,
     benefit_weight, hurdle, trust_weight, peer_weight, habit_weight, trial_barrier, endorsement_weight,
     pressure_weight, norm_weight, shadow_gap, shadow_penalty, token_propensity,
@@ -161,7 +160,7 @@ def choose_tools(
             best_permitted = 0.0
             for j in range(T):
                 if permit[i, j, k]:
-                    u = tool_utility(belief[i, j, k], affinity[i], trust_ai[i], peer[i, j, k], habit[i, j, k], 1.0 if tried[i, j, k] else 0.0,
+                    u = tool_utility(belief[i, j, k], affinity[i], trust_ai[i], peer[team[i], j * K + k], habit[i, j, k], 1.0 if tried[i, j, k] else 0.0,
                                      endorse[level[i], j, k], benefit_weight, hurdle, trust_weight, peer_weight, habit_weight, trial_barrier,
                                      endorsement_weight)
                     w_free[j] = choice_weight(u)
@@ -172,7 +171,7 @@ def choose_tools(
                     w_free[j] = 0.0
                     w_push[j] = 0.0
             c = pick(u_choice[k, i], w_push)
-            c_free = pick(u_choice[k, i], w_free)
+            c_free = c if w_pressure == 1.0 else pick(u_choice[k, i], w_free)
             # Shadow use: the barred tool believed best, if clearly better than every approved option.
             is_shadow = False
             if in_programme[i]:
@@ -295,7 +294,7 @@ def perceive(choice, multiplier, hidden, felt_potential, z, present, belief,
 
 @nb.njit(cache=True)
 def learn(choice, shadow, forced, token, norm, present, task_mix, perceived, approved_tool, training_hours, verify_hours, token_hours, skill,
-          peer_belief, belief, proficiency, trust_ai, habit, tried, ever_used, fatigue, morale,
+          peer_belief, team, belief, proficiency, trust_ai, habit, tried, ever_used, fatigue, morale,
           peer_influence, learning_rate, forgetting, token_learning, training_effect, trust_ai_rate,
           focus_hours, fatigue_saturation, fatigue_rate, initial_morale, morale_fatigue, morale_forced, morale_norm, morale_gain, morale_rate):
     """Step 4b: peers pull beliefs, proficiency follows use and training, trust in AI follows felt gains, habits, fatigue and morale."""
@@ -305,7 +304,7 @@ def learn(choice, shadow, forced, token, norm, present, task_mix, perceived, app
             continue
         for j in range(T):
             for k in range(K):
-                belief[i, j, k] = update_toward(belief[i, j, k], peer_belief[i, j * K + k], peer_influence)
+                belief[i, j, k] = update_toward(belief[i, j, k], peer_belief[team[i], j * K + k], peer_influence)
         ai_share = 0.0
         felt = 0.0
         forced_share = 0.0

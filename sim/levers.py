@@ -109,8 +109,8 @@ class UsageTarget(Lever):
     def act(self, model, week, state):
         p = self.pressure_now()
         present = model.workforce.is_present
-        state.pressure[present] += p
-        state.stake[present] = np.minimum(1.0, state.stake[present] + p)
+        state.pressure += p * present
+        np.minimum(1.0, state.stake + p * present, out=state.stake)
         state.enforcement = max(state.enforcement, self.enforcement)
 
     def react(self, model, week, state):

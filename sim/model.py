@@ -72,7 +72,7 @@ class Engineer(mesa.Agent):
 class WeekData:
     """Scratch of the week being simulated, shared by the phases (and read by levers and the recorder); allocated once per model."""
 
-    def __init__(self, n: int, n_tools: int, n_tasks: int):
+    def __init__(self, n: int, n_tools: int, n_tasks: int, n_teams: int):
         N, T, K = n, n_tools, n_tasks
         self.present = np.zeros(N, dtype=bool)
         self.choice = np.zeros((N, K), dtype=np.int64)  # 0: no AI, j: tool j-1
@@ -94,7 +94,7 @@ class WeekData:
         self.cycle_time = 0.0
         self.escaped_total = 0.0
         self.perceived = np.zeros((N, K))
-        self.peer = np.zeros((N, T * K))  # team means (habit, then beliefs)
+        self.peer = np.zeros((n_teams, T * K))  # team means (habit, then beliefs)
         self.reported_gain = np.zeros(N)
         self.reporting = np.zeros(N, dtype=bool)  # counted active by telemetry
         self.honest = np.zeros(N, dtype=bool)
@@ -149,7 +149,7 @@ class EngineeringOrg(mesa.Model):
         self.telemetry_weekly_active = 0.0
         self.counters = SimpleNamespace(leavers=0, leavers_top=0, hires=0, leavers_level=np.zeros(3, dtype=np.int64))
         self.recorder = Recorder(self)
-        self.wk = WeekData(n, self.tables.n_tools, self.tables.n_tasks)
+        self.wk = WeekData(n, self.tables.n_tools, self.tables.n_tasks, wf.n_teams)
         self.last_week: WeekData | None = None
         self.profile = profile
         self.phase_seconds = {p: 0.0 for p in self.PHASES}
@@ -233,7 +233,7 @@ class EngineeringOrg(mesa.Model):
         N, T, K = wf.belief.shape
         kernels.team_mean(wf.habit.reshape(N, T * K), wk.present, wf.team_starts, wk.peer)
         kernels.choose_tools(
-            wf.belief, wf.affinity, wf.trust_ai, wk.peer.reshape(N, T, K), wf.habit, wf.tried, st.endorsement, wf.seniority,
+            wf.belief, wf.affinity, wf.trust_ai, wk.peer, wf.team, wf.habit, wf.tried, st.endorsement, wf.seniority,
             st.permit, st.pressure, st.norm, st.in_programme, st.enforcement,
             self._u["choice"], self._u["shadow"], self._u["token"][0], wk.present,
             ch.benefit_weight, ch.hurdle, ch.trust_weight, ch.peer_weight, ch.habit_weight, ch.trial_barrier, ch.endorsement_weight,
@@ -275,7 +275,7 @@ class EngineeringOrg(mesa.Model):
         kernels.learn(
             wk.choice, wk.shadow, wk.forced, wk.token, st.norm, wk.present, wf.task_mix, wk.perceived, st.permit.any(axis=2),
             st.training_hours, wk.verify_hours, wk.token_hours, wf.skill,
-            wk.peer, wf.belief, wf.proficiency, wf.trust_ai, wf.habit, wf.tried, wf.ever_used, wf.fatigue, wf.morale,
+            wk.peer, wf.team, wf.belief, wf.proficiency, wf.trust_ai, wf.habit, wf.tried, wf.ever_used, wf.fatigue, wf.morale,
             pr.peer_influence, lp.learning_rate, lp.forgetting, lp.token_learning, lp.training_effect, pr.trust_ai_rate,
             bh.work.focus_hours, pe.fatigue_saturation, pe.fatigue_rate, pe.initial_morale, pe.morale_fatigue, pe.morale_forced,
             pe.morale_norm, pe.morale_gain, pe.morale_rate,

@@ -160,6 +160,8 @@ def accordion(rows: Sequence[ParamRow], kind: str, scenario: Scenario, values: d
         title = key.split(".", 1)[-1].replace("_", " ").replace(".", ": ") if "." in key else f"{key} levers" if key == "policy" else key
         items.append(dbc.AccordionItem([control(r, kind, scenario, values.get(r.path), compact=compact) for r in group], title=title, item_id=key))
     kw = {"id": id} if id else {}
+    if open_first and items:
+        kw["active_item"] = [items[0].item_id]
     return dbc.Accordion(items, start_collapsed=not open_first, always_open=True, flush=True, **kw)
 
 

@@ -77,7 +77,11 @@ class AppServer:
     """The app served on a free loopback port in a background thread of this process."""
 
     def __init__(self, **config: Any):
+        import logging
+
         from werkzeug.serving import make_server
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
 
         from dashboards.app import AppConfig, create_app
 

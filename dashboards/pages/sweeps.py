@@ -119,6 +119,8 @@ def layout(folder: Any = None, metric: Any = None, x: Any = None, y: Any = None,
     if mods is None:
         return dbc.Alert("This installation has no sweep support yet (sim.sweep and sim.analysis).", color="warning", id="sweep-missing")
     found = find_sweeps(ctx.data_root)
+    if folder and folder not in found:
+        found.append(str(folder))  # a linked folder is checked (and refused if outside the root) when opened
     return html.Div([
         html.P(["Sweep folders under ", html.Code(str(ctx.data_root)), " (write one with ", html.Code("mandate-sim sweep"), ")."], className="mb-2"),
         dbc.Row([

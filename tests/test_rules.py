@@ -1,0 +1,509 @@
+"""The behavioural rules (sim/rules.py) one by one: monotone where the story says so, bounded, and deterministic at degenerate parameters.
+
+Each rule is a pure array function, so these tests sweep grids of inputs and
+check the direction of every mechanism exactly; stochastic rules are checked
+against their analytic probabilities with binomial standard errors.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+
+import numpy as np
+import pytest
+
+from sim import rules
+from sim.params import Behaviour
+
+B = Behaviour()
+W, Q, L, PR, CH, TR, PE = B.work, B.quality, B.learning, B.perception, B.choice, B.trust, B.people
+GRID = np.linspace(0.0, 1.0, 11)
+
+
+def nondecreasing(a: np.ndarray, axis: int = -1) -> bool:
+    """True when ``a`` never falls along ``axis`` (allowing float rounding)."""
+    return bool((np.diff(a, axis=axis) >= -1e-12).all())
+
+
+def nonincreasing(a: np.ndarray, axis: int = -1) -> bool:
+    return nondecreasing(-a, axis)
+
+
+def components(time_saving=0.5, verification=0.2, codable=0.8, mast=0.3, prof=0.5, extra=0.0, **kw):
+    """time_components for one engineer, one tool, one task type, returning scalars (gain, verify, overhead)."""
+    params = dict(
+        expert_discount=W.expert_discount, novice_realisation=W.novice_realisation, expert_scrutiny=W.expert_scrutiny,
+        proficiency_verification_saving=W.proficiency_verification_saving, learning_overhead=W.learning_overhead,
+    )
+    params.update(kw)
+    g, v, o = rules.time_components(time_saving, verification, codable, mast, prof, extra_verification=extra, **params)
+    return float(g), float(v), float(o)
+
+
+def multiplier(**kw) -> float:
+    g, v, o = components(**kw)
+    return float(rules.time_multiplier(np.array(g), np.array(v), np.array(o)))
+
+
+# --- Skill, familiarity and the true effect of a tool -------------------------
+
+
+def test_familiarity_rises_with_tenure_from_zero_toward_one():
+    weeks = np.linspace(0, 1000, 101)
+    f = rules.familiarity(weeks, L.familiarity_years)
+    assert f[0] == 0.0
+    assert nondecreasing(f) and (f < 1.0).all() and f[-1] > 0.99
+    # After one time constant, 1 - 1/e of the codebase is familiar.
+    assert rules.familiarity(np.array([L.familiarity_years * rules.WEEKS_PER_YEAR]), L.familiarity_years)[0] == pytest.approx(1 - math.exp(-1))
+
+
+def test_mastery_rises_with_skill_and_familiarity_and_is_familiarity_free_on_greenfield_work():
+    skill, fam = np.meshgrid(GRID, GRID, indexing="ij")
+    context = np.array([0.0, 0.5, 1.0])
+    m = rules.mastery(skill[:, :, None], fam[:, :, None], context[None, None, :], W.greenfield_mastery)
+    assert nondecreasing(m, axis=0) and nondecreasing(m, axis=1)
+    assert ((m >= 0) & (m <= 1)).all()
+    # Context-free work: familiarity does not matter; fully context-bound work: mastery = skill x familiarity.
+    assert np.allclose(m[:, :, 0], (skill * W.greenfield_mastery))
+    assert np.allclose(m[:, :, 2], skill * fam)
+
+
+def test_work_speed_rises_with_skill():
+    s = rules.work_speed(GRID, W.speed_min, W.speed_skill)
+    assert s[0] == W.speed_min and nondecreasing(s) and s[-1] == pytest.approx(W.speed_min + W.speed_skill)
+
+
+@pytest.mark.parametrize("mast", [0.0, 0.4, 0.9])
+@pytest.mark.parametrize("prof", [0.0, 0.5, 1.0])
+def test_a_worse_fitting_tool_is_never_faster(mast, prof):
+    """Lower time_saving or higher verification never lowers the time multiplier (never raises the true gain)."""
+    savings = np.linspace(0.0, 0.95, 20)
+    m_saving = np.array([multiplier(time_saving=s, mast=mast, prof=prof) for s in savings])
+    assert nonincreasing(m_saving), "more time saving must never make the task slower"
+    verifs = np.linspace(0.0, 2.0, 21)
+    m_verif = np.array([multiplier(verification=v, mast=mast, prof=prof) for v in verifs])
+    assert nondecreasing(m_verif), "more verification must never make the task faster"
+
+
+def test_expertise_discount_experts_on_familiar_code_gain_less_and_verify_more():
+    masts = GRID
+    g = np.array([components(mast=m)[0] for m in masts])
+    v = np.array([components(mast=m)[1] for m in masts])
+    assert nonincreasing(g) and g[-1] < g[0]
+    assert nondecreasing(v) and v[-1] > v[0]
+    # Full mastery forgoes exactly expert_discount of the saving.
+    assert g[-1] == pytest.approx(g[0] * (1 - W.expert_discount))
+    # No expert discount and no scrutiny: mastery does not matter.
+    flat = [components(mast=m, expert_discount=0.0, expert_scrutiny=0.0) for m in masts]
+    assert all(np.allclose(f, flat[0]) for f in flat)
+
+
+def test_novices_on_boilerplate_gain_most_experts_on_mature_code_can_be_slower():
+    """The default best-of-breed tool: a novice on boilerplate is much faster; a seasoned expert on a complex change in code they know is slower."""
+    from sim.params import Organisation
+
+    org = Organisation()
+    tp = org.tools["thirdparty"].effects
+    bp, cc = org.task_types["boilerplate"], org.task_types["complex_change"]
+    novice_mast = float(rules.mastery(0.3, 0.0, bp.context_dependence, W.greenfield_mastery))
+    expert_mast = float(rules.mastery(0.9, 0.95, cc.context_dependence, W.greenfield_mastery))
+    novice = multiplier(time_saving=tp["boilerplate"].time_saving, verification=tp["boilerplate"].verification, codable=bp.codable_share, mast=novice_mast, prof=L.initial_proficiency)
+    expert = multiplier(time_saving=tp["complex_change"].time_saving, verification=tp["complex_change"].verification, codable=cc.codable_share, mast=expert_mast, prof=L.initial_proficiency)
+    assert novice < 0.8
+    assert expert > 1.0
+
+
+def test_learning_curve_proficiency_lowers_task_time_and_can_turn_a_loss_into_a_gain():
+    """The J-curve at the level of one task: at zero proficiency the tool costs time, at full proficiency it saves time."""
+    profs = GRID
+    m = np.array([multiplier(time_saving=0.3, verification=0.1, codable=0.8, mast=0.2, prof=p, learning_overhead=0.5) for p in profs])
+    assert nonincreasing(m)
+    assert m[0] > 1.0 > m[-1]
+    g = np.array([components(prof=p)[0] for p in profs])
+    v = np.array([components(prof=p)[1] for p in profs])
+    o = np.array([components(prof=p)[2] for p in profs])
+    assert nondecreasing(g) and nonincreasing(v) and nonincreasing(o) and o[-1] == 0.0
+
+
+def test_generate_norm_supervision_raises_verification_only():
+    g0, v0, o0 = components(extra=0.0)
+    g1, v1, o1 = components(extra=W.generate_verification)
+    assert v1 > v0 and g1 == g0 and o1 == o0
+
+
+def test_time_multiplier_is_floored():
+    assert float(rules.time_multiplier(np.array(2.0), np.array(0.0), np.array(0.0))) == 0.05
+
+
+# --- The weekly choice --------------------------------------------------------
+
+
+def _utility(**over):
+    n, t, k = 4, 2, 3
+    args = dict(
+        belief=np.full((n, t, k), 0.2), affinity=np.zeros((n, 1, 1)), trust_ai=np.full((n, 1, 1), 0.5), peer_share=np.full((n, t, k), 0.5),
+        habit=np.zeros((n, t, k)), tried=np.ones((n, t, k), dtype=bool), endorsement=np.zeros((n, t, k)),
+    )
+    args.update(over)
+    return rules.tool_utility(
+        **args, benefit_weight=CH.benefit_weight, hurdle=CH.hurdle, trust_weight=CH.trust_weight, peer_weight=CH.peer_weight,
+        habit_weight=CH.habit_weight, trial_barrier=CH.trial_barrier, endorsement_weight=CH.endorsement_weight,
+    )
+
+
+def test_utility_rises_with_belief_trust_peers_habit_endorsement_and_falls_for_untried_tools():
+    base = _utility()
+    assert (_utility(belief=np.full((4, 2, 3), 0.4)) > base).all()
+    assert (_utility(trust_ai=np.full((4, 1, 1), 0.9)) > base).all()
+    assert (_utility(affinity=np.full((4, 1, 1), 1.0)) > base).all()
+    assert (_utility(peer_share=np.full((4, 2, 3), 0.9)) > base).all()
+    assert (_utility(habit=np.ones((4, 2, 3))) > base).all()
+    assert (_utility(endorsement=np.ones((4, 2, 3))) > base).all()
+    assert (_utility(tried=np.zeros((4, 2, 3), dtype=bool)) < base).all()
+
+
+def test_choose_degenerate_cases_are_deterministic():
+    n, t, k = 5, 3, 2
+    u = np.random.default_rng(0).random((n, k))
+    none = np.full((n, t, k), -np.inf)
+    assert (rules.choose(none, u) == 0).all(), "no tool available: nobody uses AI"
+    only_second = none.copy()
+    only_second[:, 1, :] = 60.0  # overwhelming utility (clipped at 50)
+    c = rules.choose(only_second, np.clip(u, 1e-12, 1 - 1e-12))
+    assert (c == 2).all(), "one overwhelmingly good tool: everybody picks it"
+    # u = 0 always picks no AI (its probability is positive); u just below 1 the last available tool.
+    assert (rules.choose(np.zeros((n, t, k)), np.zeros((n, k))) == 0).all()
+    last_avail = np.zeros((n, t, k))
+    last_avail[:, 2, :] = -np.inf
+    assert (rules.choose(last_avail, np.full((n, k), 1 - 1e-12)) == 2).all(), "an unavailable last tool is never chosen"
+
+
+def test_choose_matches_logit_probabilities_within_binomial_error():
+    rng = np.random.default_rng(12345)
+    utilities = np.array([0.5, -1.0, 1.5])  # three tools; no AI has utility 0
+    n = 200_000
+    util = np.broadcast_to(utilities[None, :, None], (n, 3, 1)).copy()
+    c = rules.choose(util, rng.random((n, 1)))[:, 0]
+    e = np.exp(np.concatenate([[0.0], utilities]))
+    p = e / e.sum()
+    for j in range(4):
+        freq = (c == j).mean()
+        se = math.sqrt(p[j] * (1 - p[j]) / n)
+        assert abs(freq - p[j]) < 4 * se, f"option {j}: frequency {freq:.4f}, logit probability {p[j]:.4f} (se {se:.4f})"
+
+
+def test_pressure_never_turns_a_chosen_use_into_no_use():
+    """With the same draws, adding pressure to every available tool keeps every engineer who chose AI on AI (so 'forced' is well defined)."""
+    rng = np.random.default_rng(7)
+    n, t, k = 2000, 2, 5
+    base = rng.normal(0, 3, (n, t, k))
+    base[rng.random((n, t, k)) < 0.2] = -np.inf
+    u = rng.random((n, k))
+    free = rules.choose(base, u)
+    for push in (0.5, 2.0, 6.0):
+        pushed = rules.choose(base + push, u)
+        assert not ((free > 0) & (pushed == 0)).any()
+        assert (pushed > 0).mean() >= (free > 0).mean()
+
+
+def test_shadow_use_only_above_the_gap_rises_with_advantage_and_falls_with_enforcement():
+    adv = np.linspace(-0.5, 1.0, 31)[None, :].repeat(3, axis=0)
+    aff = np.array([-3.0, 0.0, 3.0])[:, None]
+    p = rules.shadow_probability(adv, aff, 0.0, benefit_weight=CH.benefit_weight, shadow_gap=CH.shadow_gap, shadow_penalty=CH.shadow_penalty)
+    assert ((p >= 0) & (p <= 1)).all()
+    assert (p[adv <= CH.shadow_gap] == 0).all()
+    assert nondecreasing(p, axis=1)
+    assert nondecreasing(p, axis=0), "more affinity for AI, more shadow use"
+    for e0, e1 in ((0.0, 0.5), (0.5, 1.0)):
+        p0 = rules.shadow_probability(adv, aff, e0, benefit_weight=CH.benefit_weight, shadow_gap=CH.shadow_gap, shadow_penalty=CH.shadow_penalty)
+        p1 = rules.shadow_probability(adv, aff, e1, benefit_weight=CH.benefit_weight, shadow_gap=CH.shadow_gap, shadow_penalty=CH.shadow_penalty)
+        assert (p1 <= p0).all()
+
+
+def test_token_use_rises_with_pressure_from_zero_and_is_a_probability():
+    pressure = np.linspace(0, 5, 51)
+    p = rules.token_probability(pressure, CH.token_propensity)
+    assert p[0] == 0 and nondecreasing(p) and ((p >= 0) & (p <= 1)).all() and p[-1] == 1.0
+    assert (rules.token_probability(pressure, 0.0) == 0).all()
+
+
+# --- Work, defects, rework ----------------------------------------------------
+
+
+def test_fatigue_drains_hours_and_catch_rate():
+    h = rules.available_hours(W.focus_hours, GRID, W.fatigue_drag)
+    assert h[0] == W.focus_hours and nonincreasing(h) and h[-1] == pytest.approx(W.focus_hours * (1 - W.fatigue_drag))
+    skill, fat = np.meshgrid(GRID, GRID, indexing="ij")
+    c = rules.catch_rate(skill, fat, Q.catch_base, Q.catch_skill, Q.catch_fatigue)
+    assert ((c >= 0) & (c <= 1)).all()
+    assert nondecreasing(c, axis=0) and nonincreasing(c, axis=1)
+
+
+def test_rework_comes_due_as_a_share_capped_by_capacity():
+    pending = np.array([0.0, 10.0, 100.0, 1000.0])
+    cap = np.array([20.0, 20.0, 20.0, 20.0])
+    r = rules.rework_due(pending, Q.rework_due, cap)
+    assert (r <= cap).all() and (r <= pending * Q.rework_due + 1e-12).all() and r[0] == 0
+    assert np.allclose(r, np.minimum(pending * Q.rework_due, cap))
+
+
+def test_defects_rise_with_work_rate_and_the_tools_defect_change_and_fall_with_skill():
+    delivered = np.array([[10.0, 5.0]])
+    rate = np.array([0.1, 0.05])
+    d = [rules.defects_introduced(delivered, rate, np.array([0.5]), Q.skill_defect_reduction, np.full((1, 2), dc)) for dc in (-0.5, 0.0, 0.5, 2.0)]
+    assert all((b >= a).all() for a, b in zip(d, d[1:]))
+    by_skill = [rules.defects_introduced(delivered, rate, np.array([s]), Q.skill_defect_reduction, np.zeros((1, 2))) for s in GRID]
+    assert all((b <= a + 1e-15).all() for a, b in zip(by_skill, by_skill[1:]))
+    assert (rules.defects_introduced(np.zeros((1, 2)), rate, np.array([0.5]), 0.5, np.zeros((1, 2))) == 0).all()
+
+
+# --- Perception and learning -------------------------------------------------
+
+
+def _perceived(true, hidden, belief, z, *, effort_discount, optimism, anchoring, noise_sd):
+    """What an engineer perceives: the felt saving (true saving, uncounted effort, optimism), anchored on belief, noisy."""
+    felt = rules.felt_saving(true, hidden, effort_discount=effort_discount, optimism=optimism)
+    return rules.perceived_saving(felt, belief, z, anchoring=anchoring, noise_sd=noise_sd)
+
+
+def test_perceived_saving_is_biased_upward_by_optimism_and_uncounted_effort():
+    true = np.linspace(-0.3, 0.6, 10)
+    hidden = np.full(10, 0.2)
+    belief = np.zeros(10)
+    z = np.zeros(10)
+    # No anchoring, no noise, no bias: perception is the truth.
+    exact = _perceived(true, hidden, belief, z, effort_discount=0.0, optimism=0.0, anchoring=0.0, noise_sd=0.0)
+    assert np.allclose(exact, true)
+    prev = None
+    for opt in (-0.2, 0.0, 0.1, 0.3):
+        p = _perceived(true, hidden, belief, z, effort_discount=PR.effort_discount, optimism=opt, anchoring=PR.anchoring, noise_sd=PR.noise_sd)
+        if prev is not None:
+            assert (p > prev).all()
+        prev = p
+    prev = None
+    for ed in (0.0, 0.4, 0.8, 1.0):
+        p = _perceived(true, hidden, belief, z, effort_discount=ed, optimism=PR.optimism, anchoring=PR.anchoring, noise_sd=PR.noise_sd)
+        if prev is not None:
+            assert (p > prev).all()
+        prev = p
+    # Anchoring weight pulls perception toward the belief; noise adds noise_sd per unit of z.
+    b = np.full(10, 0.5)
+    anchored = _perceived(true, hidden, b, z, effort_discount=0.0, optimism=0.0, anchoring=0.9, noise_sd=0.0)
+    assert np.allclose(anchored, 0.9 * 0.5 + 0.1 * true)
+    noisy = _perceived(true, hidden, belief, np.ones(10), effort_discount=0.0, optimism=0.0, anchoring=0.0, noise_sd=0.15)
+    assert np.allclose(noisy, true + 0.15)
+
+
+def test_update_toward_moves_a_share_of_the_way():
+    x, t = np.array([0.0, 1.0, 0.5]), np.array([1.0, 0.0, 0.5])
+    assert np.allclose(rules.update_toward(x, t, 0.0), x)
+    assert np.allclose(rules.update_toward(x, t, 1.0), t)
+    y = rules.update_toward(x, t, 0.25)
+    assert (np.abs(t - y) <= np.abs(t - x)).all()
+
+
+def test_proficiency_rises_with_use_and_training_and_decays_unused():
+    p0 = np.linspace(0, 1, 11)
+    prev = p0
+    for intensity in (0.1, 0.5, 1.0):
+        p = rules.learn_proficiency(p0, np.full(11, intensity), L.learning_rate, L.forgetting)
+        assert (p >= prev).all() and ((p >= 0) & (p <= 1)).all()
+        prev = p
+    unused = rules.learn_proficiency(p0, np.zeros(11), L.learning_rate, L.forgetting)
+    assert (unused <= p0).all() and np.allclose(unused, p0 * (1 - L.forgetting))
+    # Repeated use approaches full proficiency (a learning curve).
+    p = np.zeros(1)
+    curve = []
+    for _ in range(200):
+        p = rules.learn_proficiency(p, np.ones(1), L.learning_rate, L.forgetting)
+        curve.append(p[0])
+    assert nondecreasing(np.array(curve)) and curve[-1] > 0.99
+    assert np.diff(curve)[0] > np.diff(curve)[-1], "the learning curve flattens"
+    hours = np.linspace(0, 100, 11)
+    trained = rules.trained_proficiency(np.full(11, 0.1), hours, L.training_effect)
+    assert trained[0] == pytest.approx(0.1) and nondecreasing(trained) and (trained <= 1).all()
+
+
+def test_trust_in_ai_follows_perceived_saving():
+    t = rules.trust_ai_target(np.linspace(-1, 1, 21))
+    assert nondecreasing(t) and t[0] == 0 and t[-1] == 1 and ((t >= 0) & (t <= 1)).all()
+
+
+# --- Fatigue, morale -------------------------------------------------------------
+
+
+def test_fatigue_follows_review_load_and_saturates():
+    review = np.linspace(0, 40, 41)
+    f = rules.fatigue_target(review, W.focus_hours, PE.fatigue_saturation)
+    assert f[0] == 0 and nondecreasing(f) and f[-1] == 1.0 and ((f >= 0) & (f <= 1)).all()
+
+
+def test_morale_falls_with_fatigue_forced_work_and_the_norm_and_rises_with_felt_gain():
+    def m(fat=0.2, forced=0.2, norm=0.0, felt=0.1):
+        return float(rules.morale_target(PE.initial_morale, np.array(fat), np.array(forced), np.array(norm), np.array(felt),
+                                         morale_fatigue=PE.morale_fatigue, morale_forced=PE.morale_forced, morale_gain=PE.morale_gain))
+
+    assert m(fat=0.6) < m(fat=0.2) and m(forced=0.8) < m(forced=0.2) and m(norm=0.15) < m(norm=0.0) and m(felt=0.4) > m(felt=0.1)
+    assert m(fat=1, forced=1, norm=1, felt=-1) == 0.0 and m(fat=0, forced=0, felt=5) == 1.0
+
+
+# --- Reporting, voice, trust and safety -------------------------------------------
+
+
+def test_honest_reporting_is_monotone_in_safety():
+    thr = np.random.default_rng(1).normal(TR.honesty_threshold, TR.honesty_threshold_sd, 1000)
+    shares = [rules.is_honest(np.full(1000, s), thr).mean() for s in GRID]
+    assert nondecreasing(np.array(shares))
+    assert rules.is_honest(np.array([0.5]), np.array([0.5]))[0]
+
+
+def test_slanted_reports_lean_toward_the_wanted_gain_only_when_not_honest():
+    honest_report = np.linspace(-0.2, 0.6, 9)
+    stake = np.ones(9)
+    same = rules.slanted_report(honest_report, np.ones(9, dtype=bool), stake, TR.wanted_gain)
+    assert np.array_equal(same, honest_report)
+    slanted = rules.slanted_report(honest_report, np.zeros(9, dtype=bool), stake, TR.wanted_gain)
+    assert (slanted >= honest_report).all()
+    assert np.allclose(slanted, np.maximum(honest_report, TR.wanted_gain))
+    no_stake = rules.slanted_report(honest_report, np.zeros(9, dtype=bool), np.zeros(9), TR.wanted_gain)
+    assert np.array_equal(no_stake, honest_report)
+    half = rules.slanted_report(honest_report, np.zeros(9, dtype=bool), np.full(9, 0.5), TR.wanted_gain)
+    assert ((half >= honest_report) & (half <= slanted)).all()
+
+
+def test_implied_gain_rises_with_ai_share_and_saving():
+    share, saving = np.meshgrid(GRID, np.linspace(-0.5, 0.8, 14), indexing="ij")
+    g = rules.implied_gain(share, saving)
+    assert nondecreasing(g, axis=1) and (g[0] == 0).all()
+    assert np.isfinite(rules.implied_gain(np.array([1.0]), np.array([1.0]))).all()
+
+
+def test_pushback_voicing_rises_with_safety():
+    p = rules.voice_probability(GRID, TR.voice_threshold, TR.voice_slope, TR.voice_rate)
+    assert nondecreasing(p) and p[-1] > p[0] and ((p >= 0) & (p <= TR.voice_rate)).all()
+    assert float(rules.voice_probability(np.array([TR.voice_threshold]), TR.voice_threshold, TR.voice_slope, TR.voice_rate)[0]) == pytest.approx(TR.voice_rate / 2)
+
+
+def _trust(trust=0.6, forced=0.0, gap=0.0, voiced=False, resp=0.5):
+    return float(rules.trust_leadership_change(
+        np.array([trust]), TR.initial_trust_leadership, np.array([forced]), np.array([gap]), np.array([voiced]), resp,
+        drift=TR.trust_drift, forced_cost=TR.forced_cost, restriction_cost=TR.restriction_cost,
+        ignored_cost=TR.ignored_cost, response_gain=TR.response_gain,
+    )[0])
+
+
+def test_trust_in_leadership_falls_with_forced_use_barred_tools_and_ignored_pushback():
+    forced = [_trust(forced=f) for f in GRID]
+    gaps = [_trust(gap=g) for g in GRID]
+    assert nonincreasing(np.array(forced)) and forced[-1] < forced[0]
+    assert nonincreasing(np.array(gaps)) and gaps[-1] < gaps[0]
+    assert _trust(voiced=True, resp=0.0) < _trust(voiced=False, resp=0.0), "ignored pushback costs trust"
+    assert _trust(voiced=True, resp=1.0) > _trust(voiced=False, resp=1.0), "a visible response earns trust"
+    voiced = [_trust(voiced=True, resp=r) for r in GRID]
+    assert nondecreasing(np.array(voiced))
+    # Nothing happening: trust drifts back toward its initial level.
+    assert _trust(trust=0.3) > 0.3 and _trust(trust=0.9) < 0.9
+    assert 0.0 <= _trust(trust=0.0, forced=1, gap=1, voiced=True, resp=0.0) <= 1.0
+
+
+def test_safety_climate_falls_with_enforcement_and_rises_with_feedback_safety():
+    c = np.array([[rules.safety_climate(TR.initial_safety, fs, e, TR.safety_from_feedback, TR.safety_from_enforcement) for e in GRID] for fs in GRID])
+    assert nonincreasing(c, axis=1), "more enforcement never raises the safety climate"
+    assert nondecreasing(c, axis=0), "more feedback safety never lowers it"
+    assert ((c >= 0) & (c <= 1)).all()
+
+
+def test_team_safety_moves_toward_the_climate_and_falls_with_punishment():
+    s = np.linspace(0, 1, 11)
+    up = rules.safety_change(s, 0.8, np.zeros(11), TR.safety_rate, TR.punishment_cost)
+    assert (up[s < 0.8] > s[s < 0.8]).all() and (up[s > 0.8] < s[s > 0.8]).all()
+    punished = [rules.safety_change(s, 0.6, np.full(11, p), TR.safety_rate, TR.punishment_cost) for p in GRID]
+    assert all((b <= a).all() for a, b in zip(punished, punished[1:]))
+    assert all(((p >= 0) & (p <= 1)).all() for p in punished)
+
+
+# --- Attrition ------------------------------------------------------------------
+
+
+def _leave(trust=None, fatigue=0.0, morale=None, skill=0.5, **over):
+    kw = dict(
+        annual_attrition=PE.annual_attrition, initial_trust=TR.initial_trust_leadership, initial_morale=PE.initial_morale,
+        attrition_trust=PE.attrition_trust, attrition_fatigue=PE.attrition_fatigue, attrition_morale=PE.attrition_morale,
+        attrition_skill=PE.attrition_skill,
+    )
+    kw.update(over)
+    trust = TR.initial_trust_leadership if trust is None else trust
+    morale = PE.initial_morale if morale is None else morale
+    return rules.leave_probability(np.atleast_1d(np.asarray(trust, float)), np.atleast_1d(np.asarray(fatigue, float)),
+                                   np.atleast_1d(np.asarray(morale, float)), np.atleast_1d(np.asarray(skill, float)), **kw)
+
+
+def test_neutral_hazard_reproduces_the_annual_attrition():
+    for a in (0.0, 0.05, 0.12, 0.5, 0.8):
+        p = float(_leave(annual_attrition=a)[0])
+        assert 1 - (1 - p) ** rules.WEEKS_PER_YEAR == pytest.approx(a, abs=1e-12)
+
+
+def test_leaving_rises_with_base_attrition_low_trust_fatigue_and_low_morale():
+    assert nondecreasing(np.array([_leave(annual_attrition=a)[0] for a in np.linspace(0, 0.8, 9)]))
+    assert nonincreasing(_leave(trust=GRID, fatigue=np.zeros(11), morale=np.full(11, PE.initial_morale), skill=np.full(11, 0.5)))
+    assert nondecreasing(_leave(fatigue=GRID, trust=np.full(11, 0.65), morale=np.full(11, PE.initial_morale), skill=np.full(11, 0.5)))
+    assert nonincreasing(_leave(morale=GRID, trust=np.full(11, 0.65), fatigue=np.zeros(11), skill=np.full(11, 0.5)))
+    extreme = _leave(trust=0.0, fatigue=1.0, morale=0.0, skill=1.0, attrition_trust=10, attrition_fatigue=10, attrition_morale=10, attrition_skill=5, annual_attrition=0.8)
+    assert 0.0 <= extreme[0] <= 1.0
+
+
+def test_attrition_is_weighted_toward_the_skilled_when_dissatisfied():
+    skill = GRID
+    n = skill.size
+    unhappy = _leave(trust=np.full(n, 0.3), fatigue=np.full(n, 0.5), morale=np.full(n, 0.4), skill=skill)
+    assert nondecreasing(unhappy) and unhappy[-1] > unhappy[0]
+    neutral = _leave(trust=np.full(n, TR.initial_trust_leadership), fatigue=np.zeros(n), morale=np.full(n, PE.initial_morale), skill=skill)
+    assert np.allclose(neutral, neutral[0]), "at neutral trust, morale and fatigue skill does not matter"
+    no_weight = _leave(trust=np.full(n, 0.3), fatigue=np.full(n, 0.5), morale=np.full(n, 0.4), skill=skill, attrition_skill=0.0)
+    assert np.allclose(no_weight, no_weight[0])
+
+
+# --- Small helpers and the compiled rules -----------------------------------------------------
+
+
+def test_clip_and_choice_weight():
+    x = np.linspace(-2, 2, 9)
+    assert np.array_equal(rules.clip(x, -1.0, 1.0), np.clip(x, -1.0, 1.0))
+    assert rules.clip(5.0, 0.0, 1.0) == 1.0
+    w = rules.choice_weight(np.array([-1e9, -50.0, 0.0, 1.0, 50.0, 1e9]))
+    assert np.isfinite(w).all() and (w > 0).all() and nondecreasing(w)
+    assert w[2] == 1.0 and w[3] == pytest.approx(math.e) and w[0] == w[1] and w[-1] == w[-2]
+
+
+def _compiled_rules() -> list[str]:
+    """Names of the rules the organisation model compiles (sim/kernels.py), if it compiles any."""
+    import inspect
+
+    try:
+        from sim import kernels
+    except ImportError:  # pragma: no cover - a model without compiled kernels
+        return []
+    names = [name for name, f in inspect.getmembers(rules, inspect.isfunction) if f.__module__ == rules.__name__]
+    return [n for n in names if hasattr(getattr(kernels, n, None), "py_func")]
+
+
+@pytest.mark.parametrize("name", _compiled_rules())
+def test_the_model_s_compiled_rules_compute_what_the_rules_say(name):
+    """The organisation model's kernels compile the rules of sim/rules.py as they are: same numbers for the same scalar inputs."""
+    import inspect
+
+    from sim import kernels
+
+    compiled = getattr(kernels, name)
+    f = getattr(rules, name)
+    n = len(inspect.signature(f).parameters)
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    # Positive inputs (divisors such as the saturation or the familiarity time constant are bounded away from 0).
+    draws = [rng.uniform(0.01, 1.0, n) for _ in range(20)] + [np.full(n, 0.01), np.full(n, 0.8), np.full(n, 0.5)]
+    for args in draws:
+        args = [float(a) for a in args]
+        expected = np.asarray(f(*args), dtype=float)
+        got = np.asarray(compiled(*args), dtype=float)
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15, err_msg=f"{name}{tuple(args)}")

@@ -1,0 +1,607 @@
+"""The reference: the weekly story of mandate-sim stepped agent by agent, the idiomatic Mesa way.
+
+This is what a Mesa user would write without the project's arrays and kernels:
+a ``mesa.Model`` whose engineers are ``mesa.Agent``s holding their own state as
+plain Python attributes (floats, small lists), stepped one engineer at a time in
+plain Python with ``model.agents.shuffle_do(...)``. Every behavioural rule is the
+function of ``sim/rules.py`` called with Python floats, so the rules are literally
+the same as the model's (sim/kernels.py compiles those very functions).
+
+Shared with the real model, organisation-level, so that both draw the same random
+numbers and the outputs can be compared exactly:
+
+* the parameters (``sim.params`` via ``sim.scenarios.load_scenario``) and the
+  organisation's tables (``sim.workforce.OrgTables``);
+* the policy levers (``sim.levers``) and leadership's reactions: they run on
+  arrays gathered from the engineers (slot order) and the engineers read what
+  they are told by their slot; results leadership publishes are written back;
+* the weekly random draws (``sim.streams.WeeklyDraws``), read per engineer by slot;
+* the hiring office (``sim.workforce.Workforce.fill``) that draws each new
+  engineer's starting state, and the recorder (``sim.metrics.Recorder``) fed
+  with arrays gathered from the engineers.
+
+Team aggregates (peer habits and beliefs, team safety) are computed between the
+agent passes from the members in slot order. Updates are synchronous: within a
+pass an engineer reads only its own state and aggregates computed before the
+pass, so the shuffle order (the Mesa rng) never changes a result.
+
+    from benchmarks.reference_model import ReferenceOrg
+    ReferenceOrg(load_scenario("mandate_single_tool", engineers=1000), seed=1).run().results()
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cached_property
+from types import SimpleNamespace
+
+import mesa
+import numpy as np
+
+from sim import rules as R
+from sim.levers import PolicyState, build_levers
+from sim.metrics import Recorder
+from sim.params import Scenario
+from sim.streams import WeeklyDraws, named_rng
+from sim.workforce import OrgTables, Workforce
+
+
+def pick(u: float, weights: list[float]) -> int:
+    """The logit choice for one decision: 0 (no AI) or tool j+1, from tool weights (0: unavailable) and a uniform draw (as sim.rules.choose)."""
+    total = 0.0
+    for w in weights:
+        total += w
+    denom = 1.0 + total
+    c = 1 if u >= 1.0 / denom else 0
+    cs = 0.0
+    for w in weights[:-1]:
+        cs += w
+        if u >= (1.0 + cs) / denom:
+            c += 1
+    return c
+
+
+class Engineer(mesa.Agent):
+    """One engineer, holding its own state as Python attributes; its methods are the engineer-level steps of the weekly story."""
+
+    def __init__(self, model: "ReferenceOrg", slot: int):
+        super().__init__(model)
+        hr = model.hiring  # the hiring office's record of the person who takes this slot
+        s = int(slot)
+        self.slot = s
+        self.team = int(hr.team[s])
+        self.level = int(hr.seniority[s])
+        self.skill = float(hr.skill[s])
+        self.tenure_weeks = float(hr.tenure_weeks[s])
+        self.task_mix = hr.task_mix[s].tolist()  # [K] share of baseline hours
+        self.proficiency = hr.proficiency[s].tolist()  # [T]
+        self.belief = hr.belief[s].tolist()  # [T][K] believed time saving
+        self.trust_ai = float(hr.trust_ai[s])
+        self.trust_leadership = float(hr.trust_leadership[s])
+        self.fatigue = float(hr.fatigue[s])
+        self.morale = float(hr.morale[s])
+        self.honesty_threshold = float(hr.honesty_threshold[s])
+        self.affinity = float(hr.affinity[s])
+        self.habit = hr.habit[s].tolist()  # [T][K] 1.0 where used last week
+        self.tried = hr.tried[s].tolist()  # [T][K]
+        self.ever_used = bool(hr.ever_used[s])
+        self.rework_pending = float(hr.rework_pending[s])  # hours
+        self.departed = False
+        self._blank_week()
+
+    def _blank_week(self) -> None:
+        """This week's scratch, as for an engineer who did not work (a vacancy in the real model)."""
+        T, K = self.model.T, self.model.K
+        self.choice = [0] * K
+        self.shadow = [False] * K
+        self.forced = [False] * K
+        self.token = False
+        self.multiplier = [1.0] * K
+        self.hidden = [0.0] * K
+        self.felt_potential = [[0.0] * K for _ in range(T)]
+        self.delivered = [0.0] * K
+        self.hours = [0.0] * K
+        self.escaped = [0.0] * K
+        self.touch_days = [0.0] * K
+        self.perceived = [0.0] * K
+        self.verify_hours = self.capacity = self.rework_hours = self.token_hours = 0.0
+        self.reporting = self.honest = self.voiced = self.leaving = False
+        self.reported_gain = self.punished = 0.0
+
+    # -- the passes Mesa schedules (one engineer at a time, shuffled) ----------
+
+    def choose_work_perceive(self) -> None:
+        """Steps 2-4a: choose tools per task type, do the week's work, perceive the speed-up."""
+        self.choose()
+        self.work()
+        self.perceive()
+
+    def learn_report_voice(self) -> None:
+        """Steps 4b-6: learn (peers pull beliefs), report to leadership, trust and voice."""
+        self.learn()
+        self.report()
+        self.trust_and_voice()
+
+    # -- 2. choice ---------------------------------------------------------------
+
+    def choose(self) -> None:
+        """Per task type: no AI, an approved tool (logit, with and without pressure) or a barred one (shadow); maybe a token use."""
+        m = self.model
+        ch, told, i = m.behaviour.choice, m.told, self.slot
+        T, K = m.T, m.K
+        permit = told.permit[i]
+        pressure = told.pressure[i]
+        in_programme = told.in_programme[i]
+        endorse = told.endorsement[self.level]
+        peer = m.peer[self.team]
+        belief = self.belief
+        w_pressure = float(R.choice_weight(ch.pressure_weight * pressure + ch.norm_weight * (1.0 if told.norm[i] else 0.0)))
+        barred = [not any(permit[j]) for j in range(T)]
+        real_use = False
+        self.token = False
+        for k in range(K):
+            best_permitted = 0.0
+            w_free = [0.0] * T
+            w_push = [0.0] * T
+            for j in range(T):
+                if permit[j][k]:
+                    b = belief[j][k]
+                    u = R.tool_utility(b, self.affinity, self.trust_ai, peer[j][k], self.habit[j][k], 1.0 if self.tried[j][k] else 0.0,
+                                       endorse[j][k], ch.benefit_weight, ch.hurdle, ch.trust_weight, ch.peer_weight, ch.habit_weight,
+                                       ch.trial_barrier, ch.endorsement_weight)
+                    w = float(R.choice_weight(u))
+                    w_free[j] = w
+                    w_push[j] = w * w_pressure
+                    if b > best_permitted:
+                        best_permitted = b
+            u_choice = m.draw["choice"][k][i]
+            c = pick(u_choice, w_push)
+            c_free = pick(u_choice, w_free)
+            is_shadow = False
+            if in_programme:
+                best_barred, sj = -math.inf, -1
+                for j in range(T):
+                    if barred[j] and belief[j][k] > best_barred:
+                        best_barred, sj = belief[j][k], j
+                if sj >= 0 and best_barred - best_permitted > ch.shadow_gap:
+                    p = R.shadow_probability(best_barred - best_permitted, self.affinity, told.enforcement, ch.benefit_weight,
+                                             ch.shadow_gap, ch.shadow_penalty)
+                    if m.draw["shadow"][k][i] < p:
+                        is_shadow = True
+                        c = sj + 1
+            self.choice[k] = c
+            self.shadow[k] = is_shadow
+            self.forced[k] = c > 0 and not is_shadow and c_free == 0
+            if c > 0 and not is_shadow:
+                real_use = True
+        if in_programme and not real_use:
+            self.token = bool(m.draw["token"][i] < R.token_probability(pressure, ch.token_propensity))
+
+    # -- 3. work -------------------------------------------------------------------
+
+    def work(self) -> None:
+        """Task time with the chosen tool's true effect, hours, delivered work, defects and rework; the felt saving of every tool."""
+        m = self.model
+        bh, tb, told, i = m.behaviour, m.table, m.told, self.slot
+        w, q, pr = bh.work, bh.quality, bh.perception
+        T, K = m.T, m.K
+        fam = float(R.familiarity(self.tenure_weeks, bh.learning.familiarity_years))
+        speed = R.work_speed(self.skill, w.speed_min, w.speed_skill)
+        cap = R.available_hours(w.focus_hours, self.fatigue, w.fatigue_drag)
+        rw = float(R.rework_due(self.rework_pending, q.rework_due, cap))
+        self.rework_pending -= rw
+        tok = w.token_use_hours if self.token else 0.0
+        task_time = max(cap - rw - tok - told.training_hours[i], 0.0)
+        daily = max(task_time, 1.0) / R.WORKDAYS_PER_WEEK
+        caught = float(R.catch_rate(self.skill, self.fatigue, q.catch_base, q.catch_skill, q.catch_fatigue))
+        extra = w.generate_verification if told.norm[i] else 0.0
+        vh = 0.0
+        esc_total = 0.0
+        for k in range(K):
+            mast = R.mastery(self.skill, fam, tb.context[k], w.greenfield_mastery)
+            mult, hid, ver, dch = 1.0, 0.0, 0.0, 0.0
+            for j in range(T):
+                g, v, o = R.time_components(tb.time_saving[j][k], tb.verification[j][k], tb.codable[k], mast, self.proficiency[j], extra,
+                                            w.expert_discount, w.novice_realisation, w.expert_scrutiny, w.proficiency_verification_saving,
+                                            w.learning_overhead)
+                mj = float(R.time_multiplier(g, v, o))
+                self.felt_potential[j][k] = R.felt_saving(1.0 - mj, v + o, pr.effort_discount, pr.optimism)
+                if self.choice[k] == j + 1:
+                    mult, hid, ver, dch = mj, v + o, v, tb.defect_change[j][k]
+            h = task_time * self.task_mix[k]
+            d = speed * h / mult
+            vh += h * ver / mult
+            e = R.defects_introduced(d, tb.defect_rate[k], self.skill, q.skill_defect_reduction, dch) * (1.0 - caught)
+            esc_total += e
+            self.multiplier[k] = mult
+            self.hidden[k] = hid
+            self.delivered[k] = d
+            self.hours[k] = h
+            self.escaped[k] = e
+            self.touch_days[k] = tb.task_hours[k] * mult / speed / daily
+        self.rework_pending += esc_total * q.fix_hours
+        self.verify_hours = vh
+        self.capacity = cap
+        self.rework_hours = rw
+        self.token_hours = tok
+
+    # -- 4. perception and learning -------------------------------------------------
+
+    def perceive(self) -> None:
+        """Beliefs about tools not used drift toward their felt saving; a used tool is perceived (anchored, noisy) and its belief updates."""
+        m = self.model
+        pr, i = m.behaviour.perception, self.slot
+        z = m.draw["perception"]
+        belief = self.belief
+        for k in range(m.K):
+            c = self.choice[k]
+            for j in range(m.T):
+                if c != j + 1:
+                    belief[j][k] = R.update_toward(belief[j][k], self.felt_potential[j][k], pr.outside_word)
+            if c > 0:
+                b = belief[c - 1][k]
+                felt = R.felt_saving(1.0 - self.multiplier[k], self.hidden[k], pr.effort_discount, pr.optimism)
+                p = R.perceived_saving(felt, b, z[k][i], pr.anchoring, pr.noise_sd)
+                self.perceived[k] = p
+                belief[c - 1][k] = R.update_toward(b, p, pr.belief_update)
+            else:
+                self.perceived[k] = 0.0
+
+    def learn(self) -> None:
+        """Peers pull beliefs; proficiency follows use and training; trust in AI follows felt gains; habits, fatigue and morale."""
+        m = self.model
+        bh, told, i = m.behaviour, m.told, self.slot
+        pr, lp, pe = bh.perception, bh.learning, bh.people
+        T, K = m.T, m.K
+        peer = m.peer[self.team]
+        belief = self.belief
+        for j in range(T):
+            for k in range(K):
+                belief[j][k] = R.update_toward(belief[j][k], peer[j][k], pr.peer_influence)
+        ai_share = felt = forced_share = 0.0
+        approved_use = False
+        for k in range(K):
+            if self.choice[k] > 0:
+                ai_share += self.task_mix[k]
+                felt += self.task_mix[k] * self.perceived[k]
+                if not self.shadow[k]:
+                    approved_use = True
+            if self.forced[k]:
+                forced_share += self.task_mix[k]
+        approved = told.approved[i]
+        training = told.training_hours[i]
+        for j in range(T):
+            intensity = 0.0
+            for k in range(K):
+                used = self.choice[k] == j + 1
+                if used:
+                    intensity += self.task_mix[k]
+                    self.tried[j][k] = True
+                self.habit[j][k] = 1.0 if used else 0.0
+            if self.token and approved[j]:
+                intensity += lp.token_learning / T
+            p = R.learn_proficiency(self.proficiency[j], intensity, lp.learning_rate, lp.forgetting)
+            if approved[j]:
+                p = R.trained_proficiency(p, training, lp.training_effect)
+            self.proficiency[j] = float(p)
+        if ai_share > 0.0:
+            self.trust_ai = float(R.update_toward(self.trust_ai, R.trust_ai_target(felt / ai_share), pr.trust_ai_rate))
+        if approved_use or self.token:
+            self.ever_used = True
+        fat = float(R.update_toward(self.fatigue, R.fatigue_target(self.verify_hours + self.token_hours, bh.work.focus_hours, pe.fatigue_saturation),
+                                    pe.fatigue_rate))
+        norm_loss = pe.morale_norm * self.skill if told.norm[i] else 0.0
+        target = R.morale_target(pe.initial_morale, fat, forced_share, norm_loss, felt, pe.morale_fatigue, pe.morale_forced, pe.morale_gain)
+        self.morale = float(R.update_toward(self.morale, target, pe.morale_rate))
+        self.fatigue = fat
+
+    # -- 5. reporting -----------------------------------------------------------------
+
+    def report(self) -> None:
+        """Telemetry counts approved use (token uses too); the self-report is honest only where the team is safe enough."""
+        m = self.model
+        self.honest = bool(R.is_honest(m.safety[self.team], self.honesty_threshold))
+        ai_share = felt = 0.0
+        use = False
+        for k in range(m.K):
+            if self.choice[k] > 0 and not self.shadow[k]:
+                use = True
+                ai_share += self.task_mix[k]
+                felt += self.task_mix[k] * self.perceived[k]
+        self.reporting = use or self.token
+        mean_felt = felt / max(ai_share, 1e-12)
+        self.reported_gain = float(R.slanted_report(R.implied_gain(ai_share, mean_felt), self.honest, m.told.stake[self.slot],
+                                                    m.behaviour.trust.wanted_gain))
+
+    # -- 6. trust and voice --------------------------------------------------------------
+
+    def trust_and_voice(self) -> None:
+        """Believed harm from barred tools and forced use; speak up or not; trust in leadership; punishment of dissent."""
+        m = self.model
+        tr, told, i = m.behaviour.trust, m.told, self.slot
+        permit = told.permit[i]
+        gap = forced_share = 0.0
+        for k in range(m.K):
+            best_all = best_permitted = 0.0
+            for j in range(m.T):
+                b = self.belief[j][k]
+                if b > best_all:
+                    best_all = b
+                if permit[j][k] and b > best_permitted:
+                    best_permitted = b
+            if told.in_programme[i]:
+                gap += self.task_mix[k] * (best_all - best_permitted)
+            if self.forced[k]:
+                forced_share += self.task_mix[k]
+        dissatisfied = gap + forced_share > tr.voice_gap
+        p_voice = R.voice_probability(m.safety[self.team], tr.voice_threshold, tr.voice_slope, tr.voice_rate)
+        self.voiced = bool(dissatisfied and m.draw["voice"][i] < p_voice)
+        vf = 1.0 if self.voiced else 0.0
+        self.trust_leadership = float(R.trust_leadership_change(
+            self.trust_leadership, tr.initial_trust_leadership, forced_share, gap, vf, told.feedback_safety, tr.trust_drift,
+            tr.forced_cost, tr.restriction_cost, tr.ignored_cost, tr.response_gain))
+        self.punished = vf * told.enforcement * (1.0 - told.feedback_safety)
+
+    # -- 8. leaving ------------------------------------------------------------------------
+
+    def consider_leaving(self) -> None:
+        """A week of tenure, then leave with the hazard raised by low trust, fatigue and low morale (more for the skilled)."""
+        m = self.model
+        pe = m.behaviour.people
+        self.tenure_weeks += 1.0
+        p = R.leave_probability(self.trust_leadership, self.fatigue, self.morale, self.skill, pe.annual_attrition,
+                                m.behaviour.trust.initial_trust_leadership, pe.initial_morale, pe.attrition_trust, pe.attrition_fatigue,
+                                pe.attrition_morale, pe.attrition_skill)
+        self.leaving = bool(m.draw["leave"][self.slot] < p)
+
+
+def _gather(agents: list, attr: str, shape: tuple, dtype, fill) -> np.ndarray:
+    """One attribute of every slot's engineer as an array in slot order (``fill`` where the slot has none)."""
+    out = np.full((len(agents),) + shape, fill, dtype=dtype)
+    for s, a in enumerate(agents):
+        if a is not None:
+            out[s] = getattr(a, attr)
+    return out
+
+
+class _Workforce:
+    """The engineers' state as arrays, gathered on demand from the agents in ``occupants`` (for levers and the recorder)."""
+
+    def __init__(self, model: "ReferenceOrg", occupants: list):
+        self._m, self._a = model, occupants
+        self.n, self.n_teams, self.team, self.safety = model.n, model.n_teams, model.team_of_slot, np.asarray(model.safety)
+
+    def _col(self, attr, shape=(), dtype=float, fill=0.0):
+        return _gather(self._a, attr, shape, dtype, fill)
+
+    @cached_property
+    def is_present(self):
+        return np.array([a is not None and not a.departed for a in self._a], dtype=bool)
+
+    skill = cached_property(lambda self: self._col("skill"))
+    seniority = cached_property(lambda self: self._col("level", dtype=np.int64, fill=0))
+    task_mix = cached_property(lambda self: self._col("task_mix", (self._m.K,)))
+    belief = cached_property(lambda self: self._col("belief", (self._m.T, self._m.K)))
+    ever_used = cached_property(lambda self: self._col("ever_used", dtype=bool, fill=False))
+    trust_leadership = cached_property(lambda self: self._col("trust_leadership"))
+    trust_ai = cached_property(lambda self: self._col("trust_ai"))
+    fatigue = cached_property(lambda self: self._col("fatigue"))
+    morale = cached_property(lambda self: self._col("morale"))
+
+
+class _Week:
+    """The week's outcomes as arrays, gathered on demand from the engineers who worked this week (for levers and the recorder)."""
+
+    def __init__(self, model: "ReferenceOrg"):
+        self._m, self._a = model, model.workers
+        self.cycle_time, self.cycle_time_task, self.escaped_total = model.cycle_time, model.cycle_time_task, model.escaped_total
+
+    def _col(self, attr, shape=(), dtype=float, fill=0.0):
+        return _gather(self._a, attr, shape, dtype, fill)
+
+    present = cached_property(lambda self: np.array([a is not None for a in self._a], dtype=bool))
+    choice = cached_property(lambda self: self._col("choice", (self._m.K,), np.int64, 0))
+    shadow = cached_property(lambda self: self._col("shadow", (self._m.K,), bool, False))
+    forced = cached_property(lambda self: self._col("forced", (self._m.K,), bool, False))
+    token = cached_property(lambda self: self._col("token", dtype=bool, fill=False))
+    multiplier = cached_property(lambda self: self._col("multiplier", (self._m.K,), fill=1.0))
+    delivered = cached_property(lambda self: self._col("delivered", (self._m.K,)))
+    hours = cached_property(lambda self: self._col("hours", (self._m.K,)))
+    escaped = cached_property(lambda self: self._col("escaped", (self._m.K,)))
+    verify_hours = cached_property(lambda self: self._col("verify_hours"))
+    capacity = cached_property(lambda self: self._col("capacity"))
+    rework_hours = cached_property(lambda self: self._col("rework_hours"))
+    reporting = cached_property(lambda self: self._col("reporting", dtype=bool, fill=False))
+    honest = cached_property(lambda self: self._col("honest", dtype=bool, fill=False))
+    reported_gain = cached_property(lambda self: self._col("reported_gain"))
+    voiced = cached_property(lambda self: self._col("voiced", dtype=bool, fill=False))
+
+
+class ReferenceOrg(mesa.Model):
+    """The organisation stepped agent by agent: engineers are ``mesa.Agent``s with plain Python state.
+
+    ``seed`` seeds the simulation's random streams exactly as ``EngineeringOrg(seed=...)`` does;
+    ``shuffle_seed`` (default: ``seed``) seeds Mesa's rng, which only sets the order of the shuffled passes.
+    """
+
+    def __init__(self, scenario: Scenario | None = None, *, seed: int = 0, shuffle_seed: int | None = None):
+        super().__init__(rng=int(seed if shuffle_seed is None else shuffle_seed))
+        self.spec = sc = scenario if scenario is not None else Scenario()
+        self.behaviour, self.weeks = sc.behaviour, sc.weeks
+        self.tables = OrgTables.from_organisation(sc.organisation)
+        tb = self.tables
+        self.T, self.K = tb.n_tools, tb.n_tasks
+        # The organisation's tables as Python lists, for the engineers.
+        self.table = SimpleNamespace(**{k: getattr(tb, k).tolist() for k in (
+            "time_saving", "verification", "defect_change", "codable", "context", "task_hours", "defect_rate")})
+        self.n = n = sc.organisation.size
+        # The same streams as EngineeringOrg: its entropy is the first draw of numpy.random.default_rng(seed).
+        self.entropy = int(np.random.default_rng(int(seed)).integers(2**63))
+        # The hiring office: draws the starting state of every engineer who takes a slot (initial staff, then hires).
+        self.hiring = hr = Workforce(n, sc.organisation.team_size, tb, self.behaviour)
+        hr.fill(np.arange(n), named_rng(self.entropy, "init/engineers"), new_hire=False)
+        self.team_of_slot, self.n_teams = hr.team.copy(), hr.n_teams
+        self.safety = [self.behaviour.trust.initial_safety] * self.n_teams  # per team
+        self.draws = WeeklyDraws(self.entropy, n, self.K)
+        self.top_skill_threshold = float(np.quantile(hr.skill, 0.8))
+        self.is_top_skill_initial = int((hr.skill >= self.top_skill_threshold).sum())
+        self.level_initial = np.bincount(hr.seniority, minlength=3)
+        tasks0 = (hr.task_mix / tb.task_hours[None, :]).sum(axis=0)
+        self.task_weights = tasks0 / tasks0.sum()
+
+        # occupant[s]: the engineer now in slot s, or the last one to leave it while it is vacant.
+        self.occupant: list[Engineer] = [Engineer(self, s) for s in range(n)]
+        self.workers: list[Engineer | None] = list(self.occupant)  # who works this week, by slot
+        self.policy_state = PolicyState.blank(n, self.T, self.K)
+        self.levers = build_levers(sc.policy, sc.approved_tools())
+        self.week = 0
+        self.telemetry_weekly_active = 0.0
+        self.cycle_time, self.cycle_time_task, self.escaped_total = 0.0, np.zeros(self.K), 0.0
+        self.counters = SimpleNamespace(leavers=0, leavers_top=0, hires=0, leavers_level=np.zeros(3, dtype=np.int64))
+        view = self._view()
+        for lever in self.levers:
+            lever.setup(view)
+        self.recorder = Recorder(SimpleNamespace(tables=tb, weeks=self.weeks, workforce=SimpleNamespace(n=n),
+                                                 is_top_skill_initial=self.is_top_skill_initial, level_initial=self.level_initial))
+
+    # -- organisation level --------------------------------------------------------
+
+    def _view(self, workforce: _Workforce | None = None) -> SimpleNamespace:
+        """What the levers and the recorder read: the organisation as arrays gathered from the engineers."""
+        return SimpleNamespace(workforce=workforce or _Workforce(self, self.occupant), wk=_Week(self), tables=self.tables,
+                               behaviour=self.behaviour, entropy=self.entropy, policy_state=self.policy_state, counters=self.counters,
+                               telemetry_weekly_active=self.telemetry_weekly_active)
+
+    def _team_means(self, attr: str) -> list[list[list[float]]]:
+        """Per team, the mean over the members working this week of a [T][K] attribute (summed in slot order)."""
+        T, K = self.T, self.K
+        out = []
+        members = self.members
+        for t in range(self.n_teams):
+            acc = [[0.0] * K for _ in range(T)]
+            for a in members[t]:
+                x = getattr(a, attr)
+                for j in range(T):
+                    row, xr = acc[j], x[j]
+                    for k in range(K):
+                        row[k] += xr[k]
+            d = max(len(members[t]), 1)
+            out.append([[v / d for v in row] for row in acc])
+        return out
+
+    def policy_acts(self) -> None:
+        """1. The levers write this week's instructions; the engineers read theirs by slot."""
+        st = self.policy_state
+        st.reset_week()
+        view = self._view()
+        if self.week >= self.spec.policy.start_week:
+            for lever in self.levers:
+                lever.act(view, self.week, st)
+        st.permit &= view.workforce.is_present[:, None, None]
+        st.in_programme = st.permit.any(axis=(1, 2))
+        self.told = SimpleNamespace(
+            permit=st.permit.tolist(), approved=st.permit.any(axis=2).tolist(), pressure=st.pressure.tolist(), norm=st.norm.tolist(),
+            stake=st.stake.tolist(), training_hours=st.training_hours.tolist(), in_programme=st.in_programme.tolist(),
+            endorsement=st.endorsement.tolist(), enforcement=float(st.enforcement), feedback_safety=float(st.feedback_safety))
+
+    def organisation_outcomes(self) -> None:
+        """3 (organisation): cycle time from the engineers' touch time and the review wait the verification load causes."""
+        q = self.behaviour.quality
+        wk = _Week(self)
+        touch = [0.0] * self.K
+        for a in self.workers:
+            if a is not None:
+                for k in range(self.K):
+                    touch[k] += a.touch_days[k]
+        org_verification = wk.verify_hours.sum() / max(wk.capacity.sum(), 1e-9)
+        wait = q.review_wait_days * (1.0 + q.review_load_wait * org_verification)
+        n_present = max(len(self._working), 1)
+        self.cycle_time_task = np.array(touch) / n_present + wait
+        self.cycle_time = float(self.task_weights @ self.cycle_time_task)
+        self.escaped_total = float(wk.escaped.sum())
+
+    def team_safety(self) -> None:
+        """6 (teams): safety moves toward the policy climate, minus the share of the team punished for dissent."""
+        tr, told = self.behaviour.trust, self.told
+        climate = float(R.safety_climate(tr.initial_safety, told.feedback_safety, told.enforcement, tr.safety_from_feedback, tr.safety_from_enforcement))
+        for t in range(self.n_teams):
+            s = 0.0
+            for a in self.members[t]:
+                s += a.punished
+            self.safety[t] = float(R.safety_change(self.safety[t], climate, s / max(len(self.members[t]), 1), tr.safety_rate, tr.punishment_cost))
+
+    def leadership_reacts(self) -> None:
+        """7. Leadership reacts per its levers; published results are written back to the engineers."""
+        if self.week < self.spec.policy.start_week:
+            return
+        view = self._view()
+        for lever in self.levers:
+            lever.react(view, self.week, self.policy_state)
+        if self.policy_state.published:
+            wf = view.workforce
+            for s, a in enumerate(self.occupant):
+                if wf.is_present[s]:
+                    a.belief = wf.belief[s].tolist()
+                    a.trust_leadership = float(wf.trust_leadership[s])
+
+    def attrition_and_hiring(self) -> None:
+        """8. Leavers go (counted by level and skill); vacancies are filled after the hiring delay by new engineers."""
+        c, hr = self.counters, self.hiring
+        leavers = [a for a in self._working if a.leaving]
+        for a in leavers:
+            c.leavers += 1
+            c.leavers_level[a.level] += 1
+            if a.skill >= self.top_skill_threshold:
+                c.leavers_top += 1
+            a.departed = True
+            a.remove()
+        hr.vacate(np.array([a.slot for a in leavers], dtype=np.int64), self.week, self.behaviour.people.hiring_delay_weeks)
+        due = np.flatnonzero(hr.t_hire == self.week + 1)
+        hr.fill(due, self.entropy, new_hire=True)
+        c.hires += due.size
+        for s in due.tolist():
+            hire = Engineer(self, s)
+            # As in the real model, the slot's pending rework (escaped defects in the code left behind) passes to the hire.
+            hire.rework_pending = self.occupant[s].rework_pending
+            self.occupant[s] = hire
+
+    def record(self) -> None:
+        """9. Record the week's outputs from arrays gathered from the engineers."""
+        self.recorder.record(self._view())
+
+    # -- the week --------------------------------------------------------------------
+
+    def step(self) -> None:
+        """One working week: policy, then the engineers' passes (shuffled), with team and organisation aggregates between them."""
+        u, z = self.draws.next_week()
+        self.draw = {"choice": u["choice"].tolist(), "shadow": u["shadow"].tolist(), "token": u["token"][0].tolist(),
+                     "voice": u["voice"][0].tolist(), "leave": u["leave"][0].tolist(), "perception": z["perception"].tolist()}
+        self.workers = [a if not a.departed else None for a in self.occupant]
+        self._working = [a for a in self.workers if a is not None]
+        self.members = [[] for _ in range(self.n_teams)]
+        for a in self._working:
+            self.members[a.team].append(a)
+
+        self.policy_acts()
+        self.peer = self._team_means("habit")
+        self.agents.shuffle_do("choose_work_perceive")
+        self.organisation_outcomes()
+        self.peer = self._team_means("belief")
+        self.agents.shuffle_do("learn_report_voice")
+        self.telemetry_weekly_active = sum(1 for a in self._working if a.reporting) / max(len(self._working), 1)
+        self.team_safety()
+        self.leadership_reacts()
+        self.agents.shuffle_do("consider_leaving")
+        self.attrition_and_hiring()
+        self.record()
+        self.week += 1
+
+    def run(self) -> "ReferenceOrg":
+        """Run the whole horizon."""
+        while self.week < self.weeks:
+            self.step()
+        return self
+
+    def results(self):
+        """This run's outputs as a tidy DataFrame (week, metric, group, value), as EngineeringOrg.results()."""
+        return self.recorder.frame()

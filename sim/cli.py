@@ -65,6 +65,20 @@ def check_range(flag: str, value: int, lo: int, hi: int, what: str) -> None:
         raise InputError("is out of range", source=flag, value=value, allowed=f"a whole number from {lo} to {hi} ({what})")
 
 
+def check_org(org: str | None) -> None:
+    """An --org that names no profile or file gets a message naming the flag."""
+    if org is None:
+        return
+    from .scenarios import load_org_data
+
+    try:
+        load_org_data(org)
+    except InputError as e:
+        if e.source and e.source.startswith("organisation profile '"):
+            raise InputError(e.detail, source="--org", value=org, allowed=e.allowed) from None
+        raise
+
+
 def parse_sets(items: Optional[List[str]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items or []:
@@ -135,6 +149,7 @@ def _run_common(refs: list[str], org, replicates, seed, engineers, weeks, sets, 
     check_flag("--engineers", "organisation.size", engineers)
     check_flag("--weeks", "weeks", weeks)
     overrides = parse_sets(sets)
+    check_org(org)
     specs = [load_scenario(r, org=org, overrides=overrides, engineers=engineers, weeks=weeks) for r in refs]
     with ProgressAfter(label) as progress:
         results = run_scenarios(specs, replicates=replicates, seed=seed, progress=progress)

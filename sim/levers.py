@@ -165,8 +165,9 @@ class Training(Lever):
         self.weeks, self.start = weeks, start_week
 
     def act(self, model, week, state):
+        # Acts after the levers that decide who has an approved tool: only they are trained.
         if self.start <= week < self.start + self.weeks:
-            state.training_hours[model.workforce.is_present] += self.hours_per_week
+            state.training_hours += self.hours_per_week * (state.permit.any(axis=(1, 2)) & model.workforce.is_present)
 
 
 class _Evidence:
@@ -282,8 +283,14 @@ class Pilot(Lever):
 
     def setup(self, model):
         wf = model.workforce
-        u_team = named_rng(model.entropy, "policy/pilot_teams").random(wf.n_teams)
-        self.member = (u_team < self.share)[wf.team]
+        # Exactly the declared share of whole teams (at least one), chosen by a seeded permutation;
+        # at least one team stays in control unless the share is 1.
+        n_pilot = int(round(self.share * wf.n_teams))
+        n_pilot = max(1, min(n_pilot, wf.n_teams if self.share >= 1.0 else wf.n_teams - 1))
+        order = named_rng(model.entropy, "policy/pilot_teams").permutation(wf.n_teams)
+        is_pilot_team = np.zeros(wf.n_teams, dtype=bool)
+        is_pilot_team[order[:n_pilot]] = True
+        self.member = is_pilot_team[wf.team]
         names = model.tables.task_names
         self.scope = np.array([self.scope_names == "all" or k in self.scope_names for k in names], dtype=bool)
         self.evidence = _Evidence(model.tables.n_tools, model.tables.n_tasks)
@@ -318,7 +325,10 @@ class Pilot(Lever):
             per_unit = self.hours / np.maximum(self.delivered, 1e-12)
             measured = (self.delivered > 0).all(axis=0)
             self.itt_saving = np.where(measured, 1.0 - per_unit[0] / np.maximum(per_unit[1], 1e-12), 0.0)
-            works = measured & (self.itt_saving >= self.min_gain) & self.scope
+            if not self.member.any() or self.member.all():
+                works = self.scope.copy()  # no control group (a pilot of everyone): the users' measurements alone decide
+            else:
+                works = measured & (self.itt_saving >= self.min_gain) & self.scope
             # Scale a tool to a task type where the pilot beat control there and the tool's users measured a saving.
             pooled, enough_pooled, _ = self.evidence.measured(self.rng, pooled=True)
             self.decided = works[None, :] & enough_pooled & (pooled >= self.min_gain)

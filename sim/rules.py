@@ -128,7 +128,7 @@ def choose(utility: np.ndarray, u: np.ndarray) -> np.ndarray:
 
 def shadow_probability(advantage, affinity, enforcement, benefit_weight: float, shadow_gap: float, shadow_penalty: float):
     """Chance of doing a task with a barred tool believed better by ``advantage`` (share of time) than the best approved option (logistic; 0 below the gap)."""
-    u = benefit_weight * (advantage - shadow_gap) + affinity - shadow_penalty * (1.0 + enforcement)
+    u = benefit_weight * (np.maximum(advantage, shadow_gap) - shadow_gap) + affinity - shadow_penalty * (1.0 + enforcement)
     p = 1.0 / (1.0 + np.exp(-np.minimum(np.maximum(u, -50.0), 50.0)))
     return (advantage > shadow_gap) * p
 

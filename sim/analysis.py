@@ -1,0 +1,353 @@
+"""Analysis of sweep results: Sobol' and Morris indices (SALib), summary tables, figures and an HTML report.
+
+Every function takes the tidy table of ``sim.sweep.load_sweep`` (run_id, replicate, one column per swept
+parameter, [week], metric, value) or a sweep folder. A run's output is the mean over its replicates of the
+end-of-horizon value (the last week when the sweep kept every week). The figure functions return plotly
+figures and are shared by ``mandate-sim analyze --html`` and the app's sweep explorer.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .errors import InputError
+
+#: Columns of the tidy sweep table that are not swept parameters.
+BASE_COLUMNS = ("run_id", "replicate", "week", "metric", "value")
+#: Columns of the sensitivity table.
+INDEX_COLUMNS = ["metric", "parameter", "index", "value", "conf"]
+#: Confidence level of the bootstrap intervals on indices.
+CONF_LEVEL = 0.95
+#: Bootstrap resamples behind each confidence interval.
+RESAMPLES = 200
+
+TEMPLATE = "plotly_white"
+COLOURS = {"S1": "#0072B2", "ST": "#D55E00", "mu_star": "#009E73", "sigma": "#E69F00"}
+
+
+def parameters_of(frame: pd.DataFrame) -> list[str]:
+    """The swept parameter columns of a tidy sweep table, in order."""
+    return [c for c in frame.columns if c not in BASE_COLUMNS]
+
+
+def _sources(path_or_frame: Any, manifest: dict | None) -> tuple[pd.DataFrame, dict | None]:
+    from .sweep import load_sweep, read_manifest
+
+    if isinstance(path_or_frame, pd.DataFrame):
+        frame = path_or_frame
+        if manifest is None and frame.attrs.get("sweep_dir"):
+            manifest = read_manifest(frame.attrs["sweep_dir"])
+        return frame, manifest
+    frame = load_sweep(path_or_frame)
+    return frame, (manifest if manifest is not None else read_manifest(path_or_frame))
+
+
+def run_means(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """One row per run: its parameters and ``value``, the mean over replicates of the end-of-horizon value of ``metric``."""
+    sub = frame[frame["metric"] == metric]
+    if "week" in sub.columns and len(sub):
+        sub = sub[sub["week"] == sub.groupby("run_id")["week"].transform("max")]
+    params = parameters_of(frame)
+    g = sub.groupby("run_id", sort=True)
+    out = g[params].first() if params else pd.DataFrame(index=g.size().index)
+    out["value"] = g["value"].mean()
+    return out.reset_index()
+
+
+def _metrics(frame: pd.DataFrame) -> list[str]:
+    m = frame["metric"]
+    cats = list(m.cat.categories) if isinstance(m.dtype, pd.CategoricalDtype) else list(dict.fromkeys(m))
+    present = set(m.astype(str).unique())
+    return [str(c) for c in cats if str(c) in present]
+
+
+# ---------------------------------------------------------------------------
+# Indices
+# ---------------------------------------------------------------------------
+
+
+def sensitivity(path_or_frame: Any, manifest: dict | None = None) -> pd.DataFrame:
+    """Sensitivity indices per output and parameter: S1 and ST for sobol designs, mu_star, sigma and mu for morris.
+
+    Columns: metric, parameter, index, value, conf (half-width of the 95% bootstrap interval; NaN where SALib
+    gives none). Empty for grid and lhs designs (see ``correlations``). The sweep must be complete: the
+    estimators need every design point.
+    """
+    frame, manifest = _sources(path_or_frame, manifest)
+    empty = pd.DataFrame({c: pd.Series(dtype="float64" if c in ("value", "conf") else "object") for c in INDEX_COLUMNS})
+    if manifest is None:
+        raise InputError("needs the sweep's manifest: pass a sweep folder, a table from load_sweep, or manifest=read_manifest(folder)", source="sensitivity")
+    design = manifest["spec"]["design"]
+    if design not in ("sobol", "morris") or frame.empty:
+        return empty
+    runs = int(manifest["runs"])
+    problem = manifest["problem"]
+    seed = int(manifest["spec"]["seed"])
+    rows = []
+    for metric in _metrics(frame):
+        rm = run_means(frame, metric)
+        if len(rm) != runs or not np.array_equal(rm["run_id"].to_numpy(), np.arange(runs)):
+            raise InputError(f"is incomplete ({len(rm)} of {runs} runs finished); {design} indices need every run: resume the sweep first",
+                             source="sweep", field=metric)
+        y = rm["value"].to_numpy(dtype=float)
+        if not np.all(np.isfinite(y)):
+            for p in problem["names"]:
+                for idx in (("S1", "ST") if design == "sobol" else ("mu_star", "sigma", "mu")):
+                    rows.append((metric, p, idx, np.nan, np.nan))
+            continue
+        rows += _sobol_rows(metric, problem, y, manifest, seed) if design == "sobol" else _morris_rows(metric, problem, y, manifest, seed)
+    return pd.DataFrame(rows, columns=INDEX_COLUMNS) if rows else empty
+
+
+def _sobol_rows(metric: str, problem: dict, y: np.ndarray, manifest: dict, seed: int) -> list[tuple]:
+    from SALib.analyze import sobol
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = sobol.analyze(problem, y, calc_second_order=bool(manifest["spec"]["second_order"]), num_resamples=RESAMPLES, conf_level=CONF_LEVEL, seed=seed)
+    rows = []
+    for i, p in enumerate(problem["names"]):
+        rows.append((metric, p, "S1", float(r["S1"][i]), float(r["S1_conf"][i])))
+        rows.append((metric, p, "ST", float(r["ST"][i]), float(r["ST_conf"][i])))
+    return rows
+
+
+def _morris_rows(metric: str, problem: dict, y: np.ndarray, manifest: dict, seed: int) -> list[tuple]:
+    from SALib.analyze import morris
+
+    x = np.asarray(manifest["design_matrix"], dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = morris.analyze(problem, x, y, num_resamples=RESAMPLES, conf_level=CONF_LEVEL, num_levels=int(manifest["spec"]["levels"]), seed=seed)
+    rows = []
+    for i, p in enumerate(problem["names"]):
+        rows.append((metric, p, "mu_star", float(r["mu_star"][i]), float(r["mu_star_conf"][i])))
+        rows.append((metric, p, "sigma", float(r["sigma"][i]), np.nan))
+        rows.append((metric, p, "mu", float(r["mu"][i]), np.nan))
+    return rows
+
+
+def correlations(path_or_frame: Any) -> pd.DataFrame:
+    """Spearman rank correlation of each parameter with each output over runs (any design): metric, parameter, spearman."""
+    frame, _ = _sources(path_or_frame, {}) if not isinstance(path_or_frame, pd.DataFrame) else (path_or_frame, None)
+    rows = []
+    for metric in _metrics(frame):
+        rm = run_means(frame, metric)
+        for p in parameters_of(frame):
+            x, y = rm[p].to_numpy(dtype=float), rm["value"].to_numpy(dtype=float)
+            ok = np.isfinite(x) & np.isfinite(y)
+            rho = np.nan
+            if ok.sum() > 2 and np.ptp(x[ok]) > 0 and np.ptp(y[ok]) > 0:
+                rho = float(pd.Series(x[ok]).rank().corr(pd.Series(y[ok]).rank()))
+            rows.append((metric, p, rho))
+    return pd.DataFrame(rows, columns=["metric", "parameter", "spearman"])
+
+
+def summary(path_or_frame: Any) -> pd.DataFrame:
+    """Per output: runs, mean, sd and the 5%, 50% and 95% quantiles over runs of the run means (any design)."""
+    frame = path_or_frame if isinstance(path_or_frame, pd.DataFrame) else _sources(path_or_frame, {})[0]
+    rows = []
+    for metric in _metrics(frame):
+        v = run_means(frame, metric)["value"]
+        rows.append((metric, len(v), v.mean(), v.std(ddof=1) if len(v) > 1 else np.nan, v.quantile(0.05), v.median(), v.quantile(0.95), v.min(), v.max()))
+    return pd.DataFrame(rows, columns=["metric", "runs", "mean", "sd", "p5", "median", "p95", "min", "max"])
+
+
+# ---------------------------------------------------------------------------
+# Figures (shared with the app)
+# ---------------------------------------------------------------------------
+
+
+def _short(path: str) -> str:
+    """A parameter path shortened for axis labels (its last two parts)."""
+    parts = path.split(".")
+    return ".".join(parts[-2:]) if len(parts) > 2 else path
+
+
+def index_bars(indices: pd.DataFrame, metric: str) -> go.Figure:
+    """Bars of the sensitivity indices of one output, with 95% intervals: S1 and ST (sobol) or mu* and sigma (morris)."""
+    sub = indices[indices["metric"] == metric] if indices is not None and not indices.empty else pd.DataFrame(columns=INDEX_COLUMNS)
+    fig = go.Figure()
+    if sub.empty:
+        fig.update_layout(template=TEMPLATE, title=f"No sensitivity indices for {metric}",
+                          annotations=[dict(text="Indices come from sobol and morris designs (see docs/SWEEPS.md); for grid and lhs sweeps use the "
+                                                 "scatter, heatmap and rank correlations.", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")],
+                          xaxis=dict(visible=False), yaxis=dict(visible=False))
+        return fig
+    kinds = ["S1", "ST"] if sub["index"].isin(["S1", "ST"]).any() else ["mu_star", "sigma"]
+    rank_by = "ST" if "ST" in kinds else "mu_star"
+    order = sub[sub["index"] == rank_by].sort_values("value", ascending=False)["parameter"].tolist()
+    for k in kinds:
+        s = sub[sub["index"] == k].set_index("parameter").reindex(order)
+        err = s["conf"].to_numpy(dtype=float)
+        fig.add_trace(go.Bar(
+            name={"S1": "first order (S1)", "ST": "total (ST)", "mu_star": "mean |effect| (mu*)", "sigma": "spread of effects (sigma)"}[k],
+            x=[_short(p) for p in order], y=s["value"], marker_color=COLOURS[k], hovertext=order,
+            error_y=dict(type="data", array=np.nan_to_num(err), visible=bool(np.isfinite(err).any())),
+        ))
+    what = "Sobol' indices" if "ST" in kinds else "Morris elementary effects"
+    fig.update_layout(template=TEMPLATE, barmode="group", title=f"{what}: {metric}", yaxis_title="index" if "ST" in kinds else f"effect on {metric}",
+                      legend=dict(orientation="h", y=-0.2), margin=dict(t=60, b=80))
+    return fig
+
+
+def scatter_matrix(frame: pd.DataFrame, metric: str) -> go.Figure:
+    """One panel per parameter: each run's value of ``metric`` (mean over replicates) against the parameter."""
+    rm = run_means(frame, metric)
+    params = parameters_of(frame)
+    cols = min(3, max(1, len(params)))
+    rows = max(1, -(-len(params) // cols))
+    fig = make_subplots(rows=rows, cols=cols, shared_yaxes=True, subplot_titles=[_short(p) for p in params], horizontal_spacing=0.04, vertical_spacing=0.12)
+    for i, p in enumerate(params):
+        fig.add_trace(go.Scattergl(x=rm[p], y=rm["value"], mode="markers", marker=dict(size=5, color="#0072B2", opacity=0.6), name=p, showlegend=False,
+                                   hovertemplate=f"{p}=%{{x}}<br>{metric}=%{{y}}<extra></extra>"), row=i // cols + 1, col=i % cols + 1)
+    fig.update_layout(template=TEMPLATE, title=f"{metric} against each parameter (one dot per run)", height=280 * rows + 80, margin=dict(t=80))
+    fig.update_yaxes(title_text=metric, col=1)
+    return fig
+
+
+def _levels(values: pd.Series, max_levels: int = 25, bins: int = 10) -> pd.Series:
+    """The values themselves for a grid axis; bin midpoints when a continuous design has many distinct values."""
+    if values.nunique() <= max_levels:
+        return values
+    cut = pd.cut(values, bins=bins)
+    return cut.map(lambda iv: iv.mid).astype(float)
+
+
+def heatmap(frame: pd.DataFrame, x: str, y: str, metric: str) -> go.Figure:
+    """Mean of ``metric`` over runs and replicates on the grid of two parameters (continuous designs are binned)."""
+    rm = run_means(frame, metric)
+    rm = rm.assign(_x=_levels(rm[x]), _y=_levels(rm[y]))
+    table = rm.groupby(["_y", "_x"])["value"].mean().unstack("_x").sort_index().sort_index(axis=1)
+    fig = go.Figure(go.Heatmap(z=table.to_numpy(), x=table.columns.to_numpy(), y=table.index.to_numpy(), colorscale="Viridis",
+                               colorbar=dict(title=metric), hovertemplate=f"{x}=%{{x}}<br>{y}=%{{y}}<br>mean {metric}=%{{z}}<extra></extra>"))
+    fig.update_layout(template=TEMPLATE, title=f"Mean {metric} by {_short(x)} and {_short(y)}", xaxis_title=x, yaxis_title=y)
+    return fig
+
+
+def parallel_coordinates(frame: pd.DataFrame, metric: str) -> go.Figure:
+    """One line per run through its parameter values to its ``metric`` (coloured by the output)."""
+    rm = run_means(frame, metric)
+    dims = [dict(label=_short(p), values=rm[p]) for p in parameters_of(frame)] + [dict(label=metric, values=rm["value"])]
+    fig = go.Figure(go.Parcoords(line=dict(color=rm["value"], colorscale="Viridis", showscale=True, colorbar=dict(title=metric)), dimensions=dims))
+    fig.update_layout(template=TEMPLATE, title=f"Runs through parameter space, coloured by {metric}", margin=dict(l=80, r=80))
+    return fig
+
+
+def figures(path_or_frame: Any, manifest: dict | None = None, indices: pd.DataFrame | None = None) -> dict[str, go.Figure]:
+    """The report's figures, keyed by a title: per output, index bars (sobol/morris), scatter, heatmaps (grids) and parallel coordinates."""
+    frame, manifest = _sources(path_or_frame, manifest)
+    design = (manifest or {}).get("spec", {}).get("design")
+    if indices is None and design in ("sobol", "morris"):
+        indices = sensitivity(frame, manifest)
+    params = parameters_of(frame)
+    out: dict[str, go.Figure] = {}
+    for metric in _metrics(frame):
+        if indices is not None and not indices.empty:
+            out[f"{metric}: indices"] = index_bars(indices, metric)
+        out[f"{metric}: scatter"] = scatter_matrix(frame, metric)
+        if design == "grid" and len(params) >= 2:
+            pairs = [(params[i], params[j]) for i in range(len(params)) for j in range(i + 1, len(params))][:3]
+            for a, b in pairs:
+                out[f"{metric}: heatmap {a} x {b}"] = heatmap(frame, a, b, metric)
+        if len(params) >= 2:
+            out[f"{metric}: parallel coordinates"] = parallel_coordinates(frame, metric)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# The report
+# ---------------------------------------------------------------------------
+
+
+def _table_html(df: pd.DataFrame, digits: int = 3) -> str:
+    fmt = df.copy()
+    for c in fmt.columns:
+        if pd.api.types.is_float_dtype(fmt[c]):
+            fmt[c] = fmt[c].map(lambda v: "" if pd.isna(v) else f"{v:.{digits}g}" if abs(v) >= 1e4 or (v != 0 and abs(v) < 1e-3) else f"{v:.{digits}f}")
+    return fmt.to_html(index=False, escape=True, border=0)
+
+
+def indices_wide(indices: pd.DataFrame) -> pd.DataFrame:
+    """The indices as one row per output and parameter, 'value ± conf' per index (for tables)."""
+    if indices.empty:
+        return pd.DataFrame()
+    cell = indices.assign(cell=[f"{v:.3f}" + ("" if pd.isna(c) else f" ± {c:.3f}") for v, c in zip(indices["value"], indices["conf"])])
+    wide = cell.pivot_table(index=["metric", "parameter"], columns="index", values="cell", aggfunc="first", sort=False)
+    order = [c for c in ("S1", "ST", "mu_star", "sigma", "mu") if c in wide.columns]
+    return wide[order].reset_index()
+
+
+def write_report(folder: str | Path, path: str | Path, *, title: str | None = None) -> Path:
+    """Write a self-contained HTML report of a sweep folder (plotly.js inlined once) atomically to ``path``."""
+    import plotly.io as pio
+
+    from . import __version__
+    from .sweep import load_sweep, read_manifest
+
+    folder, path = Path(folder), Path(path)
+    manifest = read_manifest(folder)
+    frame = load_sweep(folder)
+    spec = manifest["spec"]
+    design = spec["design"]
+    indices = sensitivity(frame, manifest) if design in ("sobol", "morris") and len(manifest["finished"]) == manifest["runs"] else None
+    figs = figures(frame, manifest, indices)
+    parts = [pio.to_html(f, full_html=False, include_plotlyjs=(i == 0), config={"displaylogo": False, "toImageButtonOptions": {"format": "svg"}})
+             for i, f in enumerate(figs.values())]
+    what = spec.get("scenario") or f"function {spec.get('function')}"
+    settings = {
+        "sweep": spec.get("name") or folder.name, "model": what, "organisation": spec.get("org") or "(the scenario's)", "design": design,
+        "runs finished": f"{len(manifest['finished'])} of {manifest['runs']}", "replicates per run": manifest["replicates"],
+        "seed": f"{spec['seed']} ({spec['seeds']} seeds)", "engineers": spec.get("engineers") or "(the scenario's)", "weeks": spec.get("weeks") or "(the scenario's)",
+        "parameters": "; ".join(f"{p} {v}" for p, v in manifest["parameters"].items()), "outputs": ", ".join(manifest["outputs"]),
+        "mandate-sim": manifest.get("package_version"),
+    }
+    rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in settings.items())
+    if indices is not None and not indices.empty:
+        how = ("First-order index S1: the share of the output's variance due to the parameter alone; total index ST: including all its "
+               "interactions. ST much larger than S1 means interactions matter; ST near 0 means the parameter can be fixed anywhere in its range."
+               if design == "sobol" else
+               "mu*: the mean absolute change of the output per change of the parameter across its range (importance); sigma: how much that effect "
+               "varies (non-linearity or interactions). Parameters with small mu* can be fixed.")
+        index_html = f"<h2>Sensitivity indices</h2><p class='note'>{how} ± gives the 95% bootstrap interval.</p>{_table_html(indices_wide(indices))}"
+    elif design in ("sobol", "morris"):
+        index_html = "<h2>Sensitivity indices</h2><p class='note'>Not computed: the sweep is incomplete. Run the same sweep command again to finish it.</p>"
+    else:
+        index_html = ("<h2>Rank correlations</h2><p class='note'>Spearman rank correlation of each parameter with each output over runs "
+                      "(a first look at which parameters matter; use design: sobol or morris for indices).</p>"
+                      + _table_html(correlations(frame).pivot(index="parameter", columns="metric", values="spearman").reset_index()))
+    doc = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title or 'mandate-sim sweep')}</title>
+<style>
+body {{ font-family: system-ui, -apple-system, Segoe UI, Roboto, sans-serif; margin: 2rem auto; max-width: 1200px; color: #222; padding: 0 1rem; }}
+h1 {{ font-size: 1.6rem; }} table {{ border-collapse: collapse; font-size: 0.9rem; margin: 1rem 0; }}
+th, td {{ border-bottom: 1px solid #ddd; padding: 0.3rem 0.6rem; text-align: right; }} th:first-child, td:first-child {{ text-align: left; }}
+.note {{ color: #555; font-size: 0.9rem; }}
+</style></head><body>
+<h1>{html.escape(title or 'mandate-sim sweep: ' + str(settings['sweep']))}</h1>
+<p class="note">Each run's output is the mean over its replicates of the end-of-horizon value.
+Generated {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} by mandate-sim {__version__}.</p>
+<table>{rows}</table>
+<h2>Outputs over runs</h2>{_table_html(summary(frame))}
+{index_html}
+<h2>Figures</h2>
+{''.join(parts)}
+</body></html>"""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".sweep-report-", suffix=".html")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(doc)
+    os.chmod(tmp, 0o644)  # a report is for sharing: not mkstemp's private 0600
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,140 @@
+"""Experiment designs for sweeps: full grids, Latin hypercubes, Sobol'/Saltelli and Morris samples.
+
+A design turns the swept parameters (``Axis``) into a design matrix: one row per
+design point ("run"), one column per parameter, in the parameters' order. The
+matrix depends only on the axes, the sample size and the sweep seed, never on
+how the runs are later executed. Sobol' and Morris samples come from SALib so
+that its analysers (sim/analysis.py) read them back unchanged.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+DESIGNS = ("grid", "lhs", "sobol", "morris")
+
+#: What each design is for (shown by the CLI and docs/SWEEPS.md).
+DESIGN_HELP = {
+    "grid": "full factorial grid: every combination of the listed values (or `samples` evenly spaced points per range)",
+    "lhs": "Latin hypercube: `samples` points that cover each range evenly; good all-purpose exploration",
+    "sobol": "Saltelli's extension of Sobol' sequences: `samples` (a power of 2) x (D + 2) points for first-order and total Sobol' indices",
+    "morris": "Morris elementary effects: `samples` trajectories of D + 1 points each; a cheap screening of many parameters",
+}
+
+#: Largest number of design points a sweep may ask for.
+MAX_POINTS = 5_000_000
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One swept parameter: a range [low, high] or an explicit list of values; ``integer`` values are rounded when applied."""
+
+    path: str
+    low: float | None = None
+    high: float | None = None
+    values: tuple[float, ...] | None = None
+    integer: bool = False
+
+    @property
+    def is_range(self) -> bool:
+        return self.values is None
+
+    def describe(self) -> list[float]:
+        """The manifest's view: [low, high] for a range, else the list of values."""
+        return [self.low, self.high] if self.is_range else list(self.values)
+
+    def grid_values(self, samples: int) -> np.ndarray:
+        """The values a grid visits on this axis (``samples`` evenly spaced points for a range)."""
+        if not self.is_range:
+            return np.asarray(self.values, dtype=float)
+        v = np.linspace(self.low, self.high, int(samples))
+        if self.integer:
+            v = np.unique(np.rint(v))
+        return v
+
+
+def problem(axes: Sequence[Axis]) -> dict:
+    """The SALib problem dict of ranged axes (names are the parameter paths)."""
+    return {"num_vars": len(axes), "names": [a.path for a in axes], "bounds": [[float(a.low), float(a.high)] for a in axes]}
+
+
+def n_points(design: str, axes: Sequence[Axis], samples: int | None, *, second_order: bool = False) -> int:
+    """Number of design points the design will produce (checked before anything is built)."""
+    d = len(axes)
+    if design == "grid":
+        return math.prod(len(a.grid_values(samples or 2)) for a in axes)
+    if design == "lhs":
+        return int(samples)
+    if design == "sobol":
+        return int(samples) * (2 * d + 2 if second_order else d + 2)
+    if design == "morris":
+        return int(samples) * (d + 1)
+    raise ValueError(f"unknown design {design!r}")
+
+
+def build(design: str, axes: Sequence[Axis], samples: int | None, seed: int, *, levels: int = 4, second_order: bool = False) -> np.ndarray:
+    """The [points, parameters] design matrix (raw: integer axes are rounded only when applied)."""
+    if design == "grid":
+        return grid(axes, samples)
+    if design == "lhs":
+        return lhs(axes, int(samples), seed)
+    if design == "sobol":
+        return sobol(axes, int(samples), seed, second_order=second_order)
+    if design == "morris":
+        return morris(axes, int(samples), seed, levels=levels)
+    raise ValueError(f"unknown design {design!r}")
+
+
+def grid(axes: Sequence[Axis], samples: int | None) -> np.ndarray:
+    """Full factorial: every combination, the last parameter varying fastest."""
+    columns = [a.grid_values(samples or 2) for a in axes]
+    return np.array(list(itertools.product(*columns)), dtype=float).reshape(-1, len(axes))
+
+
+def lhs(axes: Sequence[Axis], samples: int, seed: int) -> np.ndarray:
+    """A Latin hypercube of ``samples`` points scaled to the ranges: each range cut in ``samples`` equal strata, one point in each, strata paired at random."""
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(int(seed))))
+    d = len(axes)
+    strata = rng.permuted(np.tile(np.arange(samples), (d, 1)), axis=1).T  # [samples, d]: a random permutation of strata per parameter
+    unit = (strata + rng.random((samples, d))) / samples
+    lo = np.array([a.low for a in axes], dtype=float)
+    hi = np.array([a.high for a in axes], dtype=float)
+    return lo + unit * (hi - lo)
+
+
+def sobol(axes: Sequence[Axis], samples: int, seed: int, *, second_order: bool = False) -> np.ndarray:
+    """Saltelli's sample for Sobol' indices: ``samples`` x (D + 2) points, or x (2D + 2) with second-order indices."""
+    from SALib.sample import sobol as salib_sobol
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SALib warns about sample sizes we already checked
+        return salib_sobol.sample(problem(axes), samples, calc_second_order=second_order, scramble=True, seed=int(seed))
+
+
+def morris(axes: Sequence[Axis], samples: int, seed: int, *, levels: int = 4) -> np.ndarray:
+    """Morris trajectories: ``samples`` trajectories of D + 1 points on a ``levels``-level grid."""
+    from SALib.sample import morris as salib_morris
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return salib_morris.sample(problem(axes), samples, num_levels=levels, seed=int(seed))
+
+
+def applied(design: np.ndarray, axes: Sequence[Axis]) -> list[np.ndarray]:
+    """The values the runs use, per axis: integer axes rounded to whole numbers."""
+    out = []
+    for j, a in enumerate(axes):
+        col = design[:, j]
+        out.append(np.rint(col).astype(np.int64) if a.integer else col.astype(float))
+    return out
+
+
+def is_power_of_two(n: int) -> bool:
+    """True for 1, 2, 4, 8, ..."""
+    return n >= 1 and (n & (n - 1)) == 0

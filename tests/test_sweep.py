@@ -1,0 +1,301 @@
+"""Parameter sweeps: same results whatever runs them, resume after SIGKILL, clear errors for bad specs.
+
+Everything here is real: worker processes, Parquet files on disk, a `mandate-sim sweep` subprocess killed with
+SIGKILL. Runs are small (20-100 engineers, 8-26 weeks) so the file takes about half a minute on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+import sim
+from sim.cli import main
+from sim.errors import InputError
+from sim.sweep import _Lock, load_spec, load_sweep, read_manifest, seed_table, sweep
+
+MANDATE_SIM = str(Path(sys.executable).with_name("mandate-sim"))
+
+SMALL = {
+    "scenario": "mandate_single_tool",
+    "design": "lhs",
+    "samples": 8,
+    "replicates": 2,
+    "seed": 42,
+    "engineers": 20,
+    "weeks": 8,
+    "parameters": {
+        "policy.enforcement": [0.0, 1.0],
+        "policy.feedback_safety": "bounds",
+        "behaviour.people.hiring_delay_weeks": [2, 20],
+    },
+    "outputs": ["true_gain", "trust_leadership", "weekly_active_share"],
+}
+
+
+def write_spec(folder: Path, spec: dict, name: str = "spec.yaml") -> Path:
+    path = folder / name
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = dict(os.environ, COLUMNS="200", NO_COLOR="1", TERM="dumb")
+    return subprocess.run([MANDATE_SIM, *args], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> pd.DataFrame:
+    """The small sweep run in this process, one run after the other."""
+    out = tmp_path_factory.mktemp("ref") / "sweep"
+    sweep(SMALL, out, workers=1)
+    return load_sweep(out)
+
+
+# ---------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------
+
+
+def test_tidy_table_has_one_row_per_run_replicate_and_output(reference):
+    df = reference
+    assert list(df.columns) == ["run_id", "replicate", "policy.enforcement", "policy.feedback_safety", "behaviour.people.hiring_delay_weeks", "metric", "value"]
+    assert len(df) == 8 * 2 * 3
+    assert sorted(df["run_id"].unique()) == list(range(8))
+    assert not df.duplicated(["run_id", "replicate", "metric"]).any()
+    assert list(df["metric"].cat.categories) == SMALL["outputs"]
+    assert df["policy.enforcement"].between(0, 1).all() and df["policy.feedback_safety"].between(0, 1).all()
+    assert df["behaviour.people.hiring_delay_weeks"].dtype == np.int64 and df["behaviour.people.hiring_delay_weeks"].between(2, 20).all()
+    # A Latin hypercube puts exactly one run in each eighth of every range.
+    runs = df.drop_duplicates("run_id")
+    assert sorted(np.floor(runs["policy.enforcement"] * 8).astype(int)) == list(range(8))
+    assert np.isfinite(df["value"]).all()
+    # Runs differ: the parameters act.
+    assert df[df.metric == "weekly_active_share"]["value"].nunique() > 1
+
+
+def test_two_worker_processes_and_any_chunk_size_give_bit_identical_results(reference, tmp_path):
+    sweep(SMALL, tmp_path / "two", workers=2, chunk_size=1)
+    pd.testing.assert_frame_equal(load_sweep(tmp_path / "two"), reference, check_exact=True)
+    sweep(SMALL, tmp_path / "three", workers=1, chunk_size=3)
+    pd.testing.assert_frame_equal(load_sweep(tmp_path / "three"), reference, check_exact=True)
+
+
+def test_a_sweep_run_reproduces_mandate_sim_run_with_the_sweep_seed(reference):
+    plan = load_spec(SMALL)
+    point = plan.point(5)
+    res = sim.run("mandate_single_tool", replicates=2, seed=42, engineers=20, weeks=8, overrides=point)
+    last = res[(res.week == 8) & (res.group == "all")]
+    mine = reference[reference.run_id == 5]
+    for metric in SMALL["outputs"]:
+        expected = last[last.metric == metric].sort_values("replicate")["value"].to_numpy()
+        got = mine[mine.metric == metric].sort_values("replicate")["value"].to_numpy()
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_keep_series_grid_and_per_run_seeds(tmp_path):
+    spec = {
+        "scenario": "free_choice", "design": "grid", "samples": 2, "replicates": 2, "seed": 3, "seeds": "per_run", "engineers": 20, "weeks": 6,
+        "parameters": {"policy.training_hours": [0, 40], "behaviour.trust.initial_safety": [0.2, 0.5, 0.8]},
+        "outputs": ["ai_task_share", "true_gain/seniority=senior"], "keep": "series",
+    }
+    out = sweep(spec, tmp_path / "g", workers=1)
+    df = load_sweep(out)
+    assert list(df.columns) == ["run_id", "replicate", "policy.training_hours", "behaviour.trust.initial_safety", "week", "metric", "value"]
+    assert len(df) == 6 * 2 * 6 * 2
+    points = df.drop_duplicates("run_id")[["policy.training_hours", "behaviour.trust.initial_safety"]].to_numpy().tolist()
+    assert points == [[0, 0.2], [0, 0.5], [0, 0.8], [40, 0.2], [40, 0.5], [40, 0.8]]
+    assert sorted(df["week"].unique()) == list(range(1, 7))
+    m = read_manifest(out)
+    seeds = np.array(m["seeds"]["by_run"], dtype=np.uint64)
+    assert seeds.shape == (6, 2) and len(np.unique(seeds)) == 12
+    np.testing.assert_array_equal(seeds, seed_table(3, 6, 2, "per_run"))
+    # The end of each series is what keep: final stores.
+    final = load_sweep(sweep({**spec, "keep": "final"}, tmp_path / "f", workers=1))
+    last = df[df.week == 6].drop(columns="week").reset_index(drop=True)
+    pd.testing.assert_frame_equal(last, final, check_exact=True)
+
+
+def test_manifest_records_spec_design_seeds_and_finished_runs(tmp_path):
+    out = sweep(SMALL, tmp_path / "m", workers=1)
+    m = read_manifest(out)
+    assert m["spec"]["design"] == "lhs" and m["design"] == "lhs"
+    assert m["parameters"] == {"policy.enforcement": [0.0, 1.0], "policy.feedback_safety": [0.0, 1.0], "behaviour.people.hiring_delay_weeks": [2.0, 20.0]}
+    assert m["outputs"] == SMALL["outputs"] and m["runs"] == 8 and m["replicates"] == 2
+    assert m["finished"] == list(range(8)) and m["complete"] is True
+    assert m["package_version"] == sim.__version__
+    assert m["seeds"]["by_replicate"] == sim.replicate_seeds(42, 2)
+    assert np.array(m["design_matrix"]).shape == (8, 3)
+    on_disk = json.loads((out / "manifest.json").read_text())
+    assert on_disk["finished"] == list(range(8))
+
+
+def test_rerunning_a_finished_sweep_computes_nothing_and_changes_nothing(tmp_path, reference):
+    out = sweep(SMALL, tmp_path / "r", workers=1)
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "parts").iterdir()}
+    calls = []
+    sweep(SMALL, out, workers=1, progress=calls.append)
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "parts").iterdir()} == before
+    assert calls and calls[-1].done == 8 and calls[-1].skipped == 8
+    pd.testing.assert_frame_equal(load_sweep(out), reference, check_exact=True)
+
+
+# ---------------------------------------------------------------------------
+# Resume after SIGKILL
+# ---------------------------------------------------------------------------
+
+
+def test_sigkilled_sweep_resumes_to_the_uninterrupted_result(tmp_path):
+    # 80 full-size runs (200 engineers x 52 weeks), one per chunk: long enough to be killed mid-way on any machine.
+    spec = {**SMALL, "samples": 80, "replicates": 1, "engineers": 200, "weeks": 52, "outputs": ["true_gain", "trust_leadership", "attrition_cumulative"]}
+    spec_file = write_spec(tmp_path, spec)
+    out = tmp_path / "killed"
+    cmd = [MANDATE_SIM, "sweep", str(spec_file), "--out", str(out), "--workers", "2", "--chunk-size", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while len(list((out / "parts").glob("part-*.parquet"))) < 4:
+            assert proc.poll() is None, f"the sweep ended before it could be killed: {proc.stderr.read().decode()}"
+            assert time.monotonic() < deadline, "no parts appeared"
+            time.sleep(0.005)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # the pool's worker processes, started by the killed sweep
+        except ProcessLookupError:
+            pass
+    assert proc.returncode == -signal.SIGKILL
+    parts_at_kill = {p.name for p in (out / "parts").glob("part-*.parquet")}
+    done_at_kill = read_manifest(out)["finished"]
+    assert 4 <= len(done_at_kill) < 80, "the kill must land mid-sweep"
+
+    r = cli("sweep", str(spec_file), "--out", str(out), "--workers", "2")
+    assert r.returncode == 0, r.stderr
+    assert parts_at_kill <= {p.name for p in (out / "parts").glob("part-*.parquet")}, "finished parts are kept, not recomputed"
+    assert not list(out.rglob(".tmp-*"))
+    resumed = load_sweep(out)
+
+    uninterrupted = load_sweep(sweep(spec, tmp_path / "whole", workers=1))
+    pd.testing.assert_frame_equal(resumed, uninterrupted, check_exact=True)
+    counts = resumed.groupby(["run_id", "replicate"]).size()
+    assert len(counts) == 80 and (counts == 3).all()  # no run lost, none duplicated
+    assert read_manifest(out)["finished"] == list(range(80))
+
+
+# ---------------------------------------------------------------------------
+# Clear errors
+# ---------------------------------------------------------------------------
+
+
+def _spec_with(**changes) -> dict:
+    spec = json.loads(json.dumps(SMALL))
+    for k, v in changes.items():
+        if v is None:
+            spec.pop(k, None)
+        else:
+            spec[k] = v
+    return spec
+
+
+BAD_SPECS = [
+    ("unknown parameter path", _spec_with(parameters={"policy.enforcment": [0, 1]}), ["parameters.policy.enforcment", "is not a parameter path", "did you mean 'policy.enforcement'"]),
+    ("range outside bounds", _spec_with(parameters={"policy.enforcement": [0, 2]}), ["parameters.policy.enforcement", "outside the declared bounds", "values from 0 to 1"]),
+    ("reversed range", _spec_with(parameters={"policy.enforcement": [0.8, 0.2]}), ["low must be below high"]),
+    ("not numeric", _spec_with(parameters={"policy.allowed_tools": [0, 1]}), ["policy.allowed_tools", "not a numeric parameter"]),
+    ("values with lhs", _spec_with(parameters={"policy.enforcement": [0.1, 0.2, 0.3]}), ["lists of values are for design: grid"]),
+    ("unknown key", _spec_with(desing="lhs"), ["field 'desing'", "unknown key", "did you mean 'design'"]),
+    ("unknown design", _spec_with(design="random"), ["field 'design'", "grid, lhs, sobol or morris"]),
+    ("missing outputs", _spec_with(outputs=None), ["field 'outputs'", "required"]),
+    ("unknown output", _spec_with(outputs=["true_gian"]), ["field 'outputs'", "did you mean 'true_gain'"]),
+    ("unknown group", _spec_with(outputs=["trust_leadership/task=debugging"]), ["has no group 'task=debugging'"]),
+    ("sobol not a power of 2", _spec_with(design="sobol", samples=100), ["field 'samples'", "power of 2", "try 64 or 128"]),
+    ("engineers too few", _spec_with(engineers=3), ["field 'engineers'", "below the minimum"]),
+    ("unknown scenario", _spec_with(scenario="mandate_singel_tool"), ["did you mean 'mandate_single_tool'"]),
+    ("a combination the model refuses", _spec_with(parameters={"organisation.seniority.junior.task_mix.boilerplate": [0.3, 0.5]}), ["task shares must sum to 1", "low end"]),
+    ("replicates as text", _spec_with(replicates="many"), ["field 'replicates'", "not a whole number"]),
+]
+
+
+@pytest.mark.parametrize("case,spec,expected", BAD_SPECS, ids=[c[0] for c in BAD_SPECS])
+def test_bad_specs_get_one_clear_message_and_exit_code_2(case, spec, expected, tmp_path, capsys):
+    path = write_spec(tmp_path, spec)
+    code = main(["sweep", str(path), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err
+    assert str(path) in err
+    flat = " ".join(err.split())
+    for text in expected:
+        assert text in flat, f"{case}: {text!r} not in {flat!r}"
+    assert not list((tmp_path / "out").glob("parts/part-*")) if (tmp_path / "out").exists() else True
+
+
+def test_malformed_yaml_is_a_clear_error_from_the_real_command(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("scenario: mandate_single_tool\ndesign: [lhs\nsamples: 8\n")
+    r = cli("sweep", str(bad), "--out", str(tmp_path / "out"))
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    assert str(bad) in r.stderr and "is not valid YAML at line" in " ".join(r.stderr.split())
+
+
+def test_a_different_spec_on_an_existing_folder_is_refused(tmp_path):
+    out = tmp_path / "s"
+    sweep(SMALL, out, workers=1)
+    with pytest.raises(InputError, match=r"holds a different sweep \(its spec differs in: samples\)"):
+        sweep({**SMALL, "samples": 9}, out, workers=1)
+    spec_file = write_spec(tmp_path, {**SMALL, "seed": 7})
+    r = cli("sweep", str(spec_file), "--out", str(out))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "holds a different sweep" in r.stderr and "seed" in r.stderr
+    assert read_manifest(out)["spec"]["seed"] == 42  # untouched
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["--scheduler", "tcp://127.0.0.1:1", "--dask-local", "2"], "pick one executor"),
+    (["--workers", "0"], "--workers"),
+    (["--workers", "2", "--dask-local", "2"], "--workers"),
+    (["--scheduler", "127.0.0.1:8786"], "tcp://HOST:PORT"),
+])
+def test_conflicting_or_bad_flags_are_clear_errors(args, expected, tmp_path, capsys):
+    path = write_spec(tmp_path, SMALL)
+    code = main(["sweep", str(path), "--out", str(tmp_path / "out"), *args])
+    err = capsys.readouterr().err
+    assert code == 2 and expected in err and "Traceback" not in err
+
+
+def test_no_resume_refuses_an_existing_sweep_and_a_folder_of_other_files_is_refused(tmp_path):
+    out = sweep(SMALL, tmp_path / "s", workers=1)
+    with pytest.raises(InputError, match="already holds a sweep"):
+        sweep(SMALL, out, workers=1, resume=False)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="holds no sweep"):
+        sweep(SMALL, other, workers=1)
+    assert (other / "notes.txt").read_text() == "mine"
+
+
+def test_a_folder_in_use_by_another_sweep_is_refused(tmp_path):
+    out = tmp_path / "busy"
+    out.mkdir()
+    lock = _Lock(out)
+    lock.acquire()
+    try:
+        with pytest.raises(InputError, match="in use by another sweep process"):
+            sweep(SMALL, out, workers=1)
+    finally:
+        lock.release()
+    sweep(SMALL, out, workers=1)
+    assert read_manifest(out)["complete"]

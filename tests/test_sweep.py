@@ -103,6 +103,17 @@ def test_a_sweep_run_reproduces_mandate_sim_run_with_the_sweep_seed(reference):
         np.testing.assert_array_equal(got, expected)
 
 
+def test_each_design_point_is_the_scenario_load_scenario_gives_with_those_overrides():
+    spec = {**SMALL, "samples": 20, "parameters": {
+        "policy.enforcement": [0, 1], "behaviour.people.hiring_delay_weeks": [2, 20], "organisation.seniority.junior.skill_mean": [0.1, 0.5],
+        "organisation.tools.inhouse.effects.debugging.time_saving": [0.1, 0.5], "weeks": [4, 10]}}
+    plan = load_spec(spec)
+    base = sim.load_scenario("mandate_single_tool", engineers=20, weeks=8)
+    for i in range(plan.runs):
+        assert plan.evaluator.scenario_at(plan.point(i)) == sim.load_scenario(base, overrides=plan.point(i))
+    assert plan.evaluator.scenario_at({}) == base
+
+
 def test_keep_series_grid_and_per_run_seeds(tmp_path):
     spec = {
         "scenario": "free_choice", "design": "grid", "samples": 2, "replicates": 2, "seed": 3, "seeds": "per_run", "engineers": 20, "weeks": 6,

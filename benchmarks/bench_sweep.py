@@ -55,6 +55,21 @@ def load() -> str:
         return "?"
 
 
+def background_load(seconds: float = 2.0) -> float:
+    """Cores kept busy by other programs while this one waits ``seconds`` (from /proc/stat; NaN where unavailable)."""
+
+    def busy() -> float:
+        fields = [float(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
+
+    try:
+        b0, t0 = busy(), time.perf_counter()
+        time.sleep(seconds)
+        return (busy() - b0) / (time.perf_counter() - t0)
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
 def spec(samples: int, replicates: int, engineers: int, weeks: int) -> dict:
     return {
         "name": "bench", "scenario": "mandate_single_tool", "design": "lhs", "samples": samples, "replicates": replicates, "seed": 2024,
@@ -67,20 +82,27 @@ def spec(samples: int, replicates: int, engineers: int, weeks: int) -> dict:
 def one(label: str, s: dict, **executor) -> dict:
     """Run the sweep once into a fresh folder; wall time, steady-state rate and the results."""
     folder = Path(tempfile.mkdtemp(prefix="bench-sweep-"))
-    marks: list[tuple[float, int]] = []
+    marks: list[tuple[float, int, float]] = []
+    others = background_load()
+    own0 = time.process_time()
     t0 = time.perf_counter()
     try:
-        sweep(s, folder / "out", progress=lambda p: marks.append((time.perf_counter(), p.done)), **executor)
+        sweep(s, folder / "out", progress=lambda p: marks.append((time.perf_counter(), p.done, p.worker_cpu_s)), **executor)
         wall = time.perf_counter() - t0
+        parent_cpu = time.process_time() - own0
         df = load_sweep(folder / "out")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     model_runs = s["samples"] * s["replicates"]
-    first = next(((t, d) for t, d in marks if d > 0), None)
+    first = next(((t, d) for t, d, _ in marks if d > 0), None)
     steady = None
     if first is not None and marks[-1][1] > first[1]:
         steady = (marks[-1][1] - first[1]) * s["replicates"] / (marks[-1][0] - first[0])
-    return {"config": label, "wall_s": wall, "runs_per_s": model_runs / wall, "steady_runs_per_s": steady, "frame": df}
+    worker_cpu = marks[-1][2] if marks else float("nan")
+    # CPU seconds per model run: the workers' (measured inside each chunk) and this process's (which, with 1 worker, is the worker).
+    cpu_per_run = (worker_cpu if executor.get("workers") != 1 else 0.0) + parent_cpu
+    return {"config": label, "wall_s": wall, "runs_per_s": model_runs / wall, "steady_runs_per_s": steady, "other_load_cores": others,
+            "cpu_ms_per_run": 1000 * cpu_per_run / model_runs, "parent_cpu_s": parent_cpu, "worker_cpu_s": worker_cpu, "frame": df}
 
 
 def main() -> None:
@@ -110,18 +132,19 @@ def main() -> None:
         r = one(label, s, **ex)
         results.append(r)
         steady = f"{r['steady_runs_per_s']:.1f}" if r["steady_runs_per_s"] else "-"
-        print(f"{label:>34}: {r['wall_s']:7.2f} s  {r['runs_per_s']:7.1f} runs/s  steady {steady} runs/s", flush=True)
+        print(f"{label:>34}: {r['wall_s']:7.2f} s  {r['runs_per_s']:7.1f} runs/s  steady {steady} runs/s  {r['cpu_ms_per_run']:.1f} CPU ms/run "
+              f"(parent {r['parent_cpu_s']:.2f} s)  other programs kept {r['other_load_cores']:.2f} cores busy just before", flush=True)
     for r in results[1:]:
         pd.testing.assert_frame_equal(r["frame"], results[0]["frame"], check_exact=True)
     print(f"# load average after: {load()}")
     print("# every configuration gave bit-identical results" if len(results) > 1 else "")
     base = results[0]
-    print("\n| configuration | wall (s) | runs/s | speed-up | steady runs/s | steady speed-up |\n|---|---:|---:|---:|---:|---:|")
+    print("\n| configuration | wall (s) | runs/s | speed-up | steady runs/s | steady speed-up | CPU ms per run | other programs' load just before (cores) |\n|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         su = base["wall_s"] / r["wall_s"]
         ss = (r["steady_runs_per_s"] / base["steady_runs_per_s"]) if r["steady_runs_per_s"] and base["steady_runs_per_s"] else float("nan")
         steady = f"{r['steady_runs_per_s']:.1f}" if r["steady_runs_per_s"] else "-"
-        print(f"| {r['config']} | {r['wall_s']:.2f} | {r['runs_per_s']:.1f} | {su:.2f}x | {steady} | {ss:.2f}x |")
+        print(f"| {r['config']} | {r['wall_s']:.2f} | {r['runs_per_s']:.1f} | {su:.2f}x | {steady} | {ss:.2f}x | {r['cpu_ms_per_run']:.1f} | {r['other_load_cores']:.2f} |")
     if a.json:
         Path(a.json).write_text(json.dumps({"machine": info, "spec": s, "results": [{k: v for k, v in r.items() if k != "frame"} for r in results]}, indent=1))
 

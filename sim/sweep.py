@@ -652,7 +652,7 @@ def _evaluator_here(evaluator: Any) -> Any:
 
 def run_chunk(evaluator: Any, run_ids: Sequence[int], points: Sequence[Mapping[str, Any]], seeds: Sequence[Sequence[int]]) -> dict:
     """Evaluate a chunk of runs; return only the kept outputs, and a message per failed run."""
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     ev = _evaluator_here(evaluator)
     ok: list[int] = []
     values: list[np.ndarray] = []
@@ -665,7 +665,7 @@ def run_chunk(evaluator: Any, run_ids: Sequence[int], points: Sequence[Mapping[s
             failed[int(rid)] = ("input", str(e))
         except Exception:  # a run that crashes is reported and retried on resume; the rest of the chunk goes on
             failed[int(rid)] = ("error", traceback.format_exc(limit=8))
-    return {"run_ids": ok, "values": values, "failed": failed, "seconds": time.perf_counter() - t0, "pid": os.getpid()}
+    return {"run_ids": ok, "values": values, "failed": failed, "seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, "pid": os.getpid()}
 
 
 def _worker_info() -> dict:
@@ -962,7 +962,7 @@ def _task_args(plan: Plan, chunk: Sequence[int]) -> tuple:
 
 
 def _failed_chunk(chunk: Sequence[int], message: str) -> dict:
-    return {"run_ids": [], "values": [], "failed": {int(i): ("error", message) for i in chunk}, "seconds": 0.0, "pid": None}
+    return {"run_ids": [], "values": [], "failed": {int(i): ("error", message) for i in chunk}, "seconds": 0.0, "cpu_s": 0.0, "pid": None}
 
 
 def _run_serial(plan: Plan, feeder: _Feeder) -> Iterator[tuple[list[int], dict]]:
@@ -976,7 +976,7 @@ def _mp_context():
 
     if sys.platform.startswith("linux"):
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["sim.sweep"])
+        ctx.set_forkserver_preload(["sim.sweep", "sim.runner"])  # workers fork with the model already imported
         return ctx
     return mp.get_context("spawn")
 
@@ -1139,6 +1139,7 @@ class SweepProgress:
     elapsed_s: float
     workers: int
     executor: str
+    worker_cpu_s: float = 0.0  # CPU seconds the workers spent on this session's chunks
 
     @property
     def rate(self) -> float:
@@ -1236,6 +1237,7 @@ def _execute(plan: Plan, out: Path, manifest: dict, finished: set[int], *, worke
 
         t0 = time.perf_counter()
         last_manifest = 0.0
+        cpu = [0.0]
 
         def save(final: bool = False) -> None:
             manifest["finished"] = sorted(finished)
@@ -1246,7 +1248,7 @@ def _execute(plan: Plan, out: Path, manifest: dict, finished: set[int], *, worke
 
         def report() -> None:
             if progress is not None:
-                progress(SweepProgress(len(finished), len(failed), plan.runs, skipped, time.perf_counter() - t0, n_workers, executor))
+                progress(SweepProgress(len(finished), len(failed), plan.runs, skipped, time.perf_counter() - t0, n_workers, executor, cpu[0]))
 
         report()
         try:
@@ -1256,6 +1258,7 @@ def _execute(plan: Plan, out: Path, manifest: dict, finished: set[int], *, worke
                     finished.update(res["run_ids"])
                 failed.update(res["failed"])
                 feeder.observe(len(chunk), res["seconds"])
+                cpu[0] += res.get("cpu_s", 0.0)
                 if time.perf_counter() - last_manifest > MANIFEST_EVERY_S:
                     save()
                     last_manifest = time.perf_counter()

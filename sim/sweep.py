@@ -764,7 +764,9 @@ def read_manifest(path: str | Path) -> dict:
     folder = _manifest_path(path).parent
     m = _read_manifest_file(folder)
     m["finished"] = sorted(_finished_from_parts(folder))
-    m["failed"] = {k: v for k, v in (m.get("failed") or {}).items() if int(k) not in set(m["finished"])}
+    done = set(m["finished"])
+    m["failed"] = {k: v for k, v in (m.get("failed") or {}).items() if int(k) not in done}
+    m["complete"] = len(done) == int(m.get("runs", -1))
     return m
 
 

@@ -188,8 +188,8 @@ def test_sigkilled_sweep_resumes_to_the_uninterrupted_result(tmp_path):
             pass
     assert proc.returncode == -signal.SIGKILL
     parts_at_kill = {p.name for p in (out / "parts").glob("part-*.parquet")}
-    done_at_kill = read_manifest(out)["finished"]
-    assert 4 <= len(done_at_kill) < 80, "the kill must land mid-sweep"
+    at_kill = read_manifest(out)
+    assert 4 <= len(at_kill["finished"]) < 80 and not at_kill["complete"], "the kill must land mid-sweep"
 
     r = cli("sweep", str(spec_file), "--out", str(out), "--workers", "2")
     assert r.returncode == 0, r.stderr
@@ -201,7 +201,7 @@ def test_sigkilled_sweep_resumes_to_the_uninterrupted_result(tmp_path):
     pd.testing.assert_frame_equal(resumed, uninterrupted, check_exact=True)
     counts = resumed.groupby(["run_id", "replicate"]).size()
     assert len(counts) == 80 and (counts == 3).all()  # no run lost, none duplicated
-    assert read_manifest(out)["finished"] == list(range(80))
+    assert read_manifest(out)["finished"] == list(range(80)) and read_manifest(out)["complete"]
 
 
 # ---------------------------------------------------------------------------

@@ -5,6 +5,7 @@ Quick start::
     import sim
     df = sim.run("mandate_single_tool", replicates=5, seed=1)       # tidy results
     table = sim.compare(["mandate_single_tool", "free_choice"])     # end-of-horizon means with 90% bands
+    sim.sweep("spec.yaml", "out/")                                   # a parameter sweep; sim.load_sweep("out/") reads it
     model = sim.EngineeringOrg(sim.load_scenario("outcome_goals"), seed=1)
     model.step(); model.engineer(0).state()                          # inspect one engineer
 """
@@ -15,6 +16,8 @@ from .model import Engineer, EngineeringOrg
 from .params import Scenario
 from .runner import bands, compare, replicate_seeds, run, run_scenarios, summarise
 from .scenarios import builtin_orgs, builtin_scenarios, load_org, load_scenario, parameter_paths
+from . import sweep  # callable: sim.sweep(spec, out, ...) runs a sweep
+from .sweep import load_sweep, read_manifest
 
 __version__ = "0.1.0"
 
@@ -31,9 +34,12 @@ __all__ = [
     "compare",
     "load_org",
     "load_scenario",
+    "load_sweep",
     "parameter_paths",
+    "read_manifest",
     "replicate_seeds",
     "run",
     "run_scenarios",
     "summarise",
+    "sweep",
 ]

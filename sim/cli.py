@@ -344,7 +344,9 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(rv, int) and not isinstance(rv, bool):
             return rv  # a command's typer.Exit(code), returned by the parser in non-standalone mode
     except InputError as e:
-        err_console.print(f"[bold red]error:[/bold red] {e}", highlight=False, soft_wrap=True)
+        from rich.markup import escape
+
+        err_console.print(f"[bold red]error:[/bold red] {escape(str(e))}", highlight=False, soft_wrap=True)
         return 2
     except typer.Exit as e:
         return e.exit_code

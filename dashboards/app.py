@@ -48,7 +48,7 @@ class AppConfig:
     cache_size: int = 16
     max_pending: int = 16
     model_doc: Path | None = None  # docs/MODEL.md by default
-    wait_seconds: float = 1.0  # how long a click waits for its run before showing progress
+    wait_seconds: float = 1.8  # how long a click waits for its run before showing progress (a faster run shows at once)
 
 
 @dataclass

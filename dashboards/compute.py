@@ -6,14 +6,16 @@ Functions here are picklable entry points for ``JobManager``; each returns a pla
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import pandas as pd
+import plotly.io as pio
 
-from sim.figures import standard_figures
+from sim.figures import PEOPLE, PERFORMANCE, WELLBEING, standard_figures
 from sim.params import Scenario
-from sim.report import summary_table
+from sim.report import TABLE_METRICS, summary_table
 from sim.runner import run_scenarios, summarise
 from sim.takeaways import takeaways
 
@@ -35,11 +37,66 @@ def _run(specs: Sequence[Scenario], seed: int, replicates: int, progress: Callab
     return run_scenarios(list(specs), replicates=replicates, seed=seed, progress=progress)
 
 
+#: Metrics the standard figures, the table and the takeaways read, and the metrics whose breakdowns the figures show.
+SHOWN_METRICS = frozenset(TABLE_METRICS) | frozenset(PEOPLE + PERFORMANCE + WELLBEING) | {
+    "weekly_active_share", "genuine_use_share", "forced_use_share", "token_use_share", "shadow_use_share", "true_gain", "reported_gain",
+    "risk_exposure", "pushback_share", "ai_task_share", "honest_reporting_share", "attrition_top_skill_cumulative", "trust_leadership",
+}
+BROKEN_DOWN = frozenset({"true_gain", "ai_task_share"})
+
+
+def shown_rows(results: pd.DataFrame) -> pd.DataFrame:
+    """Only the rows the page's figures, table and takeaways read (a third of the table: they build faster)."""
+    metric = results["metric"]
+    keep = metric.isin(SHOWN_METRICS) & ((results["group"] == "all") | metric.isin(BROKEN_DOWN))
+    return results[keep]
+
+
+def figures_json(figures: dict[str, Any]) -> dict[str, dict]:
+    """Figures as JSON-ready dicts (arrays packed as plotly does), so the web process only forwards them."""
+    return {k: json.loads(pio.to_json(f, validate=False)) for k, f in figures.items()}
+
+
 def compare_task(specs: Sequence[Scenario], seed: int, replicates: int, *, progress: Callable | None = None) -> Bundle:
     """Run a comparison and build the standard figures, the end-of-horizon table and the takeaways."""
     results = _run(specs, seed, replicates, progress)
-    figures = {k: f.to_dict() for k, f in standard_figures(results).items()}
-    return Bundle(results, figures, summary_table(results), takeaways(results), list(specs), seed, replicates)
+    shown = shown_rows(results)
+    return Bundle(results, figures_json(standard_figures(shown)), summary_table(shown), takeaways(shown), list(specs), seed, replicates)
+
+
+def simulate_task(specs: Sequence[Scenario], seed: int, replicates: int, *, progress: Callable | None = None) -> pd.DataFrame:
+    """Only the paired runs of some of a comparison's scenarios (one part of a split comparison)."""
+    return _run(specs, seed, replicates, progress)
+
+
+def split_parts(specs: Sequence[Scenario], workers: int) -> list[list[int]]:
+    """Scenario positions per worker for a split comparison, balancing runs (each part also runs its no-AI counterfactual).
+
+    One part (no split) when names repeat (run_scenarios numbers those within one call), or with fewer than two workers or scenarios.
+    """
+    n = len(specs)
+    names = [s.name for s in specs]
+    if workers < 2 or n < 2 or len(set(names)) != n:
+        return [list(range(n))]
+    k = min(workers, n)
+    return [list(range(n))[i::k] for i in range(k)]
+
+
+def merge_parts(frames: Sequence[pd.DataFrame], specs: Sequence[Scenario]) -> pd.DataFrame:
+    """The tidy table run_scenarios gives for all scenarios at once, from the tables of the parts."""
+    names = [s.name for s in specs]
+    order = {name: i for i, name in enumerate(names)}
+    df = pd.concat(frames, ignore_index=True)
+    df["scenario"] = pd.Categorical(df["scenario"].astype(str), categories=names)
+    key = df["scenario"].map(order).astype(int)
+    return df.iloc[key.argsort(kind="stable").to_numpy()].reset_index(drop=True)
+
+
+def compare_from_parts(frames: Sequence[pd.DataFrame], specs: Sequence[Scenario], seed: int, replicates: int, *, progress: Callable | None = None) -> Bundle:
+    """Join the parts of a split comparison and build its figures, table and takeaways."""
+    results = merge_parts(frames, specs)
+    shown = shown_rows(results)
+    return Bundle(results, figures_json(standard_figures(shown)), summary_table(shown), takeaways(shown), list(specs), seed, replicates)
 
 
 LAB_METRICS = (
@@ -56,11 +113,11 @@ def lab_task(specs: Sequence[Scenario], seed: int, replicates: int, *, progress:
     results = _run(specs, seed, replicates, progress)
     names = [s.name for s in specs]
     colours = scenario_colours(names)
-    figures = {
-        "key": panel(results, ("weekly_active_share", "true_gain", "trust_leadership", "attrition_top_skill_cumulative"), "Baseline and what-if", colours=colours, cols=2).to_dict(),
-        "gap": measurement_gap(results, colours=colours).to_dict(),
-        "adoption": adoption_split(results, colours=colours).to_dict(),
-    }
+    figures = figures_json({
+        "key": panel(results, ("weekly_active_share", "true_gain", "trust_leadership", "attrition_top_skill_cumulative"), "Baseline and what-if", colours=colours, cols=2),
+        "gap": measurement_gap(results, colours=colours),
+        "adoption": adoption_split(results, colours=colours),
+    })
     return Bundle(results, figures, lab_table(results, names), takeaways(results), list(specs), seed, replicates)
 
 

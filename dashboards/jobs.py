@@ -96,6 +96,7 @@ class Job:
     started: float = field(default_factory=time.monotonic)
     done: int = 0
     total: int = 0
+    parts: dict = field(default_factory=dict)  # part -> (done, total) of a split job
 
 
 class JobManager:
@@ -126,9 +127,9 @@ class JobManager:
         return ThreadPoolExecutor(max_workers=1, thread_name_prefix="mandate-sim-run")
 
     def warm(self) -> None:
-        """Start the worker processes now (imports take a second) rather than on the first click."""
+        """Start the worker processes and warm them up now (imports, compiled kernels) rather than on the first click."""
         if self.workers > 0:
-            futures = [self._executor.submit(_noop) for _ in range(self.workers)]
+            futures = [self._executor.submit(_warm_up) for _ in range(self.workers)]
             for f in futures:
                 f.result(timeout=120)
 
@@ -138,10 +139,16 @@ class JobManager:
                 key, done, total = self._queue.get(timeout=0.2)
             except (queue.Empty, EOFError, OSError, ValueError):
                 continue
+            parent, _, part = key.partition("/")
             with self._lock:
-                job = self._jobs.get(key)
+                job = self._jobs.get(parent)
                 if job is not None:
-                    job.done, job.total = done, total
+                    if not part:
+                        job.done, job.total = done, total
+                    elif part != "combine":
+                        job.parts[part] = (done, total)
+                        job.done = sum(d for d, _ in job.parts.values())
+                        job.total = sum(t for _, t in job.parts.values())
 
     def close(self) -> None:
         """Stop the pool and the progress listener."""
@@ -183,6 +190,32 @@ class JobManager:
                 future = self._executor.submit(run_job, key, task, args)
             self._jobs[key] = Job(key, future)
         future.add_done_callback(lambda f, key=key: self._finish(key, f))
+
+    def submit_split(self, key: str, parts: Sequence[tuple[Callable[..., Any], tuple]], combine: Callable[..., Any], *extra: Any) -> None:
+        """Run ``parts`` side by side in the pool, then ``combine(results, *extra)``: one job with one progress bar.
+
+        A thread of this process waits on the parts (it computes nothing); the work stays in the workers.
+        """
+        with self._lock:
+            if key in self._cache or key in self._jobs:
+                return
+            self._errors.pop(key, None)
+            pending = sum(1 for j in self._jobs.values() if not j.future.done())
+            if pending >= self.max_pending:
+                raise InputError(f"the server is busy with {pending} runs; try again in a moment", source="request")
+            job = Job(key, Future())
+            job.future.set_running_or_notify_cancel()
+            self._jobs[key] = job
+        job.future.add_done_callback(lambda f, key=key: self._finish(key, f))
+        threading.Thread(target=self._orchestrate, args=(job, list(parts), combine, extra), name="mandate-sim-split", daemon=True).start()
+
+    def _orchestrate(self, job: Job, parts: list, combine: Callable[..., Any], extra: tuple) -> None:
+        try:
+            futures = [self._executor.submit(run_job, f"{job.key}/{i}", task, args) for i, (task, args) in enumerate(parts)]
+            results = [f.result() for f in futures]
+            job.future.set_result(self._executor.submit(run_job, f"{job.key}/combine", combine, (results, *extra)).result())
+        except BaseException as e:  # the job reports it; the server goes on
+            job.future.set_exception(e)
 
     def _finish(self, key: str, future: Future) -> None:
         with self._lock:
@@ -236,5 +269,10 @@ class JobManager:
         return self.status(key)
 
 
-def _noop() -> None:
-    return None
+def _warm_up() -> None:
+    """A tiny comparison and its figures, so compiled kernels and plotting are loaded before the first click."""
+    from sim.scenarios import load_scenario
+
+    from .compute import compare_task
+
+    compare_task([load_scenario(n, engineers=10, weeks=2) for n in ("mandate_single_tool", "free_choice")], 0, 1)

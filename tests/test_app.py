@@ -292,6 +292,32 @@ def test_a_comparison_renders_its_charts_table_takeaways_and_reproducible_files(
     assert again["value"].tolist() == bundle.results["value"].tolist()
 
 
+def test_a_split_comparison_equals_one_run_and_shows_the_same_figures(tmp_path):
+    from dashboards.compute import compare_from_parts, merge_parts, shown_rows, simulate_task, split_parts
+    from sim.figures import standard_figures
+
+    specs = build_specs(CompareRequest(["mandate_single_tool", "free_choice", "outcome_goals"], engineers=20, weeks=5, replicates=2, seed=4),
+                        UploadFolder(tmp_path))
+    parts = split_parts(specs, 2)
+    assert sorted(i for p in parts for i in p) == [0, 1, 2] and len(parts) == 2
+    whole = sim.run_scenarios(specs, replicates=2, seed=4)
+    frames = [simulate_task([specs[i] for i in p], 4, 2) for p in parts]
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(merge_parts(frames, specs), whole)
+    full = {k: f.to_json() for k, f in standard_figures(whole).items()}
+    assert {k: f.to_json() for k, f in standard_figures(shown_rows(whole)).items()} == full
+    jobs = JobManager(workers=0)
+    try:
+        jobs.submit_split("s", [(simulate_task, ([specs[i] for i in p], 4, 2)) for p in parts], compare_from_parts, specs, 4, 2)
+        assert jobs.wait("s", 60)["state"] == "done"
+        bundle = jobs.cached("s")
+        assert bundle.takeaways == compare_task(specs, 4, 2).takeaways
+    finally:
+        jobs.close()
+    assert split_parts(specs[:1] * 2, 2) == [[0, 1]]  # repeated names stay in one call (run_scenarios numbers them)
+
+
 def test_a_run_that_fails_shows_its_error_and_the_server_goes_on(tmp_path):
     folder = UploadFolder(tmp_path)
     gone = ", ".join(f"{k}: null" for k in sim.Scenario().organisation.task_types)

@@ -43,10 +43,10 @@ def css(b, selector):
 
 
 def graph_data(b, selector: str) -> str:
-    """The plotted data of a chart, as JSON (x and y of every trace)."""
+    """The plotted data of a chart, as JSON (x and y of every trace, decoded as plotly.js draws them)."""
     return b.execute_script(
-        "const g = document.querySelector(arguments[0] + ' .js-plotly-plot'); if (!g || !g.data) return null;"
-        "return JSON.stringify(g.data.map(t => [t.name, Array.from(t.x || []), Array.from(t.y || [])]));", selector)
+        "const g = document.querySelector(arguments[0] + ' .js-plotly-plot'); if (!g || !g._fullData) return null;"
+        "return JSON.stringify(g._fullData.map(t => [t.name, Array.from(t.x || []), Array.from(t.y || [])]));", selector)
 
 
 def comparison_ready(b, count: int = 10):

@@ -17,7 +17,7 @@ from sim.scenarios import builtin_orgs, builtin_scenarios, scenario_summary
 
 from .. import controls
 from ..app import current, share_box
-from ..compute import compare_task
+from ..compute import compare_from_parts, compare_task, simulate_task, split_parts
 from ..inputs import MAX_POLICIES, MAX_REPLICATES, MAX_UPLOADS, UPLOAD_PREFIX, CompareRequest, build_specs, check_upload, decode_contents, org_scenario
 from ..jobs import check_work, request_key
 from ..state import compare_query, compare_request
@@ -93,7 +93,7 @@ def layout(**params: Any) -> html.Div:
         dbc.Button("Run", id="cmp-run", color="primary", className="w-100 my-2"),
         dbc.Progress(id="cmp-progress", value=0, striped=True, animated=True, className="mb-1", style={"height": "1.2rem", "visibility": "hidden"}),
         html.Div(id="cmp-status", className="small text-muted mb-2"),
-        dcc.Interval(id="cmp-poll", interval=250, disabled=True),
+        dcc.Interval(id="cmp-poll", interval=200, disabled=True),
         dcc.Store(id="cmp-job"),
         dcc.Store(id="cmp-files", data=req.files),
         share_box("compare"),
@@ -191,6 +191,11 @@ def register_callbacks(app: Dash) -> None:
             org = ref
         return files, _policy_options(files), policies, _org_options(files), org, "", False
 
+    app.clientside_callback(
+        """function(n) { return n ? 'running…' : window.dash_clientside.no_update; }""",
+        Output("cmp-status", "children", allow_duplicate=True), Input("cmp-run", "n_clicks"), prevent_initial_call=True,
+    )
+
     @app.callback(Output("cmp-org-collapse", "is_open"), Input("cmp-org-toggle", "n_clicks"), State("cmp-org-collapse", "is_open"), prevent_initial_call=True)
     def toggle(_n, is_open):
         return not is_open
@@ -224,7 +229,12 @@ def register_callbacks(app: Dash) -> None:
             req.seed = check_whole(req.seed, "seed", 0, 2**63 - 1, "seed")
             check_work(specs, req.replicates, ctx.config.max_work)
             key = request_key("compare", specs, req.seed, req.replicates)
-            ctx.jobs.submit(key, compare_task, specs, req.seed, req.replicates)
+            parts = split_parts(specs, ctx.config.workers)
+            if len(parts) > 1:
+                ctx.jobs.submit_split(key, [(simulate_task, ([specs[i] for i in p], req.seed, req.replicates)) for p in parts],
+                                      compare_from_parts, specs, req.seed, req.replicates)
+            else:
+                ctx.jobs.submit(key, compare_task, specs, req.seed, req.replicates)
         except InputError as e:
             return no_update, no_update, f"error: {e}", True
         ctx.jobs.wait(key, ctx.config.wait_seconds)

@@ -1,0 +1,136 @@
+"""Click-to-charts time of the app's compare page, measured in a real headless chromium.
+
+Starts ``mandate-sim app`` as users do (worker processes, cache), opens the
+compare page with 3 policies x 20 replicates x 500 engineers x 52 weeks, and
+times, inside the browser, from the click on Run to all ten charts drawn with
+the new run's data: for fresh runs (a new seed each click, so nothing is
+cached) and for repeated views (a seed already run: served from the cache).
+It also times the server's two parts in this process: the paired runs
+(sim.run_scenarios) and the figures, table and takeaways.
+
+    .venv/bin/python benchmarks/bench_app.py            # 5 fresh clicks, 5 cached
+    .venv/bin/python benchmarks/bench_app.py --clicks 3 --replicates 20 --engineers 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+from browser_support import find_browser, start_browser, stop_browser, wait_for  # noqa: E402
+
+POLICIES = ("mandate_single_tool", "free_choice", "outcome_goals")
+
+CLICK_AND_WAIT = """
+const done = arguments[arguments.length - 1];
+const graphs = () => Array.from(document.querySelectorAll('.cmp-graph .js-plotly-plot'));
+const sig = g => (g._fullData || []).reduce((s, t) => s + Array.from(t.y || []).reduce((a, v) => a + (typeof v === 'number' && isFinite(v) ? v : 0), 0), 0);
+const before = graphs().map(sig);
+const t0 = performance.now();
+document.getElementById('cmp-run').click();
+(function poll() {
+    const gs = graphs();
+    if (performance.now() - t0 > 60000) { done(-1 - gs.filter((g, i) => sig(g) === before[i]).length); return; }
+    if (gs.length >= 10 && gs.every((g, i) => g._fullData && g._fullData.length && sig(g) !== before[i])) { done(performance.now() - t0); return; }
+    requestAnimationFrame(poll);
+})();
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def set_seed(browser, seed: int) -> None:
+    box = browser.find_element("css selector", "#cmp-seed")
+    box.clear()
+    box.send_keys(str(seed))
+    wait_for(lambda: box.get_attribute("value") == str(seed), 10, message="the seed box")
+    time.sleep(0.2)  # let the value reach the app's state before the click
+
+
+def server_parts(engineers: int, replicates: int) -> dict:
+    """Seconds the server spends on the runs and on the figures, table and takeaways (in this process, one core)."""
+    import sim
+    from dashboards.compute import compare_from_parts
+
+    specs = [sim.load_scenario(p, engineers=engineers) for p in POLICIES]
+    compare_from_parts([sim.run_scenarios(specs, replicates=1, seed=0)], specs, 0, 1)  # warm-up (compiled kernels, imports)
+    t = time.perf_counter()
+    results = sim.run_scenarios(specs, replicates=replicates, seed=12345)
+    runs = time.perf_counter() - t
+    t = time.perf_counter()
+    compare_from_parts([results], specs, 12345, replicates)
+    return {"runs": runs, "figures": time.perf_counter() - t}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clicks", type=int, default=5)
+    ap.add_argument("--replicates", type=int, default=20)
+    ap.add_argument("--engineers", type=int, default=500)
+    ap.add_argument("--weeks", type=int, default=52)
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+    chromium, driver = find_browser()
+    if not chromium or not driver:
+        print("needs chromium and chromedriver", file=sys.stderr)
+        return 2
+    port = free_port()
+    cli = str(Path(sys.executable).with_name("mandate-sim"))
+    with tempfile.TemporaryDirectory() as root:
+        server = subprocess.Popen([cli, "app", "--port", str(port), "--data-root", root, "--workers", str(args.workers)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        browser = None
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_for(lambda: socket.create_connection(("127.0.0.1", port), timeout=0.5).close() or True, 120, 0.2, "the server")
+            browser = start_browser(chromium, driver)
+            browser.set_script_timeout(180)
+            q = f"p={','.join(POLICIES)}&n={args.engineers}&w={args.weeks}&r={args.replicates}"
+            t = time.perf_counter()
+            browser.get(f"{url}/compare?{q}&seed=1000")
+            wait_for(lambda: browser.execute_script(
+                "return document.querySelectorAll('.cmp-graph .js-plotly-plot').length") >= 10, 180, message="the first charts")
+            first = time.perf_counter() - t
+            fresh, cached = [], []
+            seeds = [1001 + i for i in range(args.clicks)]
+            for s in seeds:
+                set_seed(browser, s)
+                fresh.append(browser.execute_async_script(CLICK_AND_WAIT) / 1000)
+            for s in ([1000] + seeds)[: args.clicks]:
+                set_seed(browser, s)
+                cached.append(browser.execute_async_script(CLICK_AND_WAIT) / 1000)
+        finally:
+            if browser is not None:
+                stop_browser(browser)
+            server.terminate()
+            server.wait(timeout=30)
+    parts = server_parts(args.engineers, args.replicates)
+    cpu = platform.processor() or platform.machine()
+    print(f"machine: {platform.node()}, {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, {platform.system()} {platform.release()}")
+    print(f"request: {len(POLICIES)} policies x {args.replicates} replicates x {args.engineers} engineers x {args.weeks} weeks, {args.workers} worker processes")
+    print(f"first page load to charts (cold workers): {first:.2f} s")
+    ok = [x for x in fresh if x >= 0]
+    print(f"click to charts, fresh run:   median {statistics.median(ok):.2f} s  (min {min(ok):.2f}, max {max(ok):.2f}, n={len(ok)})")
+    okc = [x for x in cached if x >= 0]
+    print(f"click to charts, cached view: median {statistics.median(okc):.2f} s  (min {min(okc):.2f}, max {max(okc):.2f}, n={len(okc)})")
+    print(f"server parts, one process: runs {parts['runs']:.2f} s (the app splits them over its workers), figures + table + takeaways {parts['figures']:.2f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

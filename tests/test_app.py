@@ -278,7 +278,9 @@ def test_a_comparison_renders_its_charts_table_takeaways_and_reproducible_files(
                         UploadFolder(tmp_path))
     bundle = compare_task(specs, 5, 2)
     graphs, table, takeaways = compare_page.render(bundle)
-    assert [g.children.id["name"] for g in graphs] == [n for n, _ in compare_page.FIGURE_ORDER]
+    assert len(graphs) == len(compare_page.FIGURE_ORDER) and all(g["data"] for g in graphs)
+    assert [g["layout"]["title"]["text"] for g in graphs[:2]] == ["Weekly active engineers: genuine, forced and token use",
+                                                                    "Weekly active users (what the usage dashboard shows)"]
     assert list(bundle.table.columns) == ["mandate_single_tool", "free_choice"]
     assert 3 <= len(bundle.takeaways) <= 5
     legend = {t.get("legendgroup") for t in bundle.figures["weekly_active"]["data"]}

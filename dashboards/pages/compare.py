@@ -111,14 +111,11 @@ def layout(**params: Any) -> html.Div:
     main = [
         dbc.Alert(link_error or "", id="cmp-error", color="danger", is_open=bool(link_error), style={"whiteSpace": "pre-wrap"}),
         html.Div(id="cmp-takeaways"),
-        dbc.Row(id="cmp-graphs"),
+        dbc.Row([dbc.Col(dcc.Graph(id={"type": "cmp-graph", "name": name}, config=graph_config(name, "png"), className="cmp-graph"), lg=width, className="mb-3")
+                 for name, width in FIGURE_ORDER], id="cmp-graphs", style={"display": "none"}),
         html.Div(id="cmp-table"),
     ]
     return dbc.Row([dbc.Col(side, md=3, className="compare-side"), dbc.Col(main, md=9)], className="compare-page")
-
-
-def _graph(name: str, figure: dict, fmt: str) -> dcc.Graph:
-    return dcc.Graph(id={"type": "cmp-graph", "name": name}, figure=figure, config=graph_config(name, fmt), className="cmp-graph")
 
 
 def graph_config(name: str, fmt: str) -> dict:
@@ -126,9 +123,12 @@ def graph_config(name: str, fmt: str) -> dict:
     return {"displaylogo": False, "toImageButtonOptions": {"format": fmt, "filename": f"mandate-sim-{name}", "scale": 2 if fmt == "png" else 1}}
 
 
-def render(bundle: Any, fmt: str = "png") -> tuple[list, Any, Any]:
-    """Graphs, the end-of-horizon table and the takeaways of a finished comparison."""
-    graphs = [dbc.Col(_graph(name, bundle.figures[name], fmt), lg=width, className="mb-3") for name, width in FIGURE_ORDER if name in bundle.figures]
+def render(bundle: Any) -> tuple[list, Any, Any]:
+    """The figures (in FIGURE_ORDER), the end-of-horizon table and the takeaways of a finished comparison.
+
+    The graphs stay in the page and only their figures change, which plotly redraws faster than new graphs.
+    """
+    graphs = [bundle.figures.get(name, {}) for name, _ in FIGURE_ORDER]
     colours = scenario_colours([s.name for s in bundle.specs])
     table = bundle.table
     header = html.Thead(html.Tr([html.Th("metric (end of horizon, mean [5%, 95%])")] + [
@@ -241,16 +241,19 @@ def register_callbacks(app: Dash) -> None:
         return {"key": key, "clicked": time.time()}, compare_query(req), "", False
 
     @app.callback(
-        Output("cmp-graphs", "children"), Output("cmp-table", "children"), Output("cmp-takeaways", "children"),
+        *[Output({"type": "cmp-graph", "name": name}, "figure") for name, _ in FIGURE_ORDER], Output("cmp-graphs", "style"),
+        Output("cmp-table", "children"), Output("cmp-takeaways", "children"),
         Output("cmp-progress", "value"), Output("cmp-progress", "style"), Output("cmp-status", "children"),
         Output("cmp-poll", "disabled"), Output("cmp-error", "children"), Output("cmp-error", "is_open"),
-        Input("cmp-job", "data"), Input("cmp-poll", "n_intervals"), State("cmp-img-format", "value"),
+        Input("cmp-job", "data"), Input("cmp-poll", "n_intervals"),
         prevent_initial_call=True,
     )
-    def show(job, _tick, fmt):
+    def show(job, _tick):
         """Render a finished run, or show the progress of a running one."""
+        keep = [no_update] * len(FIGURE_ORDER)
+        gone = {"display": "none"}
         if not job:
-            return (no_update,) * 9
+            return (*keep, no_update, *(no_update,) * 8)
         ctx = current()
         st = ctx.jobs.status(job["key"])
         hidden, shown = {"height": "1.2rem", "visibility": "hidden"}, {"height": "1.2rem"}
@@ -258,14 +261,14 @@ def register_callbacks(app: Dash) -> None:
             total = max(st.get("total") or 0, 1)
             pct = 100.0 * (st.get("done") or 0) / total
             text = f"running: {st.get('done') or 0} of {st.get('total') or '?'} runs, {st['seconds']:.0f} s"
-            return no_update, no_update, no_update, pct, shown, text, False, no_update, no_update
+            return (*keep, no_update, no_update, no_update, pct, shown, text, False, no_update, no_update)
         if st["state"] == "failed":
-            return [], "", "", 0, hidden, "", True, f"error: {st['error']}", True
+            return (*keep, gone, "", "", 0, hidden, "", True, f"error: {st['error']}", True)
         bundle = ctx.jobs.cached(job["key"])
         if bundle is None:
-            return [], "", "", 0, hidden, "", True, "These results are no longer held by the server: press Run.", True
-        graphs, table, takeaways = render(bundle, fmt or "png")
-        return graphs, table, takeaways, 100, hidden, "", True, "", False
+            return (*keep, gone, "", "", 0, hidden, "", True, "These results are no longer held by the server: press Run.", True)
+        graphs, table, takeaways = render(bundle)
+        return (*graphs, {}, table, takeaways, 100, hidden, "", True, "", False)
 
     @app.callback(
         Output({"type": "cmp-graph", "name": ALL}, "config"), Input("cmp-img-format", "value"), State({"type": "cmp-graph", "name": ALL}, "id"),

@@ -89,6 +89,7 @@ def main() -> int:
     if not chromium or not driver:
         print("needs chromium and chromedriver", file=sys.stderr)
         return 2
+    load_before = os.getloadavg()[0]
     port = free_port()
     cli = str(Path(sys.executable).with_name("mandate-sim"))
     with tempfile.TemporaryDirectory() as root:
@@ -122,6 +123,7 @@ def main() -> int:
     parts = server_parts(args.engineers, args.replicates)
     cpu = platform.processor() or platform.machine()
     print(f"machine: {platform.node()}, {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, {platform.system()} {platform.release()}")
+    print(f"load average (1 min) before the run: {load_before:.2f} (other programs on the machine slow the two workers)")
     print(f"request: {len(POLICIES)} policies x {args.replicates} replicates x {args.engineers} engineers x {args.weeks} weeks, {args.workers} worker processes")
     print(f"first page load to charts (cold workers): {first:.2f} s")
     ok = [x for x in fresh if x >= 0]

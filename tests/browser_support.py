@@ -28,7 +28,8 @@ def find_browser() -> tuple[str | None, str | None]:
     """Paths of chromium and chromedriver (Debian's packages), or None each."""
     chromium = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
     driver = os.environ.get("CHROMEDRIVER") or shutil.which("chromedriver")
-    return chromium, driver
+    exists = lambda p: p if p and os.access(p, os.X_OK) else None  # noqa: E731
+    return exists(chromium), exists(driver)
 
 
 def require_browser() -> tuple[str, str]:

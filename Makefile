@@ -16,8 +16,14 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# The main job: the dashboard on 127.0.0.1 once it exists; until then, the comparison report.
+# The main job: the app on http://127.0.0.1:8050 (debug off; Ctrl-C stops it). HOST/PORT override.
+HOST ?= 127.0.0.1
+PORT ?= 8050
 run: setup
+	$(VENV)/bin/mandate-sim app --host $(HOST) --port $(PORT)
+
+# The comparison report of the built-in policies, without the app.
+report: setup
 	$(VENV)/bin/mandate-sim compare mandate_single_tool mandate_any_tool free_choice outcome_goals pilot_and_measure \
 	  --replicates 10 --html reports/compare.html
 

@@ -61,8 +61,10 @@ def _label(metric: str) -> str:
 
 
 def _scenarios(results: pd.DataFrame) -> list[str]:
-    cats = results["scenario"].cat.categories if hasattr(results["scenario"], "cat") else pd.unique(results["scenario"])
-    present = set(results["scenario"].astype(str).unique())
+    """Scenario names in the table's order (category order when categorical), without converting the whole column."""
+    col = results["scenario"]
+    present = {str(x) for x in col.unique()}
+    cats = col.cat.categories if isinstance(col.dtype, pd.CategoricalDtype) else pd.unique(col)
     return [str(c) for c in cats if str(c) in present]
 
 

@@ -112,10 +112,13 @@ def run_scenarios(
     overrides: dict[str, Any] | None = None,
     org: str | None = None,
     progress: ProgressFn | None = None,
+    replicate_ids: Sequence[int] | None = None,
 ) -> pd.DataFrame:
     """Run several scenarios with the same seeds (paired) and return one tidy table.
 
     Scenarios sharing an organisation, behaviour and horizon share their no-AI counterfactual runs.
+    ``replicate_ids`` runs only those replicates of the ``replicates`` (for splitting one comparison
+    over workers): the rows are exactly those of the full run.
     """
     specs = [_as_scenario(s, org, overrides, engineers, weeks) for s in scenarios]
     names = [s.name for s in specs]
@@ -126,9 +129,13 @@ def run_scenarios(
             seen[n] = seen.get(n, 0) + 1
             if names.count(n) > 1:
                 specs[i] = specs[i].model_copy(update={"name": f"{n}#{seen[n]}"})
-    seeds = replicate_seeds(seed, replicates)
+    all_seeds = replicate_seeds(seed, replicates)
+    ids = list(range(replicates)) if replicate_ids is None else [int(r) for r in replicate_ids]
+    if any(not 0 <= r < replicates for r in ids):
+        raise ValueError(f"replicate_ids must lie in [0, {replicates})")
+    seeds = [(r, all_seeds[r]) for r in ids]
     cf_cache: dict[tuple[str, int], np.ndarray] = {}
-    total = len(specs) * replicates
+    total = len(specs) * len(seeds)
     done = 0
     blocks = []
     series = None
@@ -136,7 +143,7 @@ def run_scenarios(
         layout = _Layout(series_list(tuple(spec.organisation.task_types)))
         cf = spec.counterfactual()
         cf_key = cf.model_dump_json()
-        for r, s in enumerate(seeds):
+        for r, s in seeds:
             values = simulate(spec, s)
             key = (cf_key, s)
             if spec.policy == cf.policy:

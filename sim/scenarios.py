@@ -1,10 +1,13 @@
 """Scenario and organisation files: loading, ``extends:``, ``--org``, ``--set`` overrides, validation with clear errors.
 
 A scenario file is YAML with optional ``name``, ``title``, ``description``,
-``extends`` (a built-in scenario name or a path relative to the file),
-``weeks``, ``organisation``, ``policy`` and ``behaviour``. Anything left out
-takes its declared default (sim/params.py). An organisation profile file holds
-the fields of the ``organisation`` section and may ``extends:`` another profile.
+``extends`` (a built-in scenario name or a path relative to the file, or a list
+of them), ``weeks``, ``organisation``, ``policy`` and ``behaviour``. Anything
+left out takes its declared default (sim/params.py). An organisation profile
+file holds the fields of the ``organisation`` section and may ``extends:``
+another profile. Sections merge key by key; a task mix is given whole; a set of
+``task_types`` or ``tools`` naming none of the defaults replaces them (naming
+some of them changes those), and ``name: null`` removes one entry.
 """
 
 from __future__ import annotations
@@ -97,13 +100,21 @@ def parse_yaml(text: str, source: str, what: str = "file") -> dict:
     return data
 
 
+#: Named collections: a file that names none of the base's entries defines its own set (replacing the base's);
+#: one that names some of them changes those and keeps the rest.
+NAMED_COLLECTIONS = frozenset({"task_types", "tools"})
+
+
 def deep_merge(base: dict, over: dict) -> dict:
     """``over`` on top of ``base``: mappings of sections merge key by key, a key set to null is removed,
-    and mappings of plain numbers (such as a task mix) and everything else replace."""
+    mappings of plain numbers (such as a task mix) and everything else replace, and a set of task types or
+    tools that shares no name with the base's replaces it."""
     out = copy.deepcopy(base)
     for k, v in over.items():
         if v is None:
             out.pop(k, None)
+        elif k in NAMED_COLLECTIONS and isinstance(v, dict) and isinstance(out.get(k), dict) and not set(v) & set(out[k]):
+            out[k] = copy.deepcopy(v)
         elif isinstance(v, dict) and isinstance(out.get(k), dict) and k not in REPLACED_MAPPINGS:
             out[k] = deep_merge(out[k], v)
         else:

@@ -121,13 +121,18 @@ def _table(rows: list[dict]) -> Any:
     return dbc.Table([head, body], size="sm", bordered=False, hover=True, className="param-table small")
 
 
+def _local_links(body: str) -> str:
+    """Links to the other docs files (not served by the app) become plain text naming the file."""
+    return re.sub(r"\[([^\]]+)\]\(([A-Za-z0-9_./-]+\.md)(#[^)]*)?\)", lambda m: f"{m.group(1)} (docs/{m.group(2).split('/')[-1]})", body)
+
+
 def render_sections(sections: list[Section], scenario: Scenario) -> list:
     """The document as rows: text on the left, the mechanism's parameters on the right."""
     out = []
     for s in sections:
         tag = {1: html.H2, 2: html.H3, 3: html.H4}.get(s.level)
         head = [tag(s.heading, id="m-" + re.sub(r"[^a-z0-9]+", "-", s.heading.lower()).strip("-"))] if tag else []
-        text = dcc.Markdown(s.body, link_target="_blank", className="model-text")
+        text = dcc.Markdown(_local_links(s.body), link_target="_blank", className="model-text")
         if s.is_mechanism:
             rows = parameter_rows(s.parameters, scenario)
             out.append(dbc.Row([

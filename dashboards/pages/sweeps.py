@@ -175,7 +175,7 @@ def register_callbacks(app: Dash) -> None:
         y = y if y in params and y != x else next((p for p in params if p != x), x)
         man = data["manifest"]
         info = f"{man.get('design', '?')} design, {man.get('runs', '?')} runs x {man.get('replicates', '?')} replicates, parameters: {', '.join(params)}"
-        if not man.get("finished", True):
+        if not man.get("complete", True):
             info += " (unfinished: resume it with mandate-sim sweep)"
         return metrics, metric, params, x, params, y, info, "", False
 

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+import numpy as np
 import pandas as pd
 import plotly.io as pio
 
@@ -33,8 +34,8 @@ class Bundle:
     replicates: int = 1
 
 
-def _run(specs: Sequence[Scenario], seed: int, replicates: int, progress: Callable | None) -> pd.DataFrame:
-    return run_scenarios(list(specs), replicates=replicates, seed=seed, progress=progress)
+def _run(specs: Sequence[Scenario], seed: int, replicates: int, progress: Callable | None, replicate_ids: Sequence[int] | None = None) -> pd.DataFrame:
+    return run_scenarios(list(specs), replicates=replicates, seed=seed, progress=progress, replicate_ids=replicate_ids)
 
 
 #: Metrics the standard figures, the table and the takeaways read, and the metrics whose breakdowns the figures show.
@@ -64,32 +65,30 @@ def compare_task(specs: Sequence[Scenario], seed: int, replicates: int, *, progr
     return Bundle(results, figures_json(standard_figures(shown)), summary_table(shown), takeaways(shown), list(specs), seed, replicates)
 
 
-def simulate_task(specs: Sequence[Scenario], seed: int, replicates: int, *, progress: Callable | None = None) -> pd.DataFrame:
-    """Only the paired runs of some of a comparison's scenarios (one part of a split comparison)."""
-    return _run(specs, seed, replicates, progress)
+def simulate_task(specs: Sequence[Scenario], seed: int, replicates: int, replicate_ids: Sequence[int] | None = None, *,
+                  progress: Callable | None = None) -> pd.DataFrame:
+    """The paired runs of some replicates of a comparison (one part of a split comparison)."""
+    return _run(specs, seed, replicates, progress, replicate_ids)
 
 
-def split_parts(specs: Sequence[Scenario], workers: int) -> list[list[int]]:
-    """Scenario positions per worker for a split comparison, balancing runs (each part also runs its no-AI counterfactual).
+def split_parts(replicates: int, workers: int) -> list[list[int]]:
+    """Replicate ids per worker for a split comparison: every part runs all scenarios (and their no-AI runs) for its replicates.
 
-    One part (no split) when names repeat (run_scenarios numbers those within one call), or with fewer than two workers or scenarios.
+    One part (no split) with fewer than two workers or replicates.
     """
-    n = len(specs)
-    names = [s.name for s in specs]
-    if workers < 2 or n < 2 or len(set(names)) != n:
-        return [list(range(n))]
-    k = min(workers, n)
-    return [list(range(n))[i::k] for i in range(k)]
+    if workers < 2 or replicates < 2:
+        return [list(range(replicates))]
+    k = min(workers, replicates)
+    return [list(range(replicates))[i::k] for i in range(k)]
 
 
 def merge_parts(frames: Sequence[pd.DataFrame], specs: Sequence[Scenario]) -> pd.DataFrame:
-    """The tidy table run_scenarios gives for all scenarios at once, from the tables of the parts."""
-    names = [s.name for s in specs]
-    order = {name: i for i, name in enumerate(names)}
+    """The tidy table run_scenarios gives for the whole comparison, from the tables of the parts (scenario, then replicate order)."""
     df = pd.concat(frames, ignore_index=True)
+    names = list(frames[0]["scenario"].cat.categories) if isinstance(frames[0]["scenario"].dtype, pd.CategoricalDtype) else [s.name for s in specs]
     df["scenario"] = pd.Categorical(df["scenario"].astype(str), categories=names)
-    key = df["scenario"].map(order).astype(int)
-    return df.iloc[key.argsort(kind="stable").to_numpy()].reset_index(drop=True)
+    order = np.lexsort((df["replicate"].to_numpy(), df["scenario"].cat.codes.to_numpy()))
+    return df.iloc[order].reset_index(drop=True)
 
 
 def compare_from_parts(frames: Sequence[pd.DataFrame], specs: Sequence[Scenario], seed: int, replicates: int, *, progress: Callable | None = None) -> Bundle:

@@ -300,10 +300,10 @@ def test_a_split_comparison_equals_one_run_and_shows_the_same_figures(tmp_path):
 
     specs = build_specs(CompareRequest(["mandate_single_tool", "free_choice", "outcome_goals"], engineers=20, weeks=5, replicates=2, seed=4),
                         UploadFolder(tmp_path))
-    parts = split_parts(specs, 2)
-    assert sorted(i for p in parts for i in p) == [0, 1, 2] and len(parts) == 2
+    parts = split_parts(2, 2)
+    assert sorted(i for p in parts for i in p) == [0, 1] and len(parts) == 2
     whole = sim.run_scenarios(specs, replicates=2, seed=4)
-    frames = [simulate_task([specs[i] for i in p], 4, 2) for p in parts]
+    frames = [simulate_task(specs, 4, 2, p) for p in parts]
     import pandas as pd
 
     pd.testing.assert_frame_equal(merge_parts(frames, specs), whole)
@@ -311,13 +311,16 @@ def test_a_split_comparison_equals_one_run_and_shows_the_same_figures(tmp_path):
     assert {k: f.to_json() for k, f in standard_figures(shown_rows(whole)).items()} == full
     jobs = JobManager(workers=0)
     try:
-        jobs.submit_split("s", [(simulate_task, ([specs[i] for i in p], 4, 2)) for p in parts], compare_from_parts, specs, 4, 2)
+        jobs.submit_split("s", [(simulate_task, (specs, 4, 2, p)) for p in parts], compare_from_parts, specs, 4, 2)
         assert jobs.wait("s", 60)["state"] == "done"
         bundle = jobs.cached("s")
         assert bundle.takeaways == compare_task(specs, 4, 2).takeaways
     finally:
         jobs.close()
-    assert split_parts(specs[:1] * 2, 2) == [[0, 1]]  # repeated names stay in one call (run_scenarios numbers them)
+    assert split_parts(1, 2) == [[0]] and split_parts(5, 1) == [[0, 1, 2, 3, 4]]
+    same_name = [specs[0], specs[0]]  # repeated names are numbered by run_scenarios; replicate slices keep that
+    pd.testing.assert_frame_equal(merge_parts([simulate_task(same_name, 4, 2, [1]), simulate_task(same_name, 4, 2, [0])], same_name),
+                                  sim.run_scenarios(same_name, replicates=2, seed=4))
 
 
 def test_a_run_that_fails_shows_its_error_and_the_server_goes_on(tmp_path):

@@ -229,9 +229,9 @@ def register_callbacks(app: Dash) -> None:
             req.seed = check_whole(req.seed, "seed", 0, 2**63 - 1, "seed")
             check_work(specs, req.replicates, ctx.config.max_work)
             key = request_key("compare", specs, req.seed, req.replicates)
-            parts = split_parts(specs, ctx.config.workers)
+            parts = split_parts(req.replicates, ctx.config.workers)
             if len(parts) > 1:
-                ctx.jobs.submit_split(key, [(simulate_task, ([specs[i] for i in p], req.seed, req.replicates)) for p in parts],
+                ctx.jobs.submit_split(key, [(simulate_task, (specs, req.seed, req.replicates, p)) for p in parts],
                                       compare_from_parts, specs, req.seed, req.replicates)
             else:
                 ctx.jobs.submit(key, compare_task, specs, req.seed, req.replicates)

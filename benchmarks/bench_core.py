@@ -93,6 +93,22 @@ def load() -> str:
     return f"{a:.2f} / {b:.2f} / {c:.2f}"
 
 
+def machine_cpu_seconds() -> float:
+    """CPU seconds all programs on the machine have used since boot (user, nice, system, irq, softirq in /proc/stat)."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return float("nan")
+    user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in fields[:7])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    """CPU seconds this process and its finished children (memory probe, pool workers) have used."""
+    r, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime + c.ru_utime + c.ru_stime
+
+
 def scenario(engineers: int, weeks: int, name: str = SCENARIO):
     return load_scenario(name, engineers=engineers, weeks=weeks)
 
@@ -391,6 +407,15 @@ def _tidy_from(spec, pairs: list) -> object:
     return tidy(blocks, series)
 
 
+def _process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process (fields 14 and 15 of /proc/PID/stat)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _warm_worker(_: int = 0) -> int:
     one_model_run(scenario(20, 2), 0)
     return os.getpid()
@@ -415,6 +440,7 @@ def bench_replicates(quick: bool) -> dict:
         cold = time.perf_counter() - t0  # pool start, imports and kernel loading included
         list(pool.map(_warm_worker, range(4)))
         warm = stats(timed(lambda: _tidy_from(spec, list(pool.map(_paired_replicate, tasks, chunksize=1))), repeats))
+        pool_cpu = sum(_process_cpu_seconds(pid) for pid in list(pool._processes))  # workers are the forkserver's children, not ours
     seq_pairs = stats(timed(lambda: _tidy_from(spec, [_paired_replicate(t) for t in tasks]), repeats))
 
     # Fixed costs of one run: building the model, the per-week cost that does not grow with engineers, the tidy table.
@@ -436,7 +462,7 @@ def bench_replicates(quick: bool) -> dict:
         shares[n_other] = per_run_fixed / stats(timed(lambda sc_other=sc_other: EngineeringOrg(sc_other, seed=1).run(), reps))["median"]
     shares[N] = per_run_fixed / t_run
     return {
-        "replicates": R, "engineers": N, "weeks": W, "runs": 2 * R,
+        "replicates": R, "engineers": N, "weeks": W, "runs": 2 * R, "child_cpu_seconds": pool_cpu,
         "sequential_run_scenarios": seq, "sequential_pairs": seq_pairs, "pool2_cold": cold, "pool2_warm": warm,
         "speedup_warm": seq_pairs["median"] / warm["median"], "speedup_cold": seq["median"] / cold,
         "build_500": t_build, "build_10": t_build_small, "week_500": week_500, "week_fixed": week_fixed, "results_500": t_results,
@@ -483,10 +509,13 @@ def render(res: dict, command: str) -> dict[str, str]:
         f"| | |\n|---|---|\n| CPU | {mc['cpu']} |\n| cores | {mc['cores']} (usable by this process: {mc['cores_usable']}) |\n"
         f"| RAM | {mc['ram_gib']} GiB |\n| OS | {mc['os']} |\n| Python | {mc['python']} |\n| numpy | {mc['numpy']} |\n"
         f"| numba | {mc['numba']} |\n| Mesa | {mc['mesa']} |\n| date | {when} |\n| command | `{command}` ({res['seconds']:.0f} s) |\n"
-        f"| load average (1/5/15 min) | before {res['load_before']}; after {res['load_after']} |\n\n"
-        + ("The machine was **busy** (load average above 0.5 on 2 cores: other work shared the cores), so absolute times are"
-           " pessimistic; ratios measured in the same run are less affected.\n" if res["busy"] else
-           "The machine was quiet (load average below about 0.5).\n")
+        f"| load average (1/5/15 min) | before {res['load_before']}; after {res['load_after']} (the benchmark itself adds about 1) |\n"
+        f"| other programs' CPU use during each benchmark | "
+        + ", ".join(f"{k}: {v:.2f} cores" for k, v in res["others"].items())
+        + " (machine CPU time from /proc/stat minus this process's and its children's, per second of wall time) |\n\n"
+        + ("The machine was **busy**: other programs used more than half a core during at least one benchmark, so absolute"
+           " times there are pessimistic (ratios measured in the same run are less affected).\n" if res["busy"] else
+           "The machine was quiet: other programs used less than half a core during every benchmark.\n")
     )
     if "one_run" in res:
         r = res["one_run"]
@@ -578,7 +607,7 @@ def render(res: dict, command: str) -> dict[str, str]:
             f" engineers: phase dispatch, kernel calls, levers, recorder), the tidy table {ms(r['results_500'])}. A whole run takes"
             f" {ms(r['run_500'])}, of which about {ms(r['per_run_fixed'])} (**{r['fixed_share'] * 100:.0f}%**) is per-run overhead that"
             f" stacking the replicates into one set of arrays would pay once instead of R times. The same fixed cost is"
-            f" {', '.join(f'{v * 100:.0f}% of a run at {k:,} engineers' for k, v in r['fixed_share_by_size'].items())}:"
+            f" {', '.join(f'{v * 100:.0f}% of a run at {int(k):,} engineers' for k, v in r['fixed_share_by_size'].items())}:"
             f" stacking R replicates would save about (R-1)/R of that share, and nothing of the per-engineer work.\n"
         )
     return out
@@ -590,10 +619,17 @@ def main(argv=None) -> int:
     ap.add_argument("--only", default="one_run,scaling,roofline,replicates", help="comma-separated benchmarks to run")
     ap.add_argument("--no-write", action="store_true", help="print only; leave benchmarks/RESULTS.md as it is")
     ap.add_argument("--json", type=Path, help="also write the raw results as JSON here")
+    ap.add_argument("--from-json", type=Path, help="write RESULTS.md from results saved earlier with --json (measures nothing)")
     ap.add_argument("--memory-child", nargs=2, type=int, metavar=("ENGINEERS", "WEEKS"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.memory_child:
         print(json.dumps(memory_child(*args.memory_child)))
+        return 0
+    if args.from_json:
+        saved = json.loads(args.from_json.read_text())
+        bodies = render(saved, saved["command"])
+        update_sections(RESULTS, bodies)
+        print(f"[bench_core] wrote {', '.join(bodies)} in {RESULTS} from {args.from_json}")
         return 0
 
     command = "python benchmarks/bench_core.py" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
@@ -603,17 +639,21 @@ def main(argv=None) -> int:
     if unknown:
         ap.error(f"--only: unknown benchmark(s) {unknown}; choose from {list(benches)}")
     res = {"machine": machine(), "date": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"), "load_before": load()}
-    busy = os.getloadavg()[0] > 0.5
+    # Other programs' use of the cores during each benchmark: the machine's CPU time minus this process's (and its children's).
+    res["others"] = {}
     t0 = time.perf_counter()
     for name in wanted:
         print(f"[bench_core] {name} ... (load {load()})", flush=True)
-        busy = busy or os.getloadavg()[0] > 0.5
-        t = time.perf_counter()
+        t, m0, o0 = time.perf_counter(), machine_cpu_seconds(), own_cpu_seconds()
         res[name] = benches[name](args.quick)
-        print(f"[bench_core] {name} done in {time.perf_counter() - t:.1f} s", flush=True)
+        wall = time.perf_counter() - t
+        own = own_cpu_seconds() - o0 + res[name].get("child_cpu_seconds", 0.0)
+        res["others"][name] = max(machine_cpu_seconds() - m0 - own, 0.0) / wall
+        print(f"[bench_core] {name} done in {wall:.1f} s; other programs used {res['others'][name]:.2f} cores meanwhile", flush=True)
     res["seconds"] = time.perf_counter() - t0
+    res["command"] = command
     res["load_after"] = load()
-    res["busy"] = busy or os.getloadavg()[0] > 0.5
+    res["busy"] = max(res["others"].values(), default=0.0) > 0.5 or os.getloadavg()[0] > 0.5 and not res["others"]
     bodies = render(res, command)
     for heading, body in bodies.items():
         print(f"\n{heading}\n\n{body}")

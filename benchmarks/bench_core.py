@@ -1,7 +1,7 @@
 """Core speed benchmarks: one run, scaling, roofline and replicates (a plain script, not a test).
 
     python benchmarks/bench_core.py                 # everything (a few minutes on 2 cores), writes benchmarks/RESULTS.md
-    python benchmarks/bench_core.py --quick         # fewer repeats and smaller sizes (a smoke run; numbers are rough)
+    python benchmarks/bench_core.py --quick         # fewer repeats and smaller sizes (a smoke run: prints, writes nothing)
     python benchmarks/bench_core.py --only one_run,roofline --no-write
 
 The pattern follows Mesa's own benchmarks: warm-up runs first (they also load or
@@ -615,7 +615,7 @@ def render(res: dict, command: str) -> dict[str, str]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer repeats and smaller sizes (a smoke run)")
+    ap.add_argument("--quick", action="store_true", help="fewer repeats and smaller sizes (a smoke run; prints only, RESULTS.md is left as it is)")
     ap.add_argument("--only", default="one_run,scaling,roofline,replicates", help="comma-separated benchmarks to run")
     ap.add_argument("--no-write", action="store_true", help="print only; leave benchmarks/RESULTS.md as it is")
     ap.add_argument("--json", type=Path, help="also write the raw results as JSON here")
@@ -659,7 +659,9 @@ def main(argv=None) -> int:
         print(f"\n{heading}\n\n{body}")
     if args.json:
         args.json.write_text(json.dumps(res, indent=1, default=float))
-    if not args.no_write:
+    if args.quick:
+        print("\n[bench_core] --quick: rough numbers, RESULTS.md left as it is")
+    elif not args.no_write:
         update_sections(RESULTS, bodies)
         print(f"\n[bench_core] wrote {', '.join(bodies)} in {RESULTS}")
     return 0

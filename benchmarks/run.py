@@ -1,7 +1,7 @@
 """Run the benchmark suite (`make bench`): the core benchmarks, then the sweep and app benchmarks when they exist.
 
     python benchmarks/run.py                  # everything
-    python benchmarks/run.py --quick          # the core benchmarks' smoke mode (the others run as they are)
+    python benchmarks/run.py --quick          # the core benchmarks' smoke mode, printed only (the others run as they are)
     python benchmarks/run.py --only core      # some of: core, sweeps, app
 
 Each benchmark is a plain script run as its own process (so one that crashes or

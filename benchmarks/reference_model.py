@@ -38,6 +38,8 @@ from types import SimpleNamespace
 import mesa
 import numpy as np
 
+from sim import kernels
+
 from sim import rules as R
 from sim.levers import PolicyState, build_levers
 from sim.metrics import Recorder
@@ -470,7 +472,7 @@ class ReferenceOrg(mesa.Model):
         """What the levers and the recorder read: the organisation as arrays gathered from the engineers."""
         return SimpleNamespace(workforce=workforce or _Workforce(self, self.occupant), wk=_Week(self), tables=self.tables,
                                behaviour=self.behaviour, entropy=self.entropy, policy_state=self.policy_state, counters=self.counters,
-                               telemetry_weekly_active=self.telemetry_weekly_active)
+                               telemetry_weekly_active=self.telemetry_weekly_active, passes=kernels.SERIAL)
 
     def _team_means(self, attr: str) -> list[list[list[float]]]:
         """Per team, the mean over the members working this week of a [T][K] attribute (summed in slot order)."""

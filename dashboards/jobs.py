@@ -64,6 +64,9 @@ def _init_worker(progress_queue: Any) -> None:
     global _progress_queue
     _progress_queue = progress_queue
     import sim  # noqa: F401  (warm the imports once per worker)
+    from sim.kernels import set_threads
+
+    set_threads(1)  # the pool's processes are the app's parallelism: one thread each
 
 
 def _report(key: str, done: int, total: int) -> None:

@@ -40,6 +40,7 @@ class PolicyState:
     feedback_safety: float = 0.5  # responsiveness to dissent (0..1)
     published: bool = False  # leadership published measured results this week
     in_programme: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # [N] has any approved tool
+    approved_tool: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))  # [N,T] tool approved for any task type
 
     @classmethod
     def blank(cls, n: int, n_tools: int, n_tasks: int) -> "PolicyState":
@@ -50,15 +51,17 @@ class PolicyState:
             endorsement=np.zeros((3, n_tools, n_tasks)),
             stake=np.zeros(n),
             training_hours=np.zeros(n),
+            in_programme=np.zeros(n, dtype=bool),
+            approved_tool=np.zeros((n, n_tools), dtype=bool),
         )
 
     def reset_week(self) -> None:
         """Clear the weekly instructions (levers rewrite them); endorsements persist until revised."""
-        self.permit[...] = False
-        self.pressure[:] = 0.0
-        self.norm[:] = False
-        self.stake[:] = 0.0
-        self.training_hours[:] = 0.0
+        self.permit.fill(False)
+        self.pressure.fill(0.0)
+        self.norm.fill(False)
+        self.stake.fill(0.0)
+        self.training_hours.fill(0.0)
         self.enforcement = 0.0
         self.published = False
 
@@ -91,7 +94,7 @@ class ApprovedTools(Lever):
         self.mask = np.array([t in self.approved_names for t in names], dtype=bool)
 
     def act(self, model, week, state):
-        state.permit |= self.mask[None, :, None]
+        np.logical_or(state.permit, self.mask[None, :, None], out=state.permit)
 
 
 class UsageTarget(Lever):

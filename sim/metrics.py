@@ -220,7 +220,7 @@ class Recorder:
         if self.n_weeks >= self.values.shape[0]:
             self.values = np.vstack([self.values, np.full_like(self.values, np.nan)])
         S, L = self.sums, self.sums_layout
-        kernels.week_sums(
+        model.passes.week_sums(
             wk.present, wf.is_present, wf.seniority, wf.task_mix, wk.choice, wk.shadow, wk.forced, wk.token, wk.reporting,
             wf.ever_used, wk.voiced, st.pressure, wk.delivered, wk.escaped, wk.capacity, wk.rework_hours, wk.verify_hours,
             tb.task_hours, tb.data_risk, tb.vetted_risk, wf.trust_leadership, wf.trust_ai, wf.fatigue, wf.morale, wf.safety, wf.team,

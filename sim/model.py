@@ -89,7 +89,7 @@ class WeekData:
         self.capacity = np.zeros(N)  # focus hours after fatigue
         self.rework_hours = np.zeros(N)
         self.token_hours = np.zeros(N)
-        self.touch_days = np.zeros(K)  # sum over engineers of a task's touch time in days
+        self.touch = np.zeros((N, K))  # a task's touch time in days at this week's pace
         self.cycle_time_task = np.zeros(K)  # days
         self.cycle_time = 0.0
         self.escaped_total = 0.0
@@ -150,6 +150,7 @@ class EngineeringOrg(mesa.Model):
         self.counters = SimpleNamespace(leavers=0, leavers_top=0, hires=0, leavers_level=np.zeros(3, dtype=np.int64))
         self.recorder = Recorder(self)
         self.wk = WeekData(n, self.tables.n_tools, self.tables.n_tasks, wf.n_teams)
+        self.passes = kernels.for_model(n)  # the compiled per-engineer passes: multi-threaded for larger organisations
         self.last_week: WeekData | None = None
         self.profile = profile
         self.phase_seconds = {p: 0.0 for p in self.PHASES}
@@ -224,15 +225,14 @@ class EngineeringOrg(mesa.Model):
         if self.week >= self.spec.policy.start_week:
             for lever in self.levers:
                 lever.act(self, self.week, st)
-        st.permit &= self.workforce.is_present[:, None, None]
-        st.in_programme = st.permit.any(axis=(1, 2))
+        kernels.close_permits(st.permit, self.workforce.is_present, st.in_programme, st.approved_tool)
 
     def engineers_choose(self) -> None:
         """2. Each engineer picks, per task type, no AI, an approved tool, or an unapproved one (shadow), and may make a token use."""
         wf, st, ch, wk = self.workforce, self.policy_state, self.behaviour.choice, self.wk
         N, T, K = wf.belief.shape
-        kernels.team_mean(wf.habit.reshape(N, T * K), wk.present, wf.team_starts, wk.peer)
-        kernels.choose_tools(
+        self.passes.team_mean(wf.habit.reshape(N, T * K), wk.present, wf.team_starts, wk.peer)
+        self.passes.choose_tools(
             wf.belief, wf.affinity, wf.trust_ai, wk.peer, wf.team, wf.habit, wf.tried, st.endorsement, wf.seniority,
             st.permit, st.pressure, st.norm, st.in_programme, st.enforcement,
             self._u["choice"], self._u["shadow"], self._u["token"][0], wk.present,
@@ -245,7 +245,7 @@ class EngineeringOrg(mesa.Model):
         """3. Work: task time from baseline, the tool's true effect for this engineer, proficiency and verification; defects escape and return as rework."""
         wf, tb, bh, st, wk = self.workforce, self.tables, self.behaviour, self.policy_state, self.wk
         w, q, pr = bh.work, bh.quality, bh.perception
-        kernels.do_work(
+        self.passes.do_work(
             wk.choice, st.norm, wk.token, st.training_hours, wk.present, wf.tenure_weeks, wf.skill, wf.proficiency, wf.fatigue,
             wf.task_mix, wf.rework_pending,
             tb.time_saving, tb.verification, tb.defect_change, tb.codable, tb.context, tb.task_hours, tb.defect_rate,
@@ -254,13 +254,13 @@ class EngineeringOrg(mesa.Model):
             w.focus_hours, w.fatigue_drag, w.token_use_hours, q.rework_due, q.fix_hours, q.skill_defect_reduction,
             q.catch_base, q.catch_skill, q.catch_fatigue, pr.effort_discount, pr.optimism,
             wk.multiplier, wk.hidden, wk.felt_potential, wk.delivered, wk.hours, wk.escaped, wk.verify_hours, wk.capacity,
-            wk.rework_hours, wk.token_hours, wk.touch_days,
+            wk.rework_hours, wk.token_hours, wk.touch,
         )
         # Cycle time: touch time at this week's pace of task work, plus a review wait that grows with the verification load.
         org_verification = wk.verify_hours.sum() / max(wk.capacity.sum(), 1e-9)
         wait = q.review_wait_days * (1.0 + q.review_load_wait * org_verification)
         n_present = max(int(wk.present.sum()), 1)
-        wk.cycle_time_task[:] = wk.touch_days / n_present + wait
+        wk.cycle_time_task[:] = wk.touch.sum(axis=0) / n_present + wait
         wk.cycle_time = float(self.task_weights @ wk.cycle_time_task)
         wk.escaped_total = float(wk.escaped.sum())
 
@@ -269,11 +269,11 @@ class EngineeringOrg(mesa.Model):
         wf, bh, st, wk = self.workforce, self.behaviour, self.policy_state, self.wk
         pr, lp, pe = bh.perception, bh.learning, bh.people
         N, T, K = wf.belief.shape
-        kernels.perceive(wk.choice, wk.multiplier, wk.hidden, wk.felt_potential, self._z["perception"], wk.present, wf.belief,
+        self.passes.perceive(wk.choice, wk.multiplier, wk.hidden, wk.felt_potential, self._z["perception"], wk.present, wf.belief,
                          pr.outside_word, pr.belief_update, pr.effort_discount, pr.optimism, pr.anchoring, pr.noise_sd, wk.perceived)
-        kernels.team_mean(wf.belief.reshape(N, T * K), wk.present, wf.team_starts, wk.peer)
-        kernels.learn(
-            wk.choice, wk.shadow, wk.forced, wk.token, st.norm, wk.present, wf.task_mix, wk.perceived, st.permit.any(axis=2),
+        self.passes.team_mean(wf.belief.reshape(N, T * K), wk.present, wf.team_starts, wk.peer)
+        self.passes.learn(
+            wk.choice, wk.shadow, wk.forced, wk.token, st.norm, wk.present, wf.task_mix, wk.perceived, st.approved_tool,
             st.training_hours, wk.verify_hours, wk.token_hours, wf.skill,
             wk.peer, wf.team, wf.belief, wf.proficiency, wf.trust_ai, wf.habit, wf.tried, wf.ever_used, wf.fatigue, wf.morale,
             pr.peer_influence, lp.learning_rate, lp.forgetting, lp.token_learning, lp.training_effect, pr.trust_ai_rate,
@@ -284,15 +284,15 @@ class EngineeringOrg(mesa.Model):
     def report(self) -> None:
         """5. Telemetry counts approved use truly; self-reports are honest only where the team is safe enough."""
         wf, st, wk = self.workforce, self.policy_state, self.wk
-        n_active = kernels.report(wk.choice, wk.shadow, wk.perceived, wk.token, wk.present, wf.task_mix, wf.safety, wf.team,
+        self.passes.report(wk.choice, wk.shadow, wk.perceived, wk.token, wk.present, wf.task_mix, wf.safety, wf.team,
                                   wf.honesty_threshold, st.stake, self.behaviour.trust.wanted_gain, wk.reporting, wk.honest, wk.reported_gain)
-        self.telemetry_weekly_active = n_active / max(int(wk.present.sum()), 1)
+        self.telemetry_weekly_active = int(wk.reporting.sum()) / max(int(wk.present.sum()), 1)
 
     def update_trust_and_safety(self) -> None:
         """6. Forced use, barred tools and ignored or punished pushback cost trust and safety; response and feedback safety restore them."""
         wf, st, wk, tr = self.workforce, self.policy_state, self.wk, self.behaviour.trust
         fs = st.feedback_safety
-        kernels.trust_and_voice(
+        self.passes.trust_and_voice(
             wf.belief, st.permit, st.in_programme, wk.forced, wf.task_mix, wk.present, wf.team, wf.safety, self._u["voice"][0],
             st.enforcement, fs, tr.initial_trust_leadership, tr.voice_gap, tr.voice_threshold, tr.voice_slope, tr.voice_rate,
             tr.trust_drift, tr.forced_cost, tr.restriction_cost, tr.ignored_cost, tr.response_gain,
@@ -310,14 +310,15 @@ class EngineeringOrg(mesa.Model):
     def attrition_and_hiring(self) -> None:
         """8. Engineers leave with a hazard raised by low trust, fatigue and low morale (more for the skilled); replacements arrive after a delay."""
         wf, pe, wk, c = self.workforce, self.behaviour.people, self.wk, self.counters
-        n, n_top = kernels.leave(
-            wk.present, self._u["leave"][0], wf.trust_leadership, wf.fatigue, wf.morale, wf.skill, wf.seniority, self.top_skill_threshold,
-            wf.tenure_weeks, pe.annual_attrition, self.behaviour.trust.initial_trust_leadership, pe.initial_morale,
-            pe.attrition_trust, pe.attrition_fatigue, pe.attrition_morale, pe.attrition_skill, wk.leavers, c.leavers_level,
+        self.passes.leave(
+            wk.present, self._u["leave"][0], wf.trust_leadership, wf.fatigue, wf.morale, wf.skill, wf.tenure_weeks,
+            pe.annual_attrition, self.behaviour.trust.initial_trust_leadership, pe.initial_morale,
+            pe.attrition_trust, pe.attrition_fatigue, pe.attrition_morale, pe.attrition_skill, wk.leavers,
         )
-        c.leavers += n
-        c.leavers_top += n_top
-        leavers = np.flatnonzero(wk.leavers) if n else np.zeros(0, dtype=np.int64)
+        leavers = np.flatnonzero(wk.leavers)
+        c.leavers += leavers.size
+        c.leavers_top += int((wf.skill[leavers] >= self.top_skill_threshold).sum())
+        c.leavers_level += np.bincount(wf.seniority[leavers], minlength=3)
         wf.vacate(leavers, self.week, pe.hiring_delay_weeks)
         due = np.flatnonzero(wf.t_hire == self.week + 1)
         wf.fill(due, self.entropy, new_hire=True)

@@ -652,19 +652,22 @@ def _evaluator_here(evaluator: Any) -> Any:
 
 def run_chunk(evaluator: Any, run_ids: Sequence[int], points: Sequence[Mapping[str, Any]], seeds: Sequence[Sequence[int]]) -> dict:
     """Evaluate a chunk of runs; return only the kept outputs, and a message per failed run."""
+    from .kernels import single_threaded
+
     t0, c0 = time.perf_counter(), time.process_time()
     ev = _evaluator_here(evaluator)
     ok: list[int] = []
     values: list[np.ndarray] = []
     failed: dict[int, tuple[str, str]] = {}
-    for rid, point, s in zip(run_ids, points, seeds):
-        try:
-            values.append(np.asarray(ev(point, s), dtype=float))
-            ok.append(int(rid))
-        except InputError as e:
-            failed[int(rid)] = ("input", str(e))
-        except Exception:  # a run that crashes is reported and retried on resume; the rest of the chunk goes on
-            failed[int(rid)] = ("error", traceback.format_exc(limit=8))
+    with single_threaded():  # the sweep's workers are its parallelism: one thread each
+        for rid, point, s in zip(run_ids, points, seeds):
+            try:
+                values.append(np.asarray(ev(point, s), dtype=float))
+                ok.append(int(rid))
+            except InputError as e:
+                failed[int(rid)] = ("input", str(e))
+            except Exception:  # a run that crashes is reported and retried on resume; the rest of the chunk goes on
+                failed[int(rid)] = ("error", traceback.format_exc(limit=8))
     return {"run_ids": ok, "values": values, "failed": failed, "seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, "pid": os.getpid()}
 
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import kernels
 from .params import SENIORITY_LEVELS, Behaviour, Organisation
-from .rules import WEEKS_PER_YEAR
 
 
 @dataclass(frozen=True)
@@ -136,46 +136,17 @@ class Workforce:
         m = slots.size
         T, K = tb.n_tools, tb.n_tasks
         u = self.draws_for(slots, source)
-        u_level, u_tenure = u[:, 0], u[:, 1]
-        n_normal = T + T * K + 3
-        a, b = u[:, 3 : 3 + n_normal], u[:, 3 + n_normal : 3 + 2 * n_normal]
-        z = np.sqrt(-2.0 * np.log1p(-a)) * np.cos(2.0 * np.pi * b)  # Box-Muller; 1 - a lies in (0, 1]
-        z_prof = z[:, :T]
-        z_belief = z[:, T : T + T * K].reshape(m, T, K)
-        z_skill, z_honesty, z_affinity = z[:, T + T * K], z[:, T + T * K + 1], z[:, T + T * K + 2]
-
-        level = np.searchsorted(np.cumsum(tb.level_share), u_level, side="right").clip(0, len(SENIORITY_LEVELS) - 1)
-        skill = np.clip(tb.level_skill_mean[level] + tb.level_skill_sd[level] * z_skill, 0.0, 1.0)
-        if new_hire:
-            tenure = np.full(m, bh.learning.new_hire_tenure_years * WEEKS_PER_YEAR)
-        else:
-            # Exponential tenure around the level's mean.
-            tenure = -np.log1p(-u_tenure) * tb.level_tenure_years[level] * WEEKS_PER_YEAR
-        lp = bh.learning
-        prof = np.clip(lp.initial_proficiency + lp.initial_proficiency_sd * z_prof, 0.0, 1.0)
-        pr = bh.perception
-        prior = pr.hype_prior * tb.reputation[None, :, None] + pr.prior_sd * z_belief
-        tr = bh.trust
-
-        self.is_present[slots] = True
-        self.t_hire[slots] = -1
-        self.seniority[slots] = level
-        self.skill[slots] = skill
-        self.tenure_weeks[slots] = tenure
-        self.task_mix[slots] = tb.level_mix[level]
-        self.proficiency[slots] = prof
-        self.belief[slots] = np.clip(prior, -1.0, 0.95)
-        self.trust_ai[slots] = pr.initial_trust_ai
-        self.trust_leadership[slots] = tr.initial_trust_leadership
-        self.fatigue[slots] = 0.0
-        self.morale[slots] = bh.people.initial_morale
-        self.honesty_threshold[slots] = tr.honesty_threshold + tr.honesty_threshold_sd * z_honesty
-        self.affinity[slots] = bh.choice.affinity_sd * z_affinity
-        self.habit[slots] = 0.0
-        self.tried[slots] = False
-        self.ever_used[slots] = False
-        if new_hire:
-            self.n_hired[slots] += 1
+        lp, pr, tr = bh.learning, bh.perception, bh.trust
+        kernels.fill_engineers(
+            slots.astype(np.int64), u, new_hire, T, K,
+            np.cumsum(tb.level_share), tb.level_skill_mean, tb.level_skill_sd, tb.level_tenure_years, tb.level_mix, tb.reputation,
+            lp.new_hire_tenure_years, lp.initial_proficiency, lp.initial_proficiency_sd, pr.hype_prior, pr.prior_sd,
+            pr.initial_trust_ai, tr.initial_trust_leadership, bh.people.initial_morale, tr.honesty_threshold, tr.honesty_threshold_sd,
+            bh.choice.affinity_sd,
+            self.is_present, self.t_hire, self.seniority, self.skill, self.tenure_weeks, self.task_mix, self.proficiency, self.belief,
+            self.trust_ai, self.trust_leadership, self.fatigue, self.morale, self.honesty_threshold, self.affinity, self.habit,
+            self.tried, self.ever_used, self.n_hired,
+        )
 
     def vacate(self, slots: np.ndarray, week: int, delay: int) -> None:
         """Engineers in ``slots`` leave; each slot is refilled ``delay`` weeks after the next one."""

@@ -981,7 +981,7 @@ def _mp_context():
 
     if sys.platform.startswith("linux"):
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["sim.sweep", "sim.runner"])  # workers fork with the model already imported
+        ctx.set_forkserver_preload(["sim.sweep", "sim.runner", "sim._warm"])  # workers fork with the model imported and its kernels loaded
         return ctx
     return mp.get_context("spawn")
 

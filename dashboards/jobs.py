@@ -177,15 +177,21 @@ class JobManager:
         return len(self._cache)
 
     # -- jobs -------------------------------------------------------------
+    def _admit(self, key: str) -> bool:
+        """Under the lock: False when the result is cached or already being computed; refuse new work when the queue is full."""
+        if key in self._cache or key in self._jobs:
+            return False
+        self._errors.pop(key, None)
+        pending = sum(1 for j in self._jobs.values() if not j.future.done())
+        if pending >= self.max_pending:
+            raise InputError(f"the server is busy with {pending} runs; try again in a moment", source="request")
+        return True
+
     def submit(self, key: str, task: Callable[..., Any], *args: Any) -> None:
         """Start ``task(*args, progress=...)`` in the background unless its result is cached or already running."""
         with self._lock:
-            if key in self._cache or key in self._jobs:
+            if not self._admit(key):
                 return
-            self._errors.pop(key, None)
-            pending = sum(1 for j in self._jobs.values() if not j.future.done())
-            if pending >= self.max_pending:
-                raise InputError(f"the server is busy with {pending} runs; try again in a moment", source="request")
             try:
                 future = self._executor.submit(run_job, key, task, args)
             except BrokenProcessPool:
@@ -200,12 +206,8 @@ class JobManager:
         A thread of this process waits on the parts (it computes nothing); the work stays in the workers.
         """
         with self._lock:
-            if key in self._cache or key in self._jobs:
+            if not self._admit(key):
                 return
-            self._errors.pop(key, None)
-            pending = sum(1 for j in self._jobs.values() if not j.future.done())
-            if pending >= self.max_pending:
-                raise InputError(f"the server is busy with {pending} runs; try again in a moment", source="request")
             job = Job(key, Future())
             job.future.set_running_or_notify_cancel()
             self._jobs[key] = job

@@ -25,19 +25,12 @@ from pydantic.fields import FieldInfo
 
 from .errors import InputError, InputErrors
 from .params import Organisation, Scenario
+from .paths import bundled
 
 MAX_FILE_BYTES = 1_000_000
 
 
-def _builtin_dir() -> Path:
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "scenarios", here / "_scenarios"):
-        if candidate.is_dir():
-            return candidate
-    return here.parent / "scenarios"
-
-
-SCENARIO_DIR = _builtin_dir()
+SCENARIO_DIR = bundled("scenarios")
 ORG_DIR = SCENARIO_DIR / "orgs"
 
 

@@ -21,20 +21,13 @@ from pydantic import Field, ValidationError, model_validator
 from . import rules
 from .errors import InputError
 from .params import P, Scenario, Strict
+from .paths import bundled
 from .scenarios import _format_validation, read_yaml
 from .streams import named_rng
 from .workforce import OrgTables
 
 
-def _studies_dir() -> Path:
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "studies", here / "_studies"):
-        if candidate.is_dir():
-            return candidate
-    return here.parent / "studies"
-
-
-STUDY_DIR = _studies_dir()
+STUDY_DIR = bundled("studies")
 
 MEASURES = ("time_change", "forecast_saving", "perceived_saving")
 

@@ -73,8 +73,8 @@ def _layout(fig: go.Figure, title: str, *, height: int = 420, ytitle: str | None
         template=TEMPLATE,
         title={"text": title, "x": 0.01, "xanchor": "left"},
         height=height,
-        margin={"l": 60, "r": 20, "t": 60, "b": 50},
-        legend={"orientation": "h", "yanchor": "bottom", "y": -0.32, "x": 0},
+        margin={"l": 60, "r": 20, "t": 60, "b": 70},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0},
         hovermode="x unified",
         font={"size": 18 if big else 13},
     )
@@ -170,7 +170,7 @@ def measurement_gap(results: pd.DataFrame, *, colours: dict | None = None, until
         add_band_traces(fig, t, n, colours[n], label=f"{n}: true")
         add_band_traces(fig, r, n, colours[n], dash="dash", label=f"{n}: reported")
     fig.add_hline(y=0, line={"color": "#444", "width": 1})
-    return _layout(fig, "The measurement gap: reported gain (dashed) vs true gain (solid)", ytitle="productivity vs no AI", percent=True,
+    return _layout(fig, "Measurement gap: reported (dashed) vs true gain (solid)", ytitle="productivity vs no AI", percent=True,
                    week_max=int(results["week"].max()), big=big)
 
 

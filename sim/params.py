@@ -65,7 +65,6 @@ class ToolEffect(Strict):
 class Tool(Strict):
     """An AI coding assistant."""
 
-    in_house: bool = Field(False, description="Built in house (no third-party data exposure).")
     reputation: float = P(1.0, 0.0, 2.0, "multiplier", "How strongly the hype attaches to this tool: engineers' prior belief is hype_prior x reputation.")
     data_risk: float = P(1.0, 0.0, 10.0, "exposure units per task", "Data and security exposure from one task done with this tool while it is NOT approved (vetted tools expose a tenth of it).")
     effects: dict[str, ToolEffect] = Field(..., description="True effect per task type.")
@@ -109,7 +108,6 @@ def _effects(table: dict[str, tuple[float, float, float]]) -> dict[str, ToolEffe
 def _default_tools() -> dict[str, Tool]:
     return {
         "inhouse": Tool(
-            in_house=True,
             reputation=0.75,
             data_risk=0.0,
             effects=_effects(
@@ -123,7 +121,6 @@ def _default_tools() -> dict[str, Tool]:
             ),
         ),
         "thirdparty": Tool(
-            in_house=False,
             reputation=1.0,
             data_risk=1.0,
             effects=_effects(

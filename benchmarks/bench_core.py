@@ -19,7 +19,6 @@ import datetime as dt
 import gc
 import json
 import os
-import platform
 import re
 import resource
 import subprocess
@@ -123,35 +122,7 @@ def one_model_run(sc, seed: int):
 # ---------------------------------------------------------------------------
 
 
-def machine() -> dict:
-    """Cores, CPU model, RAM and versions: the context every figure needs."""
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    ram = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                ram = int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return {
-        "cores": os.cpu_count(),
-        "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "cpu": cpu,
-        "ram_gib": round(ram / 2**30, 1) if ram else None,
-        "os": f"{platform.system()} {platform.release()}",
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "numba": numba.__version__,
-        "mesa": mesa.__version__,
-    }
-
+from machine import machine  # noqa: E402  (benchmarks/ is on the path when the script runs)
 
 # ---------------------------------------------------------------------------
 # 1. One run, and the idiomatic-Mesa reference

@@ -18,34 +18,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from machine import machine  # benchmarks/ is on the path when the script runs
 from sim.sweep import load_sweep, sweep
-
-
-def machine() -> dict:
-    """Cores, CPU model, Python and numpy: the context every figure needs."""
-    model = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    return {"cores": os.cpu_count(), "usable_cores": usable, "cpu": model, "python": platform.python_version(), "numpy": np.__version__,
-            "platform": platform.platform()}
 
 
 def load() -> str:
@@ -121,7 +102,7 @@ def main() -> None:
     info = machine()
     print(f"# sweep benchmark: {a.samples} points x {a.replicates} replicates = {a.samples * a.replicates} model runs, "
           f"{a.engineers} engineers x {a.weeks} weeks")
-    print(f"# machine: {info['cpu']}, {info['cores']} cores ({info['usable_cores']} usable), Python {info['python']}, numpy {info['numpy']}")
+    print(f"# machine: {info['cpu']}, {info['cores']} cores ({info['cores_usable']} usable), Python {info['python']}, numpy {info['numpy']}")
     print(f"# load average before: {load()}")
     configs = [(f"{w} local worker{'s' if w != 1 else ''}", {"workers": w}) for w in (int(x) for x in a.workers.split(",") if x.strip())]
     configs += [(f"Dask LocalCluster, {n} worker{'s' if n != 1 else ''}", {"dask_local": n}) for n in (int(x) for x in a.dask_local.split(",") if x.strip())]

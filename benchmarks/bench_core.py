@@ -33,7 +33,6 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import mesa  # noqa: E402
 import numba  # noqa: E402
 
 from sim import EngineeringOrg, load_scenario  # noqa: E402

@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, List, Optional
+from typing import Any, List, Optional
 
 import typer
 from rich.console import Console
@@ -123,9 +123,8 @@ class ProgressAfter:
 
 def write_table(df, out: Path) -> Path:
     """Write a tidy table as Parquet or CSV, by extension, atomically."""
+    write_table_check(out)
     suffix = out.suffix.lower()
-    if suffix not in (".parquet", ".csv"):
-        raise InputError("has an unknown extension", source="--out", value=str(out), allowed="a path ending in .parquet or .csv")
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
     os.close(fd)
@@ -238,6 +237,7 @@ def run(
 
 
 def write_table_check(out: Path) -> None:
+    """--out must name a Parquet or CSV file (checked before any run, so a typo costs nothing)."""
     if out.suffix.lower() not in (".parquet", ".csv"):
         raise InputError("has an unknown extension", source="--out", value=str(out), allowed="a path ending in .parquet or .csv")
 

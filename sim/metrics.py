@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from . import kernels
 from .params import SENIORITY_LEVELS
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -411,7 +411,7 @@ def parse_override(text: str, source: str = "--set") -> tuple[str, Any]:
 def apply_overrides(data: dict, overrides: dict[str, Any], source: str = "--set") -> dict:
     """Set each dotted path in the raw scenario mapping (validated afterwards)."""
     out = copy.deepcopy(data)
-    known = {r.path for r in parameter_paths(Scenario.model_validate(_strip_meta(data)) if _safe_validate(data) else None)}
+    known = {r.path for r in parameter_paths(_validated_or_default(data))}
     for path, value in overrides.items():
         if path not in known and field_at(path) is None:
             hint = difflib.get_close_matches(path, sorted(known), n=1)
@@ -431,16 +431,12 @@ def apply_overrides(data: dict, overrides: dict[str, Any], source: str = "--set"
     return out
 
 
-def _strip_meta(data: dict) -> dict:
-    return {k: v for k, v in data.items() if k != "extends"}
-
-
-def _safe_validate(data: dict) -> bool:
+def _validated_or_default(data: dict) -> Scenario:
+    """The scenario the mapping describes (so paths of its own tools and task types count), or the defaults if it is not valid yet."""
     try:
-        Scenario.model_validate(_strip_meta(data))
-        return True
+        return Scenario.model_validate({k: v for k, v in data.items() if k != "extends"})
     except ValidationError:
-        return False
+        return Scenario()
 
 
 # ---------------------------------------------------------------------------

@@ -133,7 +133,6 @@ class Workforce:
         if slots.size == 0:
             return
         tb, bh = self.tables, self.behaviour
-        m = slots.size
         T, K = tb.n_tools, tb.n_tasks
         u = self.draws_for(slots, source)
         lp, pr, tr = bh.learning, bh.perception, bh.trust

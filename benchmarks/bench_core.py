@@ -36,8 +36,8 @@ sys.path.insert(0, str(HERE))
 import numba  # noqa: E402
 
 from sim import EngineeringOrg, load_scenario  # noqa: E402
-from sim.runner import _derive, _Layout, replicate_seeds, run_scenarios, simulate, tidy  # noqa: E402
-from sim.metrics import series_list  # noqa: E402
+from sim.experiments.runner import _derive, _Layout, replicate_seeds, run_scenarios, simulate, tidy  # noqa: E402
+from sim.model.metrics import series_list  # noqa: E402
 
 RESULTS = HERE / "RESULTS.md"
 SCENARIO = "mandate_single_tool"
@@ -338,7 +338,7 @@ def bench_roofline(quick: bool) -> dict:
     phases = {p: s / weeks for p, s in prof.profile_report().items()}
     t_draws = stats(timed(prof.draws.next_week, weeks))
     # Two pieces of the week: the team means (two per week: habits, then beliefs) and the cost of one exp.
-    from sim import kernels
+    from sim.model import kernels
 
     wf, wk = model.workforce, model.wk
     Nn, T, K = wf.belief.shape

@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from machine import machine  # benchmarks/ is on the path when the script runs
-from sim.sweep import load_sweep, sweep
+from sim.experiments.sweeps import load_sweep, sweep
 
 
 def load() -> str:

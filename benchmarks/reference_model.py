@@ -38,14 +38,14 @@ from types import SimpleNamespace
 import mesa
 import numpy as np
 
-from sim import kernels
+from sim.model import kernels
 
-from sim import rules as R
-from sim.levers import PolicyState, build_levers
-from sim.metrics import Recorder
-from sim.params import Scenario
-from sim.streams import WeeklyDraws, named_rng
-from sim.workforce import OrgTables, Workforce
+from sim.model import rules as R
+from sim.model.levers import PolicyState, build_levers
+from sim.model.metrics import Recorder
+from sim.model.params import Scenario
+from sim.model.streams import WeeklyDraws, named_rng
+from sim.model.workforce import OrgTables, Workforce
 
 
 def pick(u: float, weights: list[float]) -> int:

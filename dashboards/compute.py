@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 import plotly.io as pio
 
-from sim.figures import PEOPLE, PERFORMANCE, WELLBEING, standard_figures
-from sim.params import Scenario
-from sim.report import TABLE_METRICS, summary_table
-from sim.runner import run_scenarios, summarise
-from sim.takeaways import takeaways
+from sim.analysis.figures import PEOPLE, PERFORMANCE, WELLBEING, standard_figures
+from sim.model.params import Scenario
+from sim.analysis.reports import TABLE_METRICS, summary_table
+from sim.experiments.runner import run_scenarios, summarise
+from sim.analysis.takeaways import takeaways
 
 
 @dataclass
@@ -107,7 +107,7 @@ LAB_METRICS = (
 
 def lab_task(specs: Sequence[Scenario], seed: int, replicates: int, *, progress: Callable | None = None) -> Bundle:
     """Run the pinned baseline and the what-if variant (paired seeds); figures and a table of differences."""
-    from sim.figures import adoption_split, measurement_gap, panel, scenario_colours
+    from sim.analysis.figures import adoption_split, measurement_gap, panel, scenario_colours
 
     results = _run(specs, seed, replicates, progress)
     names = [s.name for s in specs]
@@ -122,7 +122,7 @@ def lab_task(specs: Sequence[Scenario], seed: int, replicates: int, *, progress:
 
 def lab_table(results: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
     """End-of-horizon baseline, what-if and their paired difference (mean and 90% band over replicates)."""
-    from sim.report import format_value
+    from sim.analysis.reports import format_value
 
     base, var = names[0], names[1]
     df = results[(results["group"] == "all") & (results["week"] == results["week"].max()) & results["metric"].isin(LAB_METRICS)]
@@ -145,7 +145,7 @@ def lab_table(results: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
 
 
 def _signed(metric: str, x: float) -> str:
-    from sim.metrics import METRICS
+    from sim.model.metrics import METRICS
 
     m = METRICS.get(metric)
     if m is not None and m.kind in ("share", "gain"):

@@ -17,8 +17,8 @@ from typing import Any, Iterable, Sequence
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from sim.params import Scenario
-from sim.scenarios import ParamRow, field_at, parameter_paths
+from sim.model.params import Scenario
+from sim.model.scenarios import ParamRow, field_at, parameter_paths
 
 #: Above this ratio of max to min a whole number gets a number box instead of a slider.
 WIDE_RANGE = 1000

@@ -5,8 +5,8 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from sim.params import SENIORITY_LEVELS, Organisation
-from sim.figures import PALETTE, _layout
+from sim.model.params import SENIORITY_LEVELS, Organisation
+from sim.analysis.figures import PALETTE, _layout
 
 
 def org_profile(org: Organisation, *, big: bool = False) -> go.Figure:

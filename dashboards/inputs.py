@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from sim.errors import InputError
-from sim.params import Scenario
-from sim.scenarios import MAX_FILE_BYTES, builtin_orgs, builtin_scenarios, load_org, load_scenario, parse_yaml
+from sim.model.params import Scenario
+from sim.model.scenarios import MAX_FILE_BYTES, builtin_orgs, builtin_scenarios, load_org, load_scenario, parse_yaml
 
 #: Files a page keeps at once (older uploads drop out).
 MAX_UPLOADS = 8
@@ -184,7 +184,7 @@ def check_whole(value: Any, name: str, lo: int, hi: int, what: str) -> int:
 
 
 def _declared(path: str) -> tuple[int, int]:
-    from sim.scenarios import field_at
+    from sim.model.scenarios import field_at
 
     info = field_at(path)
     lo = hi = None

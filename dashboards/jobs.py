@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from sim.errors import InputError
-from sim.params import Scenario
+from sim.model.params import Scenario
 
 log = logging.getLogger("mandate_sim.app")
 
@@ -64,7 +64,7 @@ def _init_worker(progress_queue: Any) -> None:
     global _progress_queue
     _progress_queue = progress_queue
     import sim  # noqa: F401  (warm the imports once per worker)
-    from sim.kernels import set_threads
+    from sim.model.kernels import set_threads
 
     set_threads(1)  # the pool's processes are the app's parallelism: one thread each
 
@@ -276,7 +276,7 @@ class JobManager:
 
 def _warm_up() -> None:
     """A tiny comparison and its figures, so compiled kernels and plotting are loaded before the first click."""
-    from sim.scenarios import load_scenario
+    from sim.model.scenarios import load_scenario
 
     from .compute import compare_task
 

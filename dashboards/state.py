@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 import yaml
 
 from sim.errors import InputError
-from sim.scenarios import parse_override
+from sim.model.scenarios import parse_override
 
 from .inputs import CompareRequest
 

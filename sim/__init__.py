@@ -10,16 +10,19 @@ Quick start::
     model.step(); model.engineer(0).state()                          # inspect one engineer
 """
 
-from .errors import InputError
-from .metrics import METRICS
-from .model import Engineer, EngineeringOrg
-from .params import Scenario
-from .runner import bands, compare, replicate_seeds, run, run_scenarios, summarise
-from .scenarios import builtin_orgs, builtin_scenarios, load_org, load_scenario, parameter_paths
-from . import sweep  # callable: sim.sweep(spec, out, ...) runs a sweep
-from .sweep import load_sweep, read_manifest
+from sim import _compat
+from sim.errors import InputError
+from sim.model.metrics import METRICS
+from sim.model.org import Engineer, EngineeringOrg
+from sim.model.params import Scenario
+from sim.experiments.runner import bands, compare, replicate_seeds, run, run_scenarios, summarise
+from sim.model.scenarios import builtin_orgs, builtin_scenarios, load_org, load_scenario, parameter_paths
+from sim.experiments import sweeps as sweep  # callable: sim.sweep(spec, out, ...) runs a sweep
+from sim.experiments.sweeps import load_sweep, read_manifest
 
-__version__ = "0.1.0"
+from sim.version import __version__
+
+_compat.install()
 
 __all__ = [
     "METRICS",

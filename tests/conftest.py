@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 import sim
-from sim.metrics import METRICS
+from sim.model.metrics import METRICS
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable

@@ -18,7 +18,7 @@ import yaml
 from sim.analysis import correlations, heatmap, index_bars, parallel_coordinates, run_means, scatter_matrix, sensitivity, summary
 from sim.cli import main
 from sim.errors import InputError
-from sim.sweep import ishigami_indices, load_sweep, read_manifest, sweep
+from sim.experiments.sweeps import ishigami_indices, load_sweep, read_manifest, sweep
 
 #: Sobol' estimates with N = 2048 (10,240 evaluations) fall this close to the analytic indices.
 ISHIGAMI_TOLERANCE = 0.03

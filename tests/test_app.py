@@ -16,7 +16,7 @@ import yaml
 
 import sim
 from sim.errors import InputError
-from sim.scenarios import field_at, load_scenario, parameter_paths
+from sim.model.scenarios import field_at, load_scenario, parameter_paths
 
 from dashboards import controls
 from dashboards.app import AppConfig, create_app
@@ -296,7 +296,7 @@ def test_a_comparison_renders_its_charts_table_takeaways_and_reproducible_files(
 
 def test_a_split_comparison_equals_one_run_and_shows_the_same_figures(tmp_path):
     from dashboards.compute import compare_from_parts, merge_parts, shown_rows, simulate_task, split_parts
-    from sim.figures import standard_figures
+    from sim.analysis.figures import standard_figures
 
     specs = build_specs(CompareRequest(["mandate_single_tool", "free_choice", "outcome_goals"], engineers=20, weeks=5, replicates=2, seed=4),
                         UploadFolder(tmp_path))

@@ -175,7 +175,7 @@ def test_an_invalid_upload_shows_the_cli_message(server, browser, tmp_path, monk
 def test_the_sweep_explorer_opens_a_sweep_folder_under_the_root_only(server, browser, data_root):
     try:
         import sim.analysis  # noqa: F401
-        import sim.sweep  # noqa: F401
+        import sim.experiments.sweeps  # noqa: F401
     except ModuleNotFoundError:
         pytest.skip("sim.sweep and sim.analysis are not there yet")
     spec = data_root / "spec.yaml"

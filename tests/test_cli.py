@@ -177,7 +177,7 @@ def test_set_and_org_and_extends_apply_through_the_cli(tmp_path):
 
 
 def test_compare_html_writes_the_plotly_charts(tmp_path, capsys):
-    from sim.figures import standard_figures
+    from sim.analysis.figures import standard_figures
 
     report = tmp_path / "report.html"
     data = tmp_path / "cmp.parquet"

@@ -20,7 +20,7 @@ import pytest
 from conftest import assert_falls, assert_not_below, assert_rises, end_values, per_replicate, series
 
 import sim
-from sim.levers import Pilot, publish
+from sim.model.levers import Pilot, publish
 
 RISES, FALLS = +1, -1
 

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 import sim
-from sim import paramdocs, rules
-from sim.metrics import METRICS
+from sim.analysis import paramdocs
+from sim.model import rules
+from sim.model.metrics import METRICS
 from sim.model import EngineeringOrg
-from sim.params import Scenario
-from sim.workforce import OrgTables, Workforce
+from sim.model.params import Scenario
+from sim.model.workforce import OrgTables, Workforce
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMETERS_MD = ROOT / "docs" / "PARAMETERS.md"
@@ -63,7 +64,7 @@ def test_parameters_md_is_current():
 
 
 def test_module_command_prints_the_reference():
-    out = subprocess.run([sys.executable, "-m", "sim.paramdocs"], cwd=ROOT, capture_output=True, check=True)
+    out = subprocess.run([sys.executable, "-m", "sim.analysis.paramdocs"], cwd=ROOT, capture_output=True, check=True)
     assert out.stdout.decode("utf-8") == paramdocs.render()
 
 

@@ -8,7 +8,7 @@ import pytest
 from conftest import check_outputs, series
 
 import sim
-from sim.metrics import METRICS
+from sim.model.metrics import METRICS
 
 SMALL = dict(engineers=60, weeks=20, replicates=3, seed=21)
 

@@ -13,8 +13,8 @@ import zlib
 import numpy as np
 import pytest
 
-from sim import rules
-from sim.params import Behaviour
+from sim.model import rules
+from sim.model.params import Behaviour
 
 B = Behaviour()
 W, Q, L, PR, CH, TR, PE = B.work, B.quality, B.learning, B.perception, B.choice, B.trust, B.people
@@ -101,7 +101,7 @@ def test_expertise_discount_experts_on_familiar_code_gain_less_and_verify_more()
 
 def test_novices_on_boilerplate_gain_most_experts_on_mature_code_can_be_slower():
     """The default best-of-breed tool: a novice on boilerplate is much faster; a seasoned expert on a complex change in code they know is slower."""
-    from sim.params import Organisation
+    from sim.model.params import Organisation
 
     org = Organisation()
     tp = org.tools["thirdparty"].effects
@@ -482,7 +482,7 @@ def _compiled_rules() -> list[str]:
     import inspect
 
     try:
-        from sim import kernels
+        from sim.model import kernels
     except ImportError:  # pragma: no cover - a model without compiled kernels
         return []
     names = [name for name, f in inspect.getmembers(rules, inspect.isfunction) if f.__module__ == rules.__name__]
@@ -494,7 +494,7 @@ def test_the_model_s_compiled_rules_compute_what_the_rules_say(name):
     """The organisation model's kernels compile the rules of sim/rules.py as they are: same numbers for the same scalar inputs."""
     import inspect
 
-    from sim import kernels
+    from sim.model import kernels
 
     compiled = getattr(kernels, name)
     f = getattr(rules, name)

@@ -9,8 +9,8 @@ import yaml
 from conftest import check_outputs, series
 
 import sim
-from sim.metrics import METRICS
-from sim.scenarios import ORG_DIR, SCENARIO_DIR
+from sim.model.metrics import METRICS
+from sim.model.scenarios import ORG_DIR, SCENARIO_DIR
 
 BUILTIN_FILES = sorted(SCENARIO_DIR.glob("*.yaml"))
 ORG_FILES = sorted(ORG_DIR.glob("*.yaml"))

@@ -11,10 +11,10 @@ import pytest
 import yaml
 
 import sim
-from sim.calibrate import calibrate, write_overlay
+from sim.experiments.calibration import calibrate, write_overlay
 from sim.errors import InputError
-from sim.scenarios import load_scenario
-from sim.studies import STUDY_DIR, load_studies, load_study, simulate_study, summarise_study, validate
+from sim.model.scenarios import load_scenario
+from sim.experiments.studies import STUDY_DIR, load_studies, load_study, simulate_study, summarise_study, validate
 
 MANDATE = [sys.executable, "-m", "sim.cli"]
 

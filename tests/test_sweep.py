@@ -22,7 +22,7 @@ import yaml
 import sim
 from sim.cli import main
 from sim.errors import InputError
-from sim.sweep import _Lock, load_spec, load_sweep, read_manifest, seed_table, sweep
+from sim.experiments.sweeps import _Lock, load_spec, load_sweep, read_manifest, seed_table, sweep
 
 MANDATE_SIM = str(Path(sys.executable).with_name("mandate-sim"))
 

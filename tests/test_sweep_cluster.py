@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from sim.cli import main
-from sim.sweep import load_sweep, read_manifest, sweep
+from sim.experiments.sweeps import load_sweep, read_manifest, sweep
 
 pytestmark = pytest.mark.cluster
 
@@ -90,7 +90,7 @@ def test_dask_local_option_from_the_command_line(reference, tmp_path, capsys):
 def test_an_unreachable_scheduler_is_a_clear_error(tmp_path, capsys, monkeypatch):
     import yaml
 
-    monkeypatch.setattr("sim.sweep.SCHEDULER_TIMEOUT_S", 2)
+    monkeypatch.setattr("sim.experiments.sweeps.SCHEDULER_TIMEOUT_S", 2)
 
     spec_file = tmp_path / "spec.yaml"
     spec_file.write_text(yaml.safe_dump(SPEC, sort_keys=False))

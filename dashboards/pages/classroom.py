@@ -16,8 +16,8 @@ import plotly.graph_objects as go
 from dash import Dash, Input, Output, State, callback_context, dcc, html, no_update
 
 from sim.errors import InputError
-from sim.figures import adoption_split, measurement_gap, metric_over_time, panel
-from sim.scenarios import builtin_orgs, load_scenario
+from sim.analysis.figures import adoption_split, measurement_gap, metric_over_time, panel
+from sim.model.scenarios import builtin_orgs, load_scenario
 
 from ..app import current, share_box
 from ..compute import results_task

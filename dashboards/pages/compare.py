@@ -12,8 +12,8 @@ import yaml
 from dash import ALL, Dash, Input, Output, State, callback_context, dcc, html, no_update
 
 from sim.errors import InputError
-from sim.figures import scenario_colours
-from sim.scenarios import builtin_orgs, builtin_scenarios, scenario_summary
+from sim.analysis.figures import scenario_colours
+from sim.model.scenarios import builtin_orgs, builtin_scenarios, scenario_summary
 
 from .. import controls
 from ..app import current, share_box

@@ -9,7 +9,7 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Dash, Input, Output, State, dcc, html, no_update
 
 from sim.errors import InputError
-from sim.scenarios import builtin_scenarios, load_scenario
+from sim.model.scenarios import builtin_scenarios, load_scenario
 
 from .. import controls
 from ..app import current, share_box

@@ -16,8 +16,8 @@ import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, dcc, html
 
 from sim.errors import InputError
-from sim.params import Scenario
-from sim.scenarios import builtin_scenarios, load_scenario, parameter_paths
+from sim.model.params import Scenario
+from sim.model.scenarios import builtin_scenarios, load_scenario, parameter_paths
 
 from ..app import current, share_box
 from ..state import query

@@ -30,7 +30,7 @@ _cache_lock = threading.Lock()
 def sweep_modules():
     """sim.sweep and sim.analysis, or None when this installation lacks them."""
     try:
-        return importlib.import_module("sim.sweep"), importlib.import_module("sim.analysis")
+        return importlib.import_module("sim.experiments.sweeps"), importlib.import_module("sim.analysis")
     except ModuleNotFoundError:
         return None
 

@@ -18,13 +18,13 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, ValidationError, model_validator
 
-from . import rules
-from .errors import InputError
-from .params import P, Scenario, Strict
-from .paths import bundled
-from .scenarios import _format_validation, read_yaml
-from .streams import named_rng
-from .workforce import OrgTables
+from sim.model import rules
+from sim.errors import InputError
+from sim.model.params import P, Scenario, Strict
+from sim.paths import bundled
+from sim.model.scenarios import _format_validation, read_yaml
+from sim.model.streams import named_rng
+from sim.model.workforce import OrgTables
 
 
 STUDY_DIR = bundled("studies")

@@ -13,9 +13,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .metrics import METRICS
-from .params import SENIORITY_LEVELS
-from .runner import bands, summarise
+from sim.model.metrics import METRICS
+from sim.model.params import SENIORITY_LEVELS
+from sim.experiments.runner import bands, summarise
 
 #: Colour-blind-safe palette (Okabe-Ito, then Tol's muted).
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#882255", "#117733", "#999933", "#AA4499"]

@@ -23,9 +23,9 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
-from .errors import InputError, InputErrors
+from sim.errors import InputError, InputErrors
 from .params import Organisation, Scenario
-from .paths import bundled
+from sim.paths import bundled
 
 MAX_FILE_BYTES = 1_000_000
 

@@ -21,7 +21,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .errors import InputError
+from sim.errors import InputError
 
 #: Columns of the tidy sweep table that are not swept parameters.
 BASE_COLUMNS = ("run_id", "replicate", "week", "metric", "value")
@@ -42,7 +42,7 @@ def parameters_of(frame: pd.DataFrame) -> list[str]:
 
 
 def _sources(path_or_frame: Any, manifest: dict | None) -> tuple[pd.DataFrame, dict | None]:
-    from .sweep import load_sweep, read_manifest
+    from sim.experiments.sweeps import load_sweep, read_manifest
 
     if isinstance(path_or_frame, pd.DataFrame):
         frame = path_or_frame
@@ -293,8 +293,8 @@ def write_report(folder: str | Path, path: str | Path, *, title: str | None = No
     """Write a self-contained HTML report of a sweep folder (plotly.js inlined once) atomically to ``path``."""
     import plotly.io as pio
 
-    from . import __version__
-    from .sweep import load_sweep, read_manifest
+    from sim.version import __version__
+    from sim.experiments.sweeps import load_sweep, read_manifest
 
     folder, path = Path(folder), Path(path)
     manifest = read_manifest(folder)

@@ -17,7 +17,7 @@ def _progress_display():
     """A rich progress bar showing runs done, failed, rate and time left; returns (callback, progress)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .cli import err_console
+    from .main import err_console
 
     progress = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("runs"),
@@ -54,8 +54,8 @@ def sweep_command(
     chunk_size: Optional[int] = typer.Option(None, "--chunk-size", help="Runs per chunk (default: adaptive, about 2 s of work each). Results never depend on it."),
 ) -> None:
     """Run a parameter sweep: every design point x replicate, in parallel, into resumable Parquet parts."""
-    from .cli import console, err_console
-    from .sweep import SweepFailed, read_manifest, sweep
+    from .main import console, err_console
+    from sim.experiments.sweeps import SweepFailed, read_manifest, sweep
 
     callback, progress = _progress_display()
     t0 = time.perf_counter()
@@ -83,10 +83,10 @@ def analyze_command(
     from rich import box
     from rich.table import Table
 
-    from .analysis import correlations, indices_wide, sensitivity, summary, write_report
-    from .cli import console, err_console, write_table
-    from .errors import InputError
-    from .sweep import load_sweep, read_manifest
+    from sim.analysis.sensitivity import correlations, indices_wide, sensitivity, summary, write_report
+    from .main import console, err_console, write_table
+    from sim.errors import InputError
+    from sim.experiments.sweeps import load_sweep, read_manifest
 
     if html_ is not None and html_.suffix.lower() not in (".html", ".htm"):
         raise InputError("has an unknown extension", source="--html", value=str(html_), allowed="a path ending in .html")

@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from .errors import InputError
+from sim.errors import InputError
 
 
 def _fmt(x: float, measure: str) -> str:
@@ -35,7 +35,7 @@ def study_table(df, title: str = "Virtual studies: simulated against published")
 
 def register(app: typer.Typer) -> None:
     """Add the study commands to the CLI."""
-    from .cli import ProgressAfter, check_range, console
+    from .main import ProgressAfter, check_range, console
 
     @app.command()
     def validate(
@@ -46,8 +46,8 @@ def register(app: typer.Typer) -> None:
         json_: bool = typer.Option(False, "--json", help="Print the result as JSON instead of a table."),
     ) -> None:
         """Run every virtual study and compare simulated with published results; exit 0 only when all pass."""
-        from .scenarios import load_scenario
-        from .studies import validate as run_validate
+        from sim.model.scenarios import load_scenario
+        from sim.experiments.studies import validate as run_validate
 
         check_range("--replicates", replicates, 2, 100_000, "replicates per study")
         sc = load_scenario(scenario) if scenario else None
@@ -72,8 +72,8 @@ def register(app: typer.Typer) -> None:
         maxiter: int = typer.Option(40, "--maxiter", help="Generations of differential evolution."),
     ) -> None:
         """Fit parameters to studies (seeded differential evolution), print the fit and residuals, write an overlay."""
-        from .calibrate import calibrate as run_calibrate, write_overlay
-        from .studies import load_studies
+        from sim.experiments.calibration import calibrate as run_calibrate, write_overlay
+        from sim.experiments.studies import load_studies
 
         check_range("--replicates", replicates, 2, 100_000, "replicates per study")
         check_range("--maxiter", maxiter, 1, 10_000, "generations")

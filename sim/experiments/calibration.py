@@ -21,9 +21,9 @@ import pandas as pd
 import yaml
 from scipy.optimize import differential_evolution
 
-from .errors import InputError
-from .params import Scenario
-from .scenarios import load_scenario, parameter_paths
+from sim.errors import InputError
+from sim.model.params import Scenario
+from sim.model.scenarios import load_scenario, parameter_paths
 from .studies import Study, check_against, simulate_study, summarise_study
 
 

@@ -5,7 +5,7 @@ default, unit, bounds, description and the declared evidence) and every
 metric from ``sim.metrics.METRICS``, so the reference cannot drift from the
 code. Regenerate it with::
 
-    python -m sim.paramdocs > docs/PARAMETERS.md
+    python -m sim.analysis.paramdocs > docs/PARAMETERS.md
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ from typing import Any, Iterable
 
 from pydantic import BaseModel
 
-from . import levers, rules
-from .metrics import COUNTERFACTUAL_METRICS, METRICS, Metric
-from .params import Scenario, ToolEffect
-from .scenarios import ParamRow, parameter_paths
+from sim.model import levers
+from sim.model import rules
+from sim.model.metrics import COUNTERFACTUAL_METRICS, METRICS, Metric
+from sim.model.params import Scenario, ToolEffect
+from sim.model.scenarios import ParamRow, parameter_paths
 
 #: The command that regenerates docs/PARAMETERS.md (quoted by the test when the file is stale).
-REGENERATE = "python -m sim.paramdocs > docs/PARAMETERS.md"
+REGENERATE = "python -m sim.analysis.paramdocs > docs/PARAMETERS.md"
 
 #: Module constants the rules and levers use that are fixed in code, not scenario parameters.
 FIXED_CONSTANTS: tuple[tuple[str, Any, str, str], ...] = (

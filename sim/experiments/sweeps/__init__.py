@@ -48,9 +48,9 @@ from typing import Any, Callable, Iterator, Literal, Mapping, Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from . import designs
-from .designs import Axis
-from .errors import InputError, InputErrors
+from .. import designs
+from ..designs import Axis
+from sim.errors import InputError, InputErrors
 
 MANIFEST = "manifest.json"
 PARTS = "parts"
@@ -200,7 +200,7 @@ def _rewrap(e: InputError, source: str, field: str | None = None, note: str = ""
 
 def read_spec(spec: "Mapping | str | Path") -> tuple[dict, str, Path | None]:
     """The raw spec mapping, the source named in messages, and the folder relative paths start from."""
-    from .scenarios import read_yaml
+    from sim.model.scenarios import read_yaml
 
     if isinstance(spec, Mapping):
         return copy.deepcopy(dict(spec)), "sweep spec", None
@@ -248,7 +248,7 @@ class Plan:
 
 def seed_table(seed: int, runs: int, replicates: int, scheme: str) -> np.ndarray:
     """The [runs, replicates] model seeds of a sweep, derived from the sweep seed (and the run id for ``per_run``)."""
-    from .runner import replicate_seeds
+    from ..runner import replicate_seeds
 
     if scheme == "common":
         row = np.array(replicate_seeds(seed, replicates), dtype=np.uint64)
@@ -298,8 +298,8 @@ def _parse_axis(path: str, raw: Any, row: Any, design: str, source: str) -> Axis
 
 def _output_columns(task_names: Sequence[str]) -> list[tuple[str, str]]:
     """Every (metric, group) a model sweep can keep: the recorded series and the counterfactual-derived ones."""
-    from .metrics import series_list
-    from .runner import _Layout
+    from sim.model.metrics import series_list
+    from ..runner import _Layout
 
     layout = _Layout(series_list(tuple(task_names)))
     return layout.series + [("true_gain", g) for g in layout.throughput_groups] + [("measurement_gap", "all")]
@@ -377,7 +377,7 @@ def load_spec(spec: "Mapping | str | Path", *, org: str | None = None, function:
     base_scenario = None
     rows: dict[str, Any] = {}
     if model:
-        from .scenarios import load_scenario, parameter_paths
+        from sim.model.scenarios import load_scenario, parameter_paths
 
         ref = s.scenario if isinstance(s.scenario, dict) else _resolve_ref(s.scenario, base_dir)
         org_ref = None if s.org is None else _resolve_ref(s.org, base_dir)
@@ -458,7 +458,7 @@ def load_spec(spec: "Mapping | str | Path", *, org: str | None = None, function:
 
 def _check_corners(plan: Plan, base: Any, source: str) -> None:
     """Validate the design's extreme points up front, so a combination the model refuses is one clear error now, not failed runs later."""
-    from .scenarios import load_scenario
+    from sim.model.scenarios import load_scenario
 
     if not plan.axes:
         return
@@ -526,9 +526,9 @@ class ModelEvaluator:
         return d
 
     def _setup(self) -> dict:
-        from .metrics import COUNTERFACTUAL_METRICS, series_list
-        from .params import Scenario
-        from .runner import _Layout
+        from sim.model.metrics import COUNTERFACTUAL_METRICS, series_list
+        from sim.model.params import Scenario
+        from ..runner import _Layout
 
         scenario = Scenario.model_validate(self.base)
         layout = _Layout(series_list(tuple(scenario.organisation.task_names)))
@@ -545,8 +545,8 @@ class ModelEvaluator:
         Equal to ``load_scenario(base, overrides=point)`` (the paths were checked when the spec was read), about
         20x faster; a value the declarations refuse goes through ``load_scenario`` for its standard clear InputError.
         """
-        from .params import Scenario
-        from .scenarios import load_scenario
+        from sim.model.params import Scenario
+        from sim.model.scenarios import load_scenario
 
         st = self._state or self._setup()
         if not point:
@@ -565,7 +565,7 @@ class ModelEvaluator:
             return load_scenario(st["scenario"], overrides=dict(point))
 
     def _counterfactual(self, scenario: Any, seed: int) -> np.ndarray:
-        from .runner import simulate
+        from ..runner import simulate
 
         st = self._state
         cf = scenario.counterfactual()
@@ -582,7 +582,7 @@ class ModelEvaluator:
 
     def __call__(self, point: Mapping[str, Any], seeds: Sequence[int]) -> np.ndarray:
         """[replicates, weeks (1 for keep: final), outputs] for one design point."""
-        from .runner import _derive, simulate
+        from ..runner import _derive, simulate
 
         st = self._state or self._setup()
         scenario = self.scenario_at(point)
@@ -652,7 +652,7 @@ def _evaluator_here(evaluator: Any) -> Any:
 
 def run_chunk(evaluator: Any, run_ids: Sequence[int], points: Sequence[Mapping[str, Any]], seeds: Sequence[Sequence[int]]) -> dict:
     """Evaluate a chunk of runs; return only the kept outputs, and a message per failed run."""
-    from .kernels import single_threaded
+    from sim.model.kernels import single_threaded
 
     t0, c0 = time.perf_counter(), time.process_time()
     ev = _evaluator_here(evaluator)
@@ -673,9 +673,9 @@ def run_chunk(evaluator: Any, run_ids: Sequence[int], points: Sequence[Mapping[s
 
 def _worker_info() -> dict:
     """What a Dask worker runs (checked before a sweep is sent to a cluster)."""
-    import sim
+    from sim.version import __version__
 
-    return {"version": sim.__version__, "python": sys.version.split()[0], "numpy": np.__version__}
+    return {"version": __version__, "python": sys.version.split()[0], "numpy": np.__version__}
 
 
 # ---------------------------------------------------------------------------
@@ -684,7 +684,7 @@ def _worker_info() -> dict:
 
 
 def _package_version() -> str:
-    from . import __version__
+    from sim.version import __version__
 
     return __version__
 
@@ -981,7 +981,7 @@ def _mp_context():
 
     if sys.platform.startswith("linux"):
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["sim.sweep", "sim.runner", "sim._warm"])  # workers fork with the model imported and its kernels loaded
+        ctx.set_forkserver_preload(["sim.experiments.sweeps", "sim.experiments.runner", "sim.experiments._warm"])  # workers fork with the model imported and its kernels loaded
         return ctx
     return mp.get_context("spawn")
 

@@ -15,10 +15,10 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from .metrics import METRICS, series_list
-from .model import EngineeringOrg
-from .params import Scenario
-from .scenarios import load_scenario
+from sim.model.metrics import METRICS, series_list
+from sim.model.org import EngineeringOrg
+from sim.model.params import Scenario
+from sim.model.scenarios import load_scenario
 
 ProgressFn = Callable[[int, int], None]
 

@@ -4,7 +4,7 @@ Used as a forkserver preload by the sweep's process pool: each worker then forks
 numba machine code in memory instead of loading it from the cache itself.
 """
 
-from .model import EngineeringOrg
-from .scenarios import load_scenario
+from sim.model.org import EngineeringOrg
+from sim.model.scenarios import load_scenario
 
 EngineeringOrg(load_scenario("mandate_single_tool", engineers=10, weeks=2), seed=0).run().results()

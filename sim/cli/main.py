@@ -21,8 +21,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .errors import InputError
-from .scenarios import describe_allowed, field_at, parse_override
+from sim.errors import InputError
+from sim.model.scenarios import describe_allowed, field_at, parse_override
 
 app = typer.Typer(
     name="mandate-sim",
@@ -69,7 +69,7 @@ def check_org(org: str | None) -> None:
     """An --org that names no profile or file gets a message naming the flag."""
     if org is None:
         return
-    from .scenarios import load_org_data
+    from sim.model.scenarios import load_org_data
 
     try:
         load_org_data(org)
@@ -141,8 +141,8 @@ def write_table(df, out: Path) -> Path:
 
 
 def _run_common(refs: list[str], org, replicates, seed, engineers, weeks, sets, label: str):
-    from .runner import run_scenarios
-    from .scenarios import load_scenario
+    from sim.experiments.runner import run_scenarios
+    from sim.model.scenarios import load_scenario
 
     check_range("--replicates", replicates, 1, 1000, "replicates per scenario")
     check_flag("--engineers", "organisation.size", engineers)
@@ -156,8 +156,8 @@ def _run_common(refs: list[str], org, replicates, seed, engineers, weeks, sets, 
 
 
 def _summary_rich(results, metrics=KEY_METRICS, title: str = "") -> Table:
-    from .report import format_value
-    from .runner import summarise
+    from sim.analysis.reports import format_value
+    from sim.experiments.runner import summarise
 
     s = summarise(results)
     scen = list(dict.fromkeys(s["scenario"]))
@@ -192,7 +192,7 @@ SET_HELP = "Override one parameter, PATH=VALUE (repeatable); `mandate-sim params
 @app.command()
 def scenarios() -> None:
     """List the built-in scenarios and organisation profiles."""
-    from .scenarios import ORG_DIR, builtin_orgs, builtin_scenarios, read_yaml, scenario_summary
+    from sim.model.scenarios import ORG_DIR, builtin_orgs, builtin_scenarios, read_yaml, scenario_summary
 
     table = Table(title="Built-in scenarios", header_style="bold")
     table.add_column("name")
@@ -255,8 +255,8 @@ def compare(
     html_: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML report with the figures."),
 ) -> None:
     """Compare scenarios side by side with paired seeds; print end-of-horizon outcomes with 90% bands."""
-    from .report import write_html
-    from .takeaways import takeaways
+    from sim.analysis.reports import write_html
+    from sim.analysis.takeaways import takeaways
 
     if out is not None:
         write_table_check(out)
@@ -288,8 +288,8 @@ def params(
     grep: Optional[str] = typer.Option(None, "--grep", "-g", help="Only paths containing this text."),
 ) -> None:
     """List every parameter path with its value, unit, bounds and description."""
-    from .params import Scenario
-    from .scenarios import load_scenario, parameter_paths
+    from sim.model.params import Scenario
+    from sim.model.scenarios import load_scenario, parameter_paths
 
     sc = load_scenario(scenario, org=org) if scenario or org else Scenario()
     rows = [r for r in parameter_paths(sc) if not grep or grep in r.path]
@@ -307,7 +307,7 @@ def params(
 @app.command()
 def schema(out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write to this file instead of standard output.")) -> None:
     """Write the JSON Schema of the scenario file format (for editors)."""
-    from .scenarios import json_schema
+    from sim.model.scenarios import json_schema
 
     text = json.dumps(json_schema(), indent=2)
     if out is None:
@@ -324,7 +324,7 @@ def _register_extensions() -> None:
     """Commands from later parts of the project live in their own modules, each with a ``register(app)``."""
     import importlib
 
-    for name in ("sim.cli_studies", "sim.cli_sweep", "dashboards.cli_app"):
+    for name in ("sim.cli.studies", "sim.cli.sweeps", "sim.cli.app"):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as e:

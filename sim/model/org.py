@@ -13,7 +13,8 @@ from types import SimpleNamespace
 import mesa
 import numpy as np
 
-from . import kernels, rules
+from . import kernels
+from . import rules
 from .levers import PolicyState, build_levers
 from .metrics import Recorder
 from .params import SENIORITY_LEVELS, Scenario

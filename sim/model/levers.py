@@ -18,7 +18,7 @@ from .params import Policy
 from .streams import named_rng
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .model import EngineeringOrg
+    from .org import EngineeringOrg
 
 #: Standard error of leadership's measurement of a time saving from one task-week of data.
 MEASUREMENT_SD = 0.3

@@ -11,10 +11,10 @@ from pathlib import Path
 import pandas as pd
 import plotly.io as pio
 
-from . import __version__
+from sim.version import __version__
 from .figures import standard_figures
-from .metrics import METRICS
-from .runner import summarise
+from sim.model.metrics import METRICS
+from sim.experiments.runner import summarise
 from .takeaways import takeaways
 
 TABLE_METRICS = [

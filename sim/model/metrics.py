@@ -17,7 +17,7 @@ import pandas as pd
 from .params import SENIORITY_LEVELS
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .model import EngineeringOrg
+    from .org import EngineeringOrg
 
 
 @dataclass(frozen=True)

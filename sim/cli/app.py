@@ -43,7 +43,7 @@ def register(app: typer.Typer) -> None:
         cache_size: int = typer.Option(16, "--cache-size", help="Results kept for instant repeated views."),
     ) -> None:
         """Serve the app: compare policies, a what-if lab, a classroom story, a sweep explorer and the model (debug off)."""
-        from .app import DEFAULT_MAX_WORK, AppConfig, create_app, serve
+        from dashboards.app import DEFAULT_MAX_WORK, AppConfig, create_app, serve
 
         if not data_root.is_dir():
             raise InputError("is not a folder", source="--data-root", value=str(data_root))

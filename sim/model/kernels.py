@@ -15,26 +15,22 @@ import os
 import tempfile
 import threading
 import types
-from pathlib import Path
 
 import numba as nb
 import numpy as np
 
 from . import rules as R
+from .fingerprint import source_digest
 
 
 def _cache_dir() -> str:
-    """Numba's on-disk cache, keyed by the source of the rules and the kernels.
+    """Numba's on-disk cache, keyed by the model's sources (sim/model/fingerprint.py) and the numba and numpy versions.
 
     Numba checks only the cached function's own file, so a change to a rule it
-    calls would otherwise leave stale machine code in use; a new key per source
-    version avoids that.
+    calls (or to a declaration a bundle is built from) would otherwise leave stale
+    machine code in use; a new key per source version avoids that.
     """
-    here = Path(__file__).resolve().parent
-    digest = hashlib.sha256()
-    for name in ("rules.py", "kernels.py"):
-        digest.update((here / name).read_bytes())
-    digest.update(f"{nb.__version__} {np.__version__}".encode())
+    digest = hashlib.sha256(f"{source_digest()} {nb.__version__} {np.__version__}".encode())
     key = digest.hexdigest()[:16]
     bases = [os.environ.get("NUMBA_CACHE_DIR"), os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "mandate-sim", "numba"),
              os.path.join(tempfile.gettempdir(), "mandate-sim-numba")]

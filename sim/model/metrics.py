@@ -22,55 +22,89 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @dataclass(frozen=True)
 class Metric:
-    name: str
-    unit: str
+    """One output: its id, how people read it (label, unit, format), what it means, and its breakdowns."""
+
+    name: str  # id, in tables and files
+    unit: str  # what it is measured in, in words ("share of engineers")
     kind: str  # 'share' (in [0,1]), 'index' (in [0,1]), 'gain', 'level', 'count'
     category: str  # adoption, performance, risk, people, gap
     description: str
     by_seniority: bool = False
     by_task: bool = False
+    label: str = ""  # what charts and tables call it ("Trust in AI")
+    symbol: str = ""  # the unit as charts show it after the label ("0–1", "days", "% of engineers")
+    fmt: str = ""  # format spec of one value; empty: from the kind (percent for shares and gains)
+
+    @property
+    def title(self) -> str:
+        """Label with unit, as charts and tables show it: "Trust in AI (0–1)", "Cycle time (days)"."""
+        return f"{self.label} ({self.symbol})" if self.symbol else self.label
+
+    @property
+    def format_spec(self) -> str:
+        """The format spec of one value (percent for shares and gains, with a sign for gains)."""
+        if self.fmt:
+            return self.fmt
+        return {"gain": "+.1%", "share": ".1%"}.get(self.kind, ".2f")
+
+    @property
+    def percent(self) -> bool:
+        """Whether values are shown as percentages."""
+        return self.format_spec.endswith("%")
+
+    def format(self, x: float) -> str:
+        """One value as people read it ("61.2%", "+4.0%", "3.41")."""
+        return format(x, self.format_spec)
 
 
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in [
         # adoption
-        Metric("weekly_active_share", "share of engineers", "share", "adoption", "Engineers counted active by telemetry (any approved-tool use, token uses included).", by_seniority=True),
-        Metric("ever_used_share", "share of engineers", "share", "adoption", "Engineers who have ever used an approved tool (the 'have tried it' figure)."),
-        Metric("genuine_use_share", "share of engineers", "share", "adoption", "Engineers with at least one use they chose on its merits this week."),
-        Metric("forced_use_share", "share of engineers", "share", "adoption", "Engineers whose approved-tool use this week was all made under pressure, against their own judgement."),
-        Metric("token_use_share", "share of engineers", "share", "adoption", "Engineers whose only use this week was a token use to satisfy the metric."),
-        Metric("shadow_use_share", "share of engineers", "share", "adoption", "Engineers using a tool that is not approved for them (hidden from telemetry)."),
-        Metric("pushback_share", "share of engineers", "share", "adoption", "Engineers voicing pushback against the policy this week."),
-        Metric("ai_task_share", "share of work", "share", "adoption", "Share of work (baseline hours) done with an AI tool, approved or not.", by_seniority=True, by_task=True),
-        Metric("forced_task_share", "share of work", "share", "adoption", "Share of work done with AI only because of pressure or the norm.", by_seniority=True, by_task=True),
-        Metric("shadow_task_share", "share of work", "share", "adoption", "Share of work done with unapproved tools.", by_task=True),
-        Metric("usage_pressure", "index", "level", "adoption", "Mean usage pressure on engineers (0: none)."),
+        Metric("weekly_active_share", "share of engineers", "share", "adoption", "Engineers counted active by telemetry (any approved-tool use, token uses included).", by_seniority=True, label="Weekly active", symbol="% of engineers"),
+        Metric("ever_used_share", "share of engineers", "share", "adoption", "Engineers who have ever used an approved tool (the 'have tried it' figure).", label="Ever used an approved tool", symbol="% of engineers"),
+        Metric("genuine_use_share", "share of engineers", "share", "adoption", "Engineers with at least one use they chose on its merits this week.", label="Genuine use", symbol="% of engineers"),
+        Metric("forced_use_share", "share of engineers", "share", "adoption", "Engineers whose approved-tool use this week was all made under pressure, against their own judgement.", label="Pressured use only", symbol="% of engineers"),
+        Metric("token_use_share", "share of engineers", "share", "adoption", "Engineers whose only use this week was a token use to satisfy the metric.", label="Token use only", symbol="% of engineers"),
+        Metric("shadow_use_share", "share of engineers", "share", "adoption", "Engineers using a tool that is not approved for them (hidden from telemetry).", label="Shadow use", symbol="% of engineers"),
+        Metric("pushback_share", "share of engineers", "share", "adoption", "Engineers voicing pushback against the policy this week.", label="Voicing pushback", symbol="% of engineers"),
+        Metric("ai_task_share", "share of work", "share", "adoption", "Share of work (baseline hours) done with an AI tool, approved or not.", by_seniority=True, by_task=True, label="Work done with AI", symbol="% of work"),
+        Metric("forced_task_share", "share of work", "share", "adoption", "Share of work done with AI only because of pressure or the norm.", by_seniority=True, by_task=True, label="Work done with AI under pressure", symbol="% of work"),
+        Metric("shadow_task_share", "share of work", "share", "adoption", "Share of work done with unapproved tools.", by_task=True, label="Work done with unapproved tools", symbol="% of work"),
+        Metric("usage_pressure", "index", "level", "adoption", "Mean usage pressure on engineers (0: none).", label="Usage pressure", symbol="index"),
         # performance
-        Metric("throughput", "baseline hours per position per week", "level", "performance", "Work delivered, in hours a standard engineer would need without AI, per engineer position.", by_seniority=True, by_task=True),
-        Metric("true_gain", "relative change", "gain", "performance", "Throughput relative to the no-AI counterfactual run with the same seed, minus 1.", by_seniority=True, by_task=True),
-        Metric("cycle_time", "working days", "level", "performance", "Mean days from start to merge of a task (touch time at the week's pace plus review wait).", by_task=True),
-        Metric("escaped_defects", "defects per engineer per week", "level", "performance", "Defects that escaped review this week.", by_task=True),
-        Metric("rework_share", "share of focus hours", "share", "performance", "Share of focus hours spent fixing escaped defects."),
-        Metric("verification_share", "share of focus hours", "share", "performance", "Share of focus hours spent reviewing and correcting generated output."),
+        Metric("throughput", "baseline hours per position per week", "level", "performance", "Work delivered, in hours a standard engineer would need without AI, per engineer position.", by_seniority=True, by_task=True, label="Throughput", symbol="baseline hours per position-week"),
+        Metric("true_gain", "relative change", "gain", "performance", "Throughput relative to the no-AI counterfactual run with the same seed, minus 1.", by_seniority=True, by_task=True, label="True gain", symbol="% vs no AI"),
+        Metric("cycle_time", "working days", "level", "performance", "Mean days from start to merge of a task (touch time at the week's pace plus review wait).", by_task=True, label="Cycle time", symbol="days"),
+        Metric("escaped_defects", "defects per engineer per week", "level", "performance", "Defects that escaped review this week.", by_task=True, label="Escaped defects", symbol="per engineer-week"),
+        Metric("rework_share", "share of focus hours", "share", "performance", "Share of focus hours spent fixing escaped defects.", label="Rework", symbol="% of focus hours"),
+        Metric("verification_share", "share of focus hours", "share", "performance", "Share of focus hours spent reviewing and correcting generated output.", label="Verification", symbol="% of focus hours"),
         # risk
-        Metric("risk_exposure", "exposure units per engineer per week", "level", "risk", "Data and security exposure from AI tools: unapproved use counts fully, vetted use a tenth."),
+        Metric("risk_exposure", "exposure units per engineer per week", "level", "risk", "Data and security exposure from AI tools: unapproved use counts fully, vetted use a tenth.", label="Data-risk exposure", symbol="units per engineer-week"),
         # people
-        Metric("trust_leadership", "index", "index", "people", "Mean trust in leadership.", by_seniority=True),
-        Metric("trust_ai", "index", "index", "people", "Mean trust in AI output.", by_seniority=True),
-        Metric("psych_safety", "index", "index", "people", "Mean psychological safety of engineers' teams."),
-        Metric("honest_reporting_share", "share of engineers", "share", "people", "Engineers whose team is safe enough for them to report AI's benefit honestly."),
-        Metric("fatigue", "index", "index", "people", "Mean AI fatigue (the load of reviewing and fixing generated code).", by_seniority=True),
-        Metric("morale", "index", "index", "people", "Mean morale.", by_seniority=True),
-        Metric("headcount", "engineers", "count", "people", "Engineers present (positions minus vacancies).", by_seniority=True),
-        Metric("attrition_cumulative", "share of positions", "share", "people", "Leavers since the start, per position (per initial engineer of the level for breakdowns).", by_seniority=True),
-        Metric("attrition_top_skill_cumulative", "share of top engineers", "share", "people", "Leavers since the start with skill in the initial top fifth, per initial top-fifth engineer."),
-        Metric("hires_cumulative", "share of positions", "share", "people", "New hires since the start, per position."),
+        Metric("trust_leadership", "index", "index", "people", "Mean trust in leadership.", by_seniority=True, label="Trust in leadership", symbol="0–1"),
+        Metric("trust_ai", "index", "index", "people", "Mean trust in AI output.", by_seniority=True, label="Trust in AI", symbol="0–1"),
+        Metric("psych_safety", "index", "index", "people", "Mean psychological safety of engineers' teams.", label="Psychological safety", symbol="0–1"),
+        Metric("honest_reporting_share", "share of engineers", "share", "people", "Engineers whose team is safe enough for them to report AI's benefit honestly.", label="Honest reporting", symbol="% of engineers"),
+        Metric("fatigue", "index", "index", "people", "Mean AI fatigue (the load of reviewing and fixing generated code).", by_seniority=True, label="AI fatigue", symbol="0–1"),
+        Metric("morale", "index", "index", "people", "Mean morale.", by_seniority=True, label="Morale", symbol="0–1"),
+        Metric("headcount", "engineers", "count", "people", "Engineers present (positions minus vacancies).", by_seniority=True, label="Headcount", symbol="engineers", fmt=",.1f"),
+        Metric("attrition_cumulative", "share of positions", "share", "people", "Leavers since the start, per position (per initial engineer of the level for breakdowns).", by_seniority=True, label="Attrition since start", symbol="% of positions"),
+        Metric("attrition_top_skill_cumulative", "share of top engineers", "share", "people", "Leavers since the start with skill in the initial top fifth, per initial top-fifth engineer.", label="Attrition of top engineers", symbol="% of the initial top fifth"),
+        Metric("hires_cumulative", "share of positions", "share", "people", "New hires since the start, per position.", label="Hires since start", symbol="% of positions"),
         # the gap
-        Metric("reported_gain", "relative change", "gain", "gap", "Productivity gain leadership hears: self-reported gains of engineers counted active, per engineer."),
-        Metric("measurement_gap", "relative change", "gain", "gap", "Reported gain minus true gain."),
+        Metric("reported_gain", "relative change", "gain", "gap", "Productivity gain leadership hears: self-reported gains of engineers counted active, per engineer.", label="Reported gain", symbol="% claimed"),
+        Metric("measurement_gap", "relative change", "gain", "gap", "Reported gain minus true gain.", label="Measurement gap", symbol="reported − true, points"),
     ]
 }
+
+
+
+def title(metric: str) -> str:
+    """A metric's label with unit for charts and tables; an unknown id is shown as words."""
+    m = METRICS.get(metric)
+    return m.title if m is not None else metric.replace("_", " ").capitalize()
+
 
 #: Metrics that the runner derives from the paired counterfactual.
 COUNTERFACTUAL_METRICS = ("true_gain", "measurement_gap")

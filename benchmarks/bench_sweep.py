@@ -55,7 +55,7 @@ def spec(samples: int, replicates: int, engineers: int, weeks: int) -> dict:
     return {
         "name": "bench", "scenario": "mandate_single_tool", "design": "lhs", "samples": samples, "replicates": replicates, "seed": 2024,
         "engineers": engineers, "weeks": weeks,
-        "parameters": {"policy.enforcement": [0.0, 1.0], "policy.usage_target": [0.2, 1.0], "policy.feedback_safety": [0.0, 1.0]},
+        "parameters": {"policy.usage_enforcement": [0.0, 1.0], "policy.usage_target": [0.2, 1.0], "policy.feedback_safety": [0.0, 1.0]},
         "outputs": ["true_gain", "trust_leadership", "weekly_active_share", "measurement_gap", "attrition_cumulative"],
     }
 

@@ -4,20 +4,21 @@ This is what a Mesa user would write without the project's arrays and kernels:
 a ``mesa.Model`` whose engineers are ``mesa.Agent``s holding their own state as
 plain Python attributes (floats, small lists), stepped one engineer at a time in
 plain Python with ``model.agents.shuffle_do(...)``. Every behavioural rule is the
-function of ``sim/rules.py`` called with Python floats, so the rules are literally
-the same as the model's (sim/kernels.py compiles those very functions).
+function of ``sim/model/rules.py`` called with Python floats, so the rules are literally
+the same as the model's (sim/model/kernels.py compiles those very functions).
 
 Shared with the real model, organisation-level, so that both draw the same random
 numbers and the outputs can be compared exactly:
 
-* the parameters (``sim.params`` via ``sim.scenarios.load_scenario``) and the
-  organisation's tables (``sim.workforce.OrgTables``);
-* the policy levers (``sim.levers``) and leadership's reactions: they run on
-  arrays gathered from the engineers (slot order) and the engineers read what
-  they are told by their slot; results leadership publishes are written back;
-* the weekly random draws (``sim.streams.WeeklyDraws``), read per engineer by slot;
-* the hiring office (``sim.workforce.Workforce.fill``) that draws each new
-  engineer's starting state, and the recorder (``sim.metrics.Recorder``) fed
+* the parameters (``sim.model.params`` via ``load_scenario``) and the
+  organisation's tables (``sim.model.workforce.OrgTables``);
+* the policy levers (``sim.model.levers``) and leadership's reactions: they see
+  observations gathered from the engineers (slot order) and the engineers read
+  what they are told by their slot; results leadership publishes are heard by
+  each engineer through the same rules;
+* the weekly random draws (``sim.model.streams.WeeklyDraws``), read per engineer by slot;
+* the hiring office (``sim.model.workforce.Workforce.fill``) that draws each new
+  engineer's starting state, and the recorder (``sim.model.metrics.Recorder``) fed
   with arrays gathered from the engineers.
 
 Team aggregates (peer habits and beliefs, team safety) are computed between the
@@ -38,29 +39,14 @@ from types import SimpleNamespace
 import mesa
 import numpy as np
 
-from sim.model import kernels
-
+from sim.model import bundles, kernels
 from sim.model import rules as R
-from sim.model.levers import PolicyState, build_levers
-from sim.model.metrics import Recorder
+from sim.model.levers import LeverSetup, Observations, PolicyChannels, WorkRecord, build_levers
+from sim.model.metrics import TALLY_ROWS, Recorder
 from sim.model.params import Scenario
 from sim.model.streams import WeeklyDraws, named_rng
-from sim.model.workforce import OrgTables, Workforce
-
-
-def pick(u: float, weights: list[float]) -> int:
-    """The logit choice for one decision: 0 (no AI) or tool j+1, from tool weights (0: unavailable) and a uniform draw (as sim.rules.choose)."""
-    total = 0.0
-    for w in weights:
-        total += w
-    denom = 1.0 + total
-    c = 1 if u >= 1.0 / denom else 0
-    cs = 0.0
-    for w in weights[:-1]:
-        cs += w
-        if u >= (1.0 + cs) / denom:
-            c += 1
-    return c
+from sim.model.week import WeekScratch
+from sim.model.workforce import EngineerState, OrgTables, Workforce
 
 
 class Engineer(mesa.Agent):
@@ -137,7 +123,7 @@ class Engineer(mesa.Agent):
         endorse = told.endorsement[self.level]
         peer = m.peer[self.team]
         belief = self.belief
-        w_pressure = float(R.choice_weight(ch.pressure_weight * pressure + ch.norm_weight * (1.0 if told.norm[i] else 0.0)))
+        w_pressure = float(R.choice_weight(R.pressure_utility(pressure, 1.0 if told.norm[i] else 0.0, ch.pressure_weight, ch.norm_weight)))
         barred = [not any(permit[j]) for j in range(T)]
         real_use = False
         self.token = False
@@ -157,8 +143,8 @@ class Engineer(mesa.Agent):
                     if b > best_permitted:
                         best_permitted = b
             u_choice = m.draw["choice"][k][i]
-            c = pick(u_choice, w_push)
-            c_free = pick(u_choice, w_free)
+            c = R.pick(u_choice, w_push)
+            c_free = R.pick(u_choice, w_free)
             is_shadow = False
             if in_programme:
                 best_barred, sj = -math.inf, -1
@@ -193,8 +179,8 @@ class Engineer(mesa.Agent):
         rw = float(R.rework_due(self.rework_pending, q.rework_due, cap))
         self.rework_pending -= rw
         tok = w.token_use_hours if self.token else 0.0
-        task_time = max(cap - rw - tok - told.training_hours[i], 0.0)
-        daily = max(task_time, 1.0) / R.WORKDAYS_PER_WEEK
+        task_time = float(R.task_hours_left(cap, rw, tok, told.training_hours[i]))
+        daily = float(R.hours_per_day(task_time))
         caught = float(R.catch_rate(self.skill, self.fatigue, q.catch_base, q.catch_skill, q.catch_fatigue))
         extra = w.generate_verification if told.norm[i] else 0.0
         vh = 0.0
@@ -206,22 +192,22 @@ class Engineer(mesa.Agent):
                 g, v, o = R.time_components(tb.time_saving[j][k], tb.verification[j][k], tb.codable[k], mast, self.proficiency[j], extra,
                                             w.expert_discount, w.novice_realisation, w.expert_scrutiny, w.proficiency_verification_saving,
                                             w.learning_overhead)
-                mj = float(R.time_multiplier(g, v, o))
+                mj = float(R.time_multiplier(g, v, o, w.min_time_multiplier))
                 self.felt_potential[j][k] = R.felt_saving(1.0 - mj, v + o, pr.effort_discount, pr.optimism)
                 if self.choice[k] == j + 1:
                     mult, hid, ver, dch = mj, v + o, v, tb.defect_change[j][k]
             h = task_time * self.task_mix[k]
-            d = speed * h / mult
-            vh += h * ver / mult
-            e = R.defects_introduced(d, tb.defect_rate[k], self.skill, q.skill_defect_reduction, dch) * (1.0 - caught)
+            d = R.delivered_work(speed, h, mult)
+            vh += R.verification_hours(h, ver, mult)
+            e = R.defects_escaped(R.defects_introduced(d, tb.defect_rate[k], self.skill, q.skill_defect_reduction, dch), caught)
             esc_total += e
             self.multiplier[k] = mult
             self.hidden[k] = hid
             self.delivered[k] = d
             self.hours[k] = h
             self.escaped[k] = e
-            self.touch_days[k] = tb.task_hours[k] * mult / speed / daily
-        self.rework_pending += esc_total * q.fix_hours
+            self.touch_days[k] = R.touch_days(tb.task_hours[k], mult, speed, daily)
+        self.rework_pending += R.rework_added(esc_total, q.fix_hours)
         self.verify_hours = vh
         self.capacity = cap
         self.rework_hours = rw
@@ -281,7 +267,7 @@ class Engineer(mesa.Agent):
                     self.tried[j][k] = True
                 self.habit[j][k] = 1.0 if used else 0.0
             if self.token and approved[j]:
-                intensity += lp.token_learning / T
+                intensity += R.token_intensity(lp.token_learning, T)
             p = R.learn_proficiency(self.proficiency[j], intensity, lp.learning_rate, lp.forgetting)
             if approved[j]:
                 p = R.trained_proficiency(p, training, lp.training_effect)
@@ -292,7 +278,7 @@ class Engineer(mesa.Agent):
             self.ever_used = True
         fat = float(R.update_toward(self.fatigue, R.fatigue_target(self.verify_hours + self.token_hours, bh.work.focus_hours, pe.fatigue_saturation),
                                     pe.fatigue_rate))
-        norm_loss = pe.morale_norm * self.skill if told.norm[i] else 0.0
+        norm_loss = R.norm_morale_loss(self.skill, pe.morale_norm) if told.norm[i] else 0.0
         target = R.morale_target(pe.initial_morale, fat, forced_share, norm_loss, felt, pe.morale_fatigue, pe.morale_forced, pe.morale_gain)
         self.morale = float(R.update_toward(self.morale, target, pe.morale_rate))
         self.fatigue = fat
@@ -335,14 +321,13 @@ class Engineer(mesa.Agent):
                 gap += self.task_mix[k] * (best_all - best_permitted)
             if self.forced[k]:
                 forced_share += self.task_mix[k]
-        dissatisfied = gap + forced_share > tr.voice_gap
         p_voice = R.voice_probability(m.safety[self.team], tr.voice_threshold, tr.voice_slope, tr.voice_rate)
-        self.voiced = bool(dissatisfied and m.draw["voice"][i] < p_voice)
+        self.voiced = bool(R.is_dissatisfied(gap, forced_share, tr.voice_gap) and m.draw["voice"][i] < p_voice)
         vf = 1.0 if self.voiced else 0.0
         self.trust_leadership = float(R.trust_leadership_change(
             self.trust_leadership, tr.initial_trust_leadership, forced_share, gap, vf, told.feedback_safety, tr.trust_drift,
             tr.forced_cost, tr.restriction_cost, tr.ignored_cost, tr.response_gain))
-        self.punished = vf * told.enforcement * (1.0 - told.feedback_safety)
+        self.punished = R.punishment(vf, told.enforcement, told.feedback_safety)
 
     # -- 8. leaving ------------------------------------------------------------------------
 
@@ -367,11 +352,13 @@ def _gather(agents: list, attr: str, shape: tuple, dtype, fill) -> np.ndarray:
 
 
 class _Workforce:
-    """The engineers' state as arrays, gathered on demand from the agents in ``occupants`` (for levers and the recorder)."""
+    """The engineers' state as arrays, gathered on demand from the agents in ``occupants`` (for leadership and the recorder)."""
 
     def __init__(self, model: "ReferenceOrg", occupants: list):
         self._m, self._a = model, occupants
-        self.n, self.n_teams, self.team, self.safety = model.n, model.n_teams, model.team_of_slot, np.asarray(model.safety)
+        hr = model.hiring
+        self.team, self.team_starts, self.safety = model.team_of_slot, hr.team_starts, np.asarray(model.safety)
+        self.t_hire, self.n_hired = hr.t_hire, hr.n_hired  # the hiring office's records of the slots
 
     def _col(self, attr, shape=(), dtype=float, fill=0.0):
         return _gather(self._a, attr, shape, dtype, fill)
@@ -380,43 +367,59 @@ class _Workforce:
     def is_present(self):
         return np.array([a is not None and not a.departed for a in self._a], dtype=bool)
 
+    T, K = property(lambda self: self._m.T), property(lambda self: self._m.K)
     skill = cached_property(lambda self: self._col("skill"))
     seniority = cached_property(lambda self: self._col("level", dtype=np.int64, fill=0))
-    task_mix = cached_property(lambda self: self._col("task_mix", (self._m.K,)))
-    belief = cached_property(lambda self: self._col("belief", (self._m.T, self._m.K)))
+    tenure_weeks = cached_property(lambda self: self._col("tenure_weeks"))
+    task_mix = cached_property(lambda self: self._col("task_mix", (self.K,)))
+    proficiency = cached_property(lambda self: self._col("proficiency", (self.T,)))
+    belief = cached_property(lambda self: self._col("belief", (self.T, self.K)))
+    habit = cached_property(lambda self: self._col("habit", (self.T, self.K)))
+    tried = cached_property(lambda self: self._col("tried", (self.T, self.K), bool, False))
     ever_used = cached_property(lambda self: self._col("ever_used", dtype=bool, fill=False))
     trust_leadership = cached_property(lambda self: self._col("trust_leadership"))
     trust_ai = cached_property(lambda self: self._col("trust_ai"))
     fatigue = cached_property(lambda self: self._col("fatigue"))
     morale = cached_property(lambda self: self._col("morale"))
+    honesty_threshold = cached_property(lambda self: self._col("honesty_threshold"))
+    affinity = cached_property(lambda self: self._col("affinity"))
+    rework_pending = cached_property(lambda self: self._col("rework_pending"))
 
 
 class _Week:
-    """The week's outcomes as arrays, gathered on demand from the engineers who worked this week (for levers and the recorder)."""
+    """The week's outcomes as arrays, gathered on demand from the engineers who worked this week (for leadership and the recorder)."""
 
     def __init__(self, model: "ReferenceOrg"):
         self._m, self._a = model, model.workers
-        self.cycle_time, self.cycle_time_task, self.escaped_total = model.cycle_time, model.cycle_time_task, model.escaped_total
+        self.peer = np.zeros((model.n_teams, model.T * model.K))  # not read after the week
 
     def _col(self, attr, shape=(), dtype=float, fill=0.0):
         return _gather(self._a, attr, shape, dtype, fill)
 
+    T, K = property(lambda self: self._m.T), property(lambda self: self._m.K)
     present = cached_property(lambda self: np.array([a is not None for a in self._a], dtype=bool))
-    choice = cached_property(lambda self: self._col("choice", (self._m.K,), np.int64, 0))
-    shadow = cached_property(lambda self: self._col("shadow", (self._m.K,), bool, False))
-    forced = cached_property(lambda self: self._col("forced", (self._m.K,), bool, False))
+    choice = cached_property(lambda self: self._col("choice", (self.K,), np.int64, 0))
+    shadow = cached_property(lambda self: self._col("shadow", (self.K,), bool, False))
+    forced = cached_property(lambda self: self._col("forced", (self.K,), bool, False))
     token = cached_property(lambda self: self._col("token", dtype=bool, fill=False))
-    multiplier = cached_property(lambda self: self._col("multiplier", (self._m.K,), fill=1.0))
-    delivered = cached_property(lambda self: self._col("delivered", (self._m.K,)))
-    hours = cached_property(lambda self: self._col("hours", (self._m.K,)))
-    escaped = cached_property(lambda self: self._col("escaped", (self._m.K,)))
+    multiplier = cached_property(lambda self: self._col("multiplier", (self.K,), fill=1.0))
+    hidden = cached_property(lambda self: self._col("hidden", (self.K,)))
+    felt_potential = cached_property(lambda self: self._col("felt_potential", (self.T, self.K)))
+    delivered = cached_property(lambda self: self._col("delivered", (self.K,)))
+    hours = cached_property(lambda self: self._col("hours", (self.K,)))
+    escaped = cached_property(lambda self: self._col("escaped", (self.K,)))
     verify_hours = cached_property(lambda self: self._col("verify_hours"))
     capacity = cached_property(lambda self: self._col("capacity"))
     rework_hours = cached_property(lambda self: self._col("rework_hours"))
+    token_hours = cached_property(lambda self: self._col("token_hours"))
+    touch = cached_property(lambda self: self._col("touch_days", (self.K,)))
+    perceived = cached_property(lambda self: self._col("perceived", (self.K,)))
+    reported_gain = cached_property(lambda self: self._col("reported_gain"))
     reporting = cached_property(lambda self: self._col("reporting", dtype=bool, fill=False))
     honest = cached_property(lambda self: self._col("honest", dtype=bool, fill=False))
-    reported_gain = cached_property(lambda self: self._col("reported_gain"))
     voiced = cached_property(lambda self: self._col("voiced", dtype=bool, fill=False))
+    punished = cached_property(lambda self: self._col("punished"))
+    leavers = cached_property(lambda self: self._col("leaving", dtype=bool, fill=False))
 
 
 class ReferenceOrg(mesa.Model):
@@ -445,7 +448,7 @@ class ReferenceOrg(mesa.Model):
         self.team_of_slot, self.n_teams = hr.team.copy(), hr.n_teams
         self.safety = [self.behaviour.trust.initial_safety] * self.n_teams  # per team
         self.draws = WeeklyDraws(self.entropy, n, self.K)
-        self.top_skill_threshold = float(np.quantile(hr.skill, 0.8))
+        self.top_skill_threshold = float(np.quantile(hr.skill, 1.0 - sc.organisation.top_skill_share))
         self.is_top_skill_initial = int((hr.skill >= self.top_skill_threshold).sum())
         self.level_initial = np.bincount(hr.seniority, minlength=3)
         tasks0 = (hr.task_mix / tb.task_hours[None, :]).sum(axis=0)
@@ -454,25 +457,34 @@ class ReferenceOrg(mesa.Model):
         # occupant[s]: the engineer now in slot s, or the last one to leave it while it is vacant.
         self.occupant: list[Engineer] = [Engineer(self, s) for s in range(n)]
         self.workers: list[Engineer | None] = list(self.occupant)  # who works this week, by slot
-        self.policy_state = PolicyState.blank(n, self.T, self.K)
-        self.levers = build_levers(sc.policy, sc.approved_tools())
+        self.channels = PolicyChannels.blank(n, self.T, self.K)
+        self.levers = build_levers(sc.policy, sc.behaviour, sc.approved_tools())
         self.week = 0
         self.telemetry_weekly_active = 0.0
         self.cycle_time, self.cycle_time_task, self.escaped_total = 0.0, np.zeros(self.K), 0.0
         self.counters = SimpleNamespace(leavers=0, leavers_top=0, hires=0, leavers_level=np.zeros(3, dtype=np.int64))
-        view = self._view()
+        setup = LeverSetup(tool_names=tb.tool_names, task_names=tb.task_names, team=self.team_of_slot, n_teams=self.n_teams,
+                           present=hr.is_present.copy(), skill=hr.skill.copy(), rng=lambda name: named_rng(self.entropy, name))
         for lever in self.levers:
-            lever.setup(view)
-        self.recorder = Recorder(SimpleNamespace(tables=tb, weeks=self.weeks, workforce=SimpleNamespace(n=n),
-                                                 is_top_skill_initial=self.is_top_skill_initial, level_initial=self.level_initial))
+            lever.setup(setup)
+        self.recorder = Recorder(tb.task_names, self.weeks, {
+            "positions": {"total": n, "seniority": np.maximum(self.level_initial, 1)},
+            "top_initial": {"total": max(self.is_top_skill_initial, 1)},
+        })
 
     # -- organisation level --------------------------------------------------------
 
-    def _view(self, workforce: _Workforce | None = None) -> SimpleNamespace:
-        """What the levers and the recorder read: the organisation as arrays gathered from the engineers."""
-        return SimpleNamespace(workforce=workforce or _Workforce(self, self.occupant), wk=_Week(self), tables=self.tables,
-                               behaviour=self.behaviour, entropy=self.entropy, policy_state=self.policy_state, counters=self.counters,
-                               telemetry_weekly_active=self.telemetry_weekly_active, passes=kernels.SERIAL)
+    def _observe(self, *, after_work: bool) -> Observations:
+        """What leadership sees: the organisation as arrays gathered from the engineers (and, after work, the week's work)."""
+        wf = _Workforce(self, self.occupant)
+        obs = Observations(week=self.week, present=wf.is_present, skill=wf.skill, seniority=wf.seniority)
+        if not after_work:
+            return obs
+        wk = _Week(self)
+        work = WorkRecord(present=wk.present, choice=wk.choice, shadow=wk.shadow, multiplier=wk.multiplier, delivered=wk.delivered,
+                          hours=wk.hours, escaped=wk.escaped)
+        return Observations(week=self.week, present=wf.is_present, skill=wf.skill, seniority=wf.seniority, weekly_active=self.telemetry_weekly_active,
+                            work=work, cycle_time=self.cycle_time, escaped_total=self.escaped_total)
 
     def _team_means(self, attr: str) -> list[list[list[float]]]:
         """Per team, the mean over the members working this week of a [T][K] attribute (summed in slot order)."""
@@ -493,18 +505,18 @@ class ReferenceOrg(mesa.Model):
 
     def policy_acts(self) -> None:
         """1. The levers write this week's instructions; the engineers read theirs by slot."""
-        st = self.policy_state
-        st.reset_week()
-        view = self._view()
+        ch = self.channels
+        ch.reset_week()
+        obs = self._observe(after_work=False)
         if self.week >= self.spec.policy.start_week:
             for lever in self.levers:
-                lever.act(view, self.week, st)
-        st.permit &= view.workforce.is_present[:, None, None]
-        st.in_programme = st.permit.any(axis=(1, 2))
+                lever.act(obs, ch)
+        ch.permit &= obs.present[:, None, None]
+        ch.in_programme = ch.permit.any(axis=(1, 2))
         self.told = SimpleNamespace(
-            permit=st.permit.tolist(), approved=st.permit.any(axis=2).tolist(), pressure=st.pressure.tolist(), norm=st.norm.tolist(),
-            stake=st.stake.tolist(), training_hours=st.training_hours.tolist(), in_programme=st.in_programme.tolist(),
-            endorsement=st.endorsement.tolist(), enforcement=float(st.enforcement), feedback_safety=float(st.feedback_safety))
+            permit=ch.permit.tolist(), approved=ch.permit.any(axis=2).tolist(), pressure=ch.pressure.tolist(), norm=ch.norm.tolist(),
+            stake=ch.stake.tolist(), training_hours=ch.training_hours.tolist(), in_programme=ch.in_programme.tolist(),
+            endorsement=ch.endorsement.tolist(), enforcement=float(ch.enforcement), feedback_safety=float(ch.feedback_safety))
 
     def organisation_outcomes(self) -> None:
         """3 (organisation): cycle time from the engineers' touch time and the review wait the verification load causes."""
@@ -515,10 +527,8 @@ class ReferenceOrg(mesa.Model):
             if a is not None:
                 for k in range(self.K):
                     touch[k] += a.touch_days[k]
-        org_verification = wk.verify_hours.sum() / max(wk.capacity.sum(), 1e-9)
-        wait = q.review_wait_days * (1.0 + q.review_load_wait * org_verification)
-        n_present = max(len(self._working), 1)
-        self.cycle_time_task = np.array(touch) / n_present + wait
+        wait = R.review_wait(q.review_wait_days, q.review_load_wait, wk.verify_hours.sum() / max(wk.capacity.sum(), 1e-9))
+        self.cycle_time_task = R.cycle_time_days(np.array(touch), max(len(self._working), 1), wait)
         self.cycle_time = float(self.task_weights @ self.cycle_time_task)
         self.escaped_total = float(wk.escaped.sum())
 
@@ -533,18 +543,22 @@ class ReferenceOrg(mesa.Model):
             self.safety[t] = float(R.safety_change(self.safety[t], climate, s / max(len(self.members[t]), 1), tr.safety_rate, tr.punishment_cost))
 
     def leadership_reacts(self) -> None:
-        """7. Leadership reacts per its levers; published results are written back to the engineers."""
+        """7. Leadership reacts per its levers; every engineer present hears what it publishes."""
         if self.week < self.spec.policy.start_week:
             return
-        view = self._view()
+        obs = self._observe(after_work=True)
         for lever in self.levers:
-            lever.react(view, self.week, self.policy_state)
-        if self.policy_state.published:
-            wf = view.workforce
-            for s, a in enumerate(self.occupant):
-                if wf.is_present[s]:
-                    a.belief = wf.belief[s].tolist()
-                    a.trust_leadership = float(wf.trust_leadership[s])
+            lever.react(obs, self.channels)
+        w, gain = self.behaviour.perception.publication_weight, self.behaviour.trust.transparency_gain
+        for measured, mask in self.channels.publications:
+            for a in self.occupant:
+                if a.departed:
+                    continue
+                for j in range(self.T):
+                    for k in range(self.K):
+                        if mask[a.level, j, k]:
+                            a.belief[j][k] = float(R.update_toward(a.belief[j][k], measured[a.level, j, k], w))
+                a.trust_leadership = float(R.after_transparency(a.trust_leadership, gain))
 
     def attrition_and_hiring(self) -> None:
         """8. Leavers go (counted by level and skill); vacancies are filled after the hiring delay by new engineers."""
@@ -568,16 +582,26 @@ class ReferenceOrg(mesa.Model):
             self.occupant[s] = hire
 
     def record(self) -> None:
-        """9. Record the week's outputs from arrays gathered from the engineers."""
-        self.recorder.record(self._view())
+        """9. Record the week's outputs from arrays gathered from the engineers (summed by the model's own weekly-sums pass)."""
+        eng = bundles.make(EngineerState, _Workforce(self, self.occupant))
+        wk = bundles.make(WeekScratch, _Week(self))
+        c = self.counters
+        self.recorder.record(
+            lambda sums, layout: kernels.SERIAL.week_sums(eng, wk, self.channels.bundle(), self.tables.bundle(), TALLY_ROWS, layout, sums),
+            {
+                "leavers": {"total": c.leavers, "seniority": c.leavers_level},
+                "leavers_top": {"total": c.leavers_top},
+                "hires": {"total": c.hires},
+                "cycle_time": {"total": self.cycle_time, "task": self.cycle_time_task},
+            },
+        )
 
     # -- the week --------------------------------------------------------------------
 
     def step(self) -> None:
         """One working week: policy, then the engineers' passes (shuffled), with team and organisation aggregates between them."""
-        u, z = self.draws.next_week()
-        self.draw = {"choice": u["choice"].tolist(), "shadow": u["shadow"].tolist(), "token": u["token"][0].tolist(),
-                     "voice": u["voice"][0].tolist(), "leave": u["leave"][0].tolist(), "perception": z["perception"].tolist()}
+        draws = self.draws.next_week()
+        self.draw = {name: getattr(draws, name).tolist() for name in draws._fields}  # per decision, by slot
         self.workers = [a if not a.departed else None for a in self.occupant]
         self._working = [a for a in self.workers if a is not None]
         self.members = [[] for _ in range(self.n_teams)]

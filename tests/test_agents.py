@@ -115,3 +115,16 @@ def test_agents_by_type_and_agent_set_operations_work():
     assert all(a.seniority == "senior" for a in seniors)
     skills = engineers.get("skill")
     assert len(skills) == 24 and all(0 <= s <= 1 for s in skills)
+
+
+def test_the_mesa_datacollector_collects_the_recorded_metrics_every_week():
+    """collect_mesa=True: Mesa's DataCollector holds, week by week, the organisation's values the model records."""
+    from sim.model.org import MESA_REPORTERS
+
+    model = sim.EngineeringOrg(sim.load_scenario("mandate_single_tool", engineers=48, weeks=6), seed=2, collect_mesa=True).run()
+    collected = model.datacollector.get_model_vars_dataframe()
+    assert list(collected.columns) == list(MESA_REPORTERS) and len(collected) == 6
+    recorded = model.results().query("group == 'all'").pivot(index="week", columns="metric", values="value")
+    for metric in MESA_REPORTERS:
+        assert collected[metric].to_list() == recorded[metric].to_list(), metric
+    assert sim.EngineeringOrg(sim.load_scenario("free_choice", engineers=20, weeks=1), seed=1).datacollector is None

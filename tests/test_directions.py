@@ -20,7 +20,7 @@ import pytest
 from conftest import assert_falls, assert_not_below, assert_rises, end_values, per_replicate, series
 
 import sim
-from sim.model.levers import Pilot, publish
+from sim.model.levers import Pilot
 
 RISES, FALLS = +1, -1
 
@@ -76,9 +76,10 @@ def check_grid(small_runs, scenario, path, values, metric, direction, *, group="
 # --- 1. The policy acts / 6. trust and safety -----------------------------------------
 
 
-@pytest.mark.parametrize("scenario", ["mandate_single_tool", "mandate_any_tool", "generate_and_supervise"])
-def test_more_enforcement_never_raises_psychological_safety(small_runs, scenario):
-    check_grid(small_runs, scenario, "policy.enforcement", [0.1, 0.4, 0.7, 1.0], "psych_safety", FALLS)
+@pytest.mark.parametrize("scenario,path", [("mandate_single_tool", "policy.usage_enforcement"), ("mandate_any_tool", "policy.usage_enforcement"),
+                                           ("generate_and_supervise", "policy.norm_enforcement")])
+def test_more_enforcement_never_raises_psychological_safety(small_runs, scenario, path):
+    check_grid(small_runs, scenario, path, [0.1, 0.4, 0.7, 1.0], "psych_safety", FALLS)
 
 
 def test_higher_feedback_safety_never_lowers_honest_reporting_under_free_choice_exactly(small_runs):
@@ -110,7 +111,7 @@ def test_responding_to_pushback_keeps_trust_in_leadership(small_runs):
 
 def test_usage_target_raises_weekly_active_share_and_token_and_forced_use(small_runs):
     free = small_runs("free_choice")
-    mandated = small_runs("free_choice", {"policy.usage_target": 0.8, "policy.enforcement": 0.7})
+    mandated = small_runs("free_choice", {"policy.usage_target": 0.8, "policy.usage_enforcement": 0.7})
     for metric in ("weekly_active_share", "forced_use_share", "token_use_share", "forced_task_share", "usage_pressure"):
         assert_rises(per_replicate(free, metric), per_replicate(mandated, metric), metric, every_replicate=True)
     # Without a usage target nobody is forced and nobody makes token uses.
@@ -120,22 +121,22 @@ def test_usage_target_raises_weekly_active_share_and_token_and_forced_use(small_
 
 def test_more_enforcement_raises_weekly_active_share_forced_work_and_pressure(small_runs):
     grid = [0.2, 0.5, 0.8, 1.0]
-    check_grid(small_runs, "mandate_single_tool", "policy.enforcement", grid, "weekly_active_share", RISES)
-    check_grid(small_runs, "mandate_single_tool", "policy.enforcement", grid, "forced_task_share", RISES)
-    check_grid(small_runs, "mandate_single_tool", "policy.enforcement", grid, "usage_pressure", RISES)
+    check_grid(small_runs, "mandate_single_tool", "policy.usage_enforcement", grid, "weekly_active_share", RISES)
+    check_grid(small_runs, "mandate_single_tool", "policy.usage_enforcement", grid, "forced_task_share", RISES)
+    check_grid(small_runs, "mandate_single_tool", "policy.usage_enforcement", grid, "usage_pressure", RISES)
 
 
 @pytest.mark.parametrize("target,enforcement", [(1.0, 0.7), (0.95, 0.2), (0.01, 0.7)])
 def test_a_mandate_escalates_pressure_while_usage_is_under_target_and_only_then(target, enforcement):
     """Leadership watches telemetry only: pressure rises by enforcement x escalation after each week under target, up to its ceiling, and holds otherwise."""
-    spec = sim.load_scenario("mandate_single_tool", engineers=40, weeks=30, overrides={"policy.usage_target": target, "policy.enforcement": enforcement})
+    spec = sim.load_scenario("mandate_single_tool", engineers=40, weeks=30, overrides={"policy.usage_target": target, "policy.usage_enforcement": enforcement})
     df = sim.run(spec, replicates=3, seed=2)
     pressure = series(df, "usage_pressure").to_numpy()
     active = series(df, "weekly_active_share").to_numpy()
     pol = spec.policy
     for p, a in zip(pressure, active):
         level = np.concatenate([[0.0], np.cumsum(pol.escalation * (a[:-1] < target))])
-        expected = np.minimum(pol.max_pressure, pol.enforcement * (1.0 + level))
+        expected = np.minimum(pol.max_pressure, pol.usage_enforcement * (1.0 + level))
         assert np.allclose(p, expected, rtol=0, atol=1e-9), f"pressure {np.round(p, 3)} but telemetry {np.round(a, 3)}"
     if target == 0.01:
         assert np.allclose(pressure, enforcement), "a met target is never escalated"
@@ -182,7 +183,7 @@ def test_generate_dont_write_norm_raises_fatigue_of_the_targeted(tiny_scenario):
     """The engineers the norm targets (the most skilled quarter) are more fatigued than the same engineers without it (same seed, same people)."""
     n, share = 120, 0.25
     base = tiny_scenario("free_choice", engineers=n, weeks=20)
-    normed = tiny_scenario("free_choice", engineers=n, weeks=20, overrides={"policy.generate_share": share, "policy.enforcement": 0.6})
+    normed = tiny_scenario("free_choice", engineers=n, weeks=20, overrides={"policy.generate_share": share, "policy.norm_enforcement": 0.6})
     diffs = []
     for seed in range(6):
         a, b = sim.EngineeringOrg(base, seed=seed), sim.EngineeringOrg(normed, seed=seed)
@@ -315,7 +316,7 @@ def test_publishing_moves_beliefs_toward_the_measured_values(tiny_scenario):
     rng = np.random.default_rng(0)
     measured = rng.uniform(-0.2, 0.6, (3,) + wf.belief.shape[1:])
     mask = rng.random(measured.shape) < 0.5
-    publish(model, measured, mask, model.policy_state)
+    model.hear_published(measured, mask)
     w = model.behaviour.perception.publication_weight
     target = measured[wf.seniority]
     use = mask[wf.seniority] & wf.is_present[:, None, None]
@@ -323,7 +324,19 @@ def test_publishing_moves_beliefs_toward_the_measured_values(tiny_scenario):
     assert np.array_equal(wf.belief[~use], before[~use])
     assert (np.abs(wf.belief - target)[use] <= np.abs(before - target)[use] + 1e-12).all()
     assert (wf.trust_leadership[wf.is_present] >= trust_before[wf.is_present]).all()
-    assert model.policy_state.published
+
+
+def test_levers_publish_through_the_channels_and_engineers_hear_it_the_same_week():
+    """A lever never writes beliefs: it publishes on its channel, and the model applies what was published after leadership reacts."""
+    spec = sim.load_scenario("outcome_goals", engineers=60, weeks=13, overrides={"policy.outcome_goals.review_every_weeks": 6})
+    model = sim.EngineeringOrg(spec, seed=3)
+    published_weeks = []
+    for week in range(spec.weeks):
+        model.step()
+        if model.channels.published:
+            published_weeks.append(week)
+    # The first reacting week sets the baseline; reviews follow every 6 weeks after the start.
+    assert published_weeks == [5, 11]
 
 
 def test_outcome_goals_publishing_lowers_the_measurement_gap(small_runs):

@@ -109,8 +109,14 @@ def assert_identical(a: pd.DataFrame, b: pd.DataFrame, what: str) -> None:
         # Zero training hours (with any spread) trains nobody.
         ("free_choice", {"policy.training_hours": 0, "policy.training_weeks": 12}),
         # A usage target without enforcement, or enforcement without a target, puts pressure on nobody.
-        ("free_choice", {"policy.usage_target": 0.8, "policy.enforcement": 0.0}),
-        ("free_choice", {"policy.usage_target": 0.0, "policy.enforcement": 0.9}),
+        ("free_choice", {"policy.usage_target": 0.8, "policy.usage_enforcement": 0.0}),
+        ("free_choice", {"policy.usage_target": 0.0, "policy.usage_enforcement": 0.9}),
+        # Enforcement of a norm that is off, or that targets nobody (stronger than the mandate's, so it would show).
+        ("free_choice", {"policy.generate_share": 0.0, "policy.norm_enforcement": 0.9}),
+        ("mandate_any_tool", {"policy.generate_share": 0.001, "policy.norm_enforcement": 0.9}),
+        # How leadership measures, when nobody measures; how outcome goals back tools, when they are off.
+        ("free_choice", {"behaviour.measurement.measurement_sd": 1.5, "behaviour.measurement.min_evidence": 50}),
+        ("mandate_single_tool", {"policy.outcome_goals.urgency": 3.0, "policy.outcome_goals.defect_ratio_limit": 1.01}),
         # A pilot of nobody's teams is no pilot; its other settings are inert.
         ("free_choice", {"policy.pilot.share": 0.0, "policy.pilot.weeks": 3, "policy.pilot.task_types": ["debugging"]}),
         # Outcome-goal settings with the goals switched off.

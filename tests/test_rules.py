@@ -43,7 +43,7 @@ def components(time_saving=0.5, verification=0.2, codable=0.8, mast=0.3, prof=0.
 
 def multiplier(**kw) -> float:
     g, v, o = components(**kw)
-    return float(rules.time_multiplier(np.array(g), np.array(v), np.array(o)))
+    return float(rules.time_multiplier(np.array(g), np.array(v), np.array(o), W.min_time_multiplier))
 
 
 # --- Skill, familiarity and the true effect of a tool -------------------------
@@ -133,7 +133,8 @@ def test_generate_norm_supervision_raises_verification_only():
 
 
 def test_time_multiplier_is_floored():
-    assert float(rules.time_multiplier(np.array(2.0), np.array(0.0), np.array(0.0))) == 0.05
+    assert float(rules.time_multiplier(np.array(2.0), np.array(0.0), np.array(0.0), W.min_time_multiplier)) == W.min_time_multiplier == 0.05
+    assert float(rules.time_multiplier(np.array(2.0), np.array(0.0), np.array(0.0), 0.2)) == 0.2
 
 
 # --- The weekly choice --------------------------------------------------------
@@ -163,20 +164,46 @@ def test_utility_rises_with_belief_trust_peers_habit_endorsement_and_falls_for_u
     assert (_utility(tried=np.zeros((4, 2, 3), dtype=bool)) < base).all()
 
 
+def choose(utility: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Choices [N,K] from utilities [N,T,K] (-inf: unavailable) and uniforms [N,K], by the logit choice production uses (rules.pick, compiled)."""
+    from sim.model import kernels
+
+    N, T, K = utility.shape
+    available = np.isfinite(utility)
+    weights = np.where(available, rules.choice_weight(np.where(available, utility, 0.0)), 0.0)
+    out = np.empty((N, K), dtype=np.int64)
+    for i in range(N):
+        for k in range(K):
+            out[i, k] = kernels.pick(float(u[i, k]), np.ascontiguousarray(weights[i, :, k]))
+    return out
+
+
+def test_the_logit_choice_is_one_function_in_python_and_compiled():
+    """rules.pick on a Python list (as the reference model calls it) and compiled (as the kernels call it) choose the same option."""
+    from sim.model import kernels
+
+    rng = np.random.default_rng(3)
+    for _ in range(2000):
+        t = int(rng.integers(1, 5))
+        w = np.where(rng.random(t) < 0.3, 0.0, np.exp(rng.normal(0, 2, t)))
+        u = float(rng.random())
+        assert rules.pick(u, w.tolist()) == kernels.pick(u, w)
+
+
 def test_choose_degenerate_cases_are_deterministic():
     n, t, k = 5, 3, 2
     u = np.random.default_rng(0).random((n, k))
     none = np.full((n, t, k), -np.inf)
-    assert (rules.choose(none, u) == 0).all(), "no tool available: nobody uses AI"
+    assert (choose(none, u) == 0).all(), "no tool available: nobody uses AI"
     only_second = none.copy()
     only_second[:, 1, :] = 60.0  # overwhelming utility (clipped at 50)
-    c = rules.choose(only_second, np.clip(u, 1e-12, 1 - 1e-12))
+    c = choose(only_second, np.clip(u, 1e-12, 1 - 1e-12))
     assert (c == 2).all(), "one overwhelmingly good tool: everybody picks it"
     # u = 0 always picks no AI (its probability is positive); u just below 1 the last available tool.
-    assert (rules.choose(np.zeros((n, t, k)), np.zeros((n, k))) == 0).all()
+    assert (choose(np.zeros((n, t, k)), np.zeros((n, k))) == 0).all()
     last_avail = np.zeros((n, t, k))
     last_avail[:, 2, :] = -np.inf
-    assert (rules.choose(last_avail, np.full((n, k), 1 - 1e-12)) == 2).all(), "an unavailable last tool is never chosen"
+    assert (choose(last_avail, np.full((n, k), 1 - 1e-12)) == 2).all(), "an unavailable last tool is never chosen"
 
 
 def test_choose_matches_logit_probabilities_within_binomial_error():
@@ -184,7 +211,7 @@ def test_choose_matches_logit_probabilities_within_binomial_error():
     utilities = np.array([0.5, -1.0, 1.5])  # three tools; no AI has utility 0
     n = 200_000
     util = np.broadcast_to(utilities[None, :, None], (n, 3, 1)).copy()
-    c = rules.choose(util, rng.random((n, 1)))[:, 0]
+    c = choose(util, rng.random((n, 1)))[:, 0]
     e = np.exp(np.concatenate([[0.0], utilities]))
     p = e / e.sum()
     for j in range(4):
@@ -200,9 +227,9 @@ def test_pressure_never_turns_a_chosen_use_into_no_use():
     base = rng.normal(0, 3, (n, t, k))
     base[rng.random((n, t, k)) < 0.2] = -np.inf
     u = rng.random((n, k))
-    free = rules.choose(base, u)
+    free = choose(base, u)
     for push in (0.5, 2.0, 6.0):
-        pushed = rules.choose(base + push, u)
+        pushed = choose(base + push, u)
         assert not ((free > 0) & (pushed == 0)).any()
         assert (pushed > 0).mean() >= (free > 0).mean()
 
@@ -486,7 +513,8 @@ def _compiled_rules() -> list[str]:
     except ImportError:  # pragma: no cover - a model without compiled kernels
         return []
     names = [name for name, f in inspect.getmembers(rules, inspect.isfunction) if f.__module__ == rules.__name__]
-    return [n for n in names if hasattr(getattr(kernels, n, None), "py_func")]
+    # pick takes an array of weights: tested on its own above.
+    return [n for n in names if hasattr(getattr(kernels, n, None), "py_func") and n != "pick"]
 
 
 @pytest.mark.parametrize("name", _compiled_rules())

@@ -117,15 +117,31 @@ def test_org_replaces_the_organisation_and_nothing_else(tmp_path):
     assert mine.organisation.seniority == sim.load_org("junior_boilerplate").seniority
 
 
+def test_the_first_edition_s_enforcement_still_loads_and_sets_both_of_its_replacements(tmp_path):
+    """policy.enforcement drove both the usage target and the norm: in a file, an extended file or --set it sets both new keys, with a warning."""
+    path = tmp_path / "old.yaml"
+    path.write_text("extends: mandate_single_tool\npolicy:\n  enforcement: 0.35\n  generate_share: 0.2\n")
+    with pytest.warns(FutureWarning, match="policy.usage_enforcement and policy.norm_enforcement"):
+        spec = sim.load_scenario(str(path))
+    assert spec.policy.usage_enforcement == spec.policy.norm_enforcement == 0.35, "the child's value wins over the extended scenario's"
+    with pytest.warns(FutureWarning):
+        spec = sim.load_scenario("generate_and_supervise", overrides={"policy.enforcement": 0.9})
+    assert spec.policy.usage_enforcement == spec.policy.norm_enforcement == 0.9
+    with pytest.warns(FutureWarning):
+        old = sim.load_scenario("mandate_single_tool", overrides={"policy.enforcement": 0.7})
+    new = sim.load_scenario("mandate_single_tool")
+    assert old.policy.usage_enforcement == new.policy.usage_enforcement, "the built-in mandate is the first edition's mandate"
+
+
 def test_overrides_apply_and_change_nothing_else():
-    ov = {"policy.enforcement": 0.3, "organisation.tools.inhouse.effects.boilerplate.time_saving": 0.2, "behaviour.people.hiring_delay_weeks": 4}
+    ov = {"policy.usage_enforcement": 0.3, "organisation.tools.inhouse.effects.boilerplate.time_saving": 0.2, "behaviour.people.hiring_delay_weeks": 4}
     spec = sim.load_scenario("mandate_single_tool", overrides=ov)
-    assert spec.policy.enforcement == 0.3
+    assert spec.policy.usage_enforcement == 0.3
     assert spec.organisation.tools["inhouse"].effects["boilerplate"].time_saving == 0.2
     assert spec.behaviour.people.hiring_delay_weeks == 4
     base = sim.load_scenario("mandate_single_tool").model_dump()
     mine = spec.model_dump()
-    paths = ("policy.enforcement", "organisation.tools.inhouse.effects.boilerplate.time_saving", "behaviour.people.hiring_delay_weeks")
+    paths = ("policy.usage_enforcement", "organisation.tools.inhouse.effects.boilerplate.time_saving", "behaviour.people.hiring_delay_weeks")
     assert without(mine, *paths) == without(base, *paths)
     # engineers/weeks shortcuts set the organisation size and the horizon.
     small = sim.load_scenario("free_choice", engineers=33, weeks=7)
@@ -135,8 +151,8 @@ def test_overrides_apply_and_change_nothing_else():
 @pytest.mark.parametrize(
     "kwargs",
     [
-        dict(overrides={"policy.enforcement": 1.5}),
-        dict(overrides={"policy.enforcement": "high"}),
+        dict(overrides={"policy.usage_enforcement": 1.5}),
+        dict(overrides={"policy.norm_enforcement": "high"}),
         dict(overrides={"policy.no_such_lever": 1}),
         dict(overrides={"organisation.seniority.junior.share": 0.9}),
         dict(overrides={"policy.allowed_tools": ["copilot"]}),

@@ -6,8 +6,10 @@ SIGKILL. Runs are small (20-100 engineers, 8-26 weeks) so the file takes about h
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,7 +24,9 @@ import yaml
 import sim
 from sim.cli import main
 from sim.errors import InputError
-from sim.experiments.sweeps import _Lock, load_spec, load_sweep, read_manifest, seed_table, sweep
+from sim.experiments.sweeps import load_spec, load_sweep, read_manifest, seed_table, sweep
+from sim.experiments.sweeps.store import FolderLock
+from sim.model.fingerprint import model_fingerprint
 
 MANDATE_SIM = str(Path(sys.executable).with_name("mandate-sim"))
 
@@ -35,7 +39,7 @@ SMALL = {
     "engineers": 20,
     "weeks": 8,
     "parameters": {
-        "policy.enforcement": [0.0, 1.0],
+        "policy.usage_enforcement": [0.0, 1.0],
         "policy.feedback_safety": "bounds",
         "behaviour.people.hiring_delay_weeks": [2, 20],
     },
@@ -69,16 +73,16 @@ def reference(tmp_path_factory) -> pd.DataFrame:
 
 def test_tidy_table_has_one_row_per_run_replicate_and_output(reference):
     df = reference
-    assert list(df.columns) == ["run_id", "replicate", "policy.enforcement", "policy.feedback_safety", "behaviour.people.hiring_delay_weeks", "metric", "value"]
+    assert list(df.columns) == ["run_id", "replicate", "policy.usage_enforcement", "policy.feedback_safety", "behaviour.people.hiring_delay_weeks", "metric", "value"]
     assert len(df) == 8 * 2 * 3
     assert sorted(df["run_id"].unique()) == list(range(8))
     assert not df.duplicated(["run_id", "replicate", "metric"]).any()
     assert list(df["metric"].cat.categories) == SMALL["outputs"]
-    assert df["policy.enforcement"].between(0, 1).all() and df["policy.feedback_safety"].between(0, 1).all()
+    assert df["policy.usage_enforcement"].between(0, 1).all() and df["policy.feedback_safety"].between(0, 1).all()
     assert df["behaviour.people.hiring_delay_weeks"].dtype == np.int64 and df["behaviour.people.hiring_delay_weeks"].between(2, 20).all()
     # A Latin hypercube puts exactly one run in each eighth of every range.
     runs = df.drop_duplicates("run_id")
-    assert sorted(np.floor(runs["policy.enforcement"] * 8).astype(int)) == list(range(8))
+    assert sorted(np.floor(runs["policy.usage_enforcement"] * 8).astype(int)) == list(range(8))
     assert np.isfinite(df["value"]).all()
     # Runs differ: the parameters act.
     assert df[df.metric == "weekly_active_share"]["value"].nunique() > 1
@@ -105,7 +109,7 @@ def test_a_sweep_run_reproduces_mandate_sim_run_with_the_sweep_seed(reference):
 
 def test_each_design_point_is_the_scenario_load_scenario_gives_with_those_overrides():
     spec = {**SMALL, "samples": 20, "parameters": {
-        "policy.enforcement": [0, 1], "behaviour.people.hiring_delay_weeks": [2, 20], "organisation.seniority.junior.skill_mean": [0.1, 0.5],
+        "policy.usage_enforcement": [0, 1], "behaviour.people.hiring_delay_weeks": [2, 20], "organisation.seniority.junior.skill_mean": [0.1, 0.5],
         "organisation.tools.inhouse.effects.debugging.time_saving": [0.1, 0.5], "weeks": [4, 10]}}
     plan = load_spec(spec)
     base = sim.load_scenario("mandate_single_tool", engineers=20, weeks=8)
@@ -141,10 +145,11 @@ def test_manifest_records_spec_design_seeds_and_finished_runs(tmp_path):
     out = sweep(SMALL, tmp_path / "m", workers=1)
     m = read_manifest(out)
     assert m["spec"]["design"] == "lhs" and m["design"] == "lhs"
-    assert m["parameters"] == {"policy.enforcement": [0.0, 1.0], "policy.feedback_safety": [0.0, 1.0], "behaviour.people.hiring_delay_weeks": [2.0, 20.0]}
+    assert m["parameters"] == {"policy.usage_enforcement": [0.0, 1.0], "policy.feedback_safety": [0.0, 1.0], "behaviour.people.hiring_delay_weeks": [2.0, 20.0]}
     assert m["outputs"] == SMALL["outputs"] and m["runs"] == 8 and m["replicates"] == 2
     assert m["finished"] == list(range(8)) and m["complete"] is True
     assert m["package_version"] == sim.__version__
+    assert m["model_fingerprint"] == model_fingerprint() and m["model_fingerprint"]["package_version"] == sim.__version__
     assert m["seeds"]["by_replicate"] == sim.replicate_seeds(42, 2)
     assert np.array(m["design_matrix"]).shape == (8, 3)
     on_disk = json.loads((out / "manifest.json").read_text())
@@ -220,11 +225,11 @@ def _spec_with(**changes) -> dict:
 
 
 BAD_SPECS = [
-    ("unknown parameter path", _spec_with(parameters={"policy.enforcment": [0, 1]}), ["parameters.policy.enforcment", "is not a parameter path", "did you mean 'policy.enforcement'"]),
-    ("range outside bounds", _spec_with(parameters={"policy.enforcement": [0, 2]}), ["parameters.policy.enforcement", "outside the declared bounds", "values from 0 to 1"]),
-    ("reversed range", _spec_with(parameters={"policy.enforcement": [0.8, 0.2]}), ["low must be below high"]),
+    ("unknown parameter path", _spec_with(parameters={"policy.usage_enforcment": [0, 1]}), ["parameters.policy.usage_enforcment", "is not a parameter path", "did you mean 'policy.usage_enforcement'"]),
+    ("range outside bounds", _spec_with(parameters={"policy.usage_enforcement": [0, 2]}), ["parameters.policy.usage_enforcement", "outside the declared bounds", "values from 0 to 1"]),
+    ("reversed range", _spec_with(parameters={"policy.usage_enforcement": [0.8, 0.2]}), ["low must be below high"]),
     ("not numeric", _spec_with(parameters={"policy.allowed_tools": [0, 1]}), ["policy.allowed_tools", "not a numeric parameter"]),
-    ("values with lhs", _spec_with(parameters={"policy.enforcement": [0.1, 0.2, 0.3]}), ["lists of values are for design: grid"]),
+    ("values with lhs", _spec_with(parameters={"policy.usage_enforcement": [0.1, 0.2, 0.3]}), ["lists of values are for design: grid"]),
     ("unknown key", _spec_with(desing="lhs"), ["field 'desing'", "unknown key", "did you mean 'design'"]),
     ("unknown design", _spec_with(design="random"), ["field 'design'", "grid, lhs, sobol or morris"]),
     ("missing outputs", _spec_with(outputs=None), ["field 'outputs'", "required"]),
@@ -301,7 +306,7 @@ def test_no_resume_refuses_an_existing_sweep_and_a_folder_of_other_files_is_refu
 def test_a_folder_in_use_by_another_sweep_is_refused(tmp_path):
     out = tmp_path / "busy"
     out.mkdir()
-    lock = _Lock(out)
+    lock = FolderLock(out)
     lock.acquire()
     try:
         with pytest.raises(InputError, match="in use by another sweep process"):
@@ -310,3 +315,68 @@ def test_a_folder_in_use_by_another_sweep_is_refused(tmp_path):
         lock.release()
     sweep(SMALL, out, workers=1)
     assert read_manifest(out)["complete"]
+
+
+# ---------------------------------------------------------------------------
+# A folder written by another model
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def finished_folder(tmp_path_factory) -> Path:
+    """A finished small sweep, copied by each test that tampers with it."""
+    return sweep(SMALL, tmp_path_factory.mktemp("fp") / "sweep", workers=1)
+
+
+def files_in(folder: Path) -> dict[str, tuple[str, int | None]]:
+    """Every file under the folder: its bytes' hash and its modification time (none for the lock file, which records the pid of
+    the process that last held the lock and is rewritten, here with the same pid, whenever a sweep takes it)."""
+    return {p.relative_to(folder).as_posix(): (hashlib.sha256(p.read_bytes()).hexdigest(),
+                                               None if p.name == ".lock" else p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+MINE = model_fingerprint()
+OTHER_SOURCES = {**MINE, "model_sources_sha256": "0123456789ab" + "f" * 52}
+OTHER_VERSION = {**MINE, "package_version": "0.0.1"}
+FINGERPRINTS = [
+    ("other model sources", OTHER_SOURCES,
+     ["was written by a different version of the model", f"model sources {OTHER_SOURCES['model_sources_sha256'][:12]}",
+      f"this is mandate-sim {MINE['package_version']}, model sources {MINE['model_sources_sha256'][:12]}"]),
+    ("other package version", OTHER_VERSION, ["was written by a different version of the model", "(mandate-sim 0.0.1, model sources",
+                                              f"this is mandate-sim {MINE['package_version']}"]),
+    ("written before fingerprints", None, ["recorded no fingerprint", "cannot be shown to match this model",
+                                           f"mandate-sim {MINE['package_version']}, model sources {MINE['model_sources_sha256'][:12]}"]),
+]
+
+
+@pytest.mark.parametrize("case,fingerprint,expected", FINGERPRINTS, ids=[c[0] for c in FINGERPRINTS])
+def test_resuming_a_folder_written_by_another_model_is_refused_and_changes_nothing(case, fingerprint, expected, finished_folder, tmp_path,
+                                                                                      capsys):
+    out = tmp_path / "sweep"
+    shutil.copytree(finished_folder, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    if fingerprint is None:
+        del manifest["model_fingerprint"]
+    else:
+        manifest["model_fingerprint"] = fingerprint
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    (out / "parts" / ".tmp-part-left-by-a-kill").write_bytes(b"half")  # a resume would delete this: the refusal must not
+    before = files_in(out)
+    remedy = ["use a new --out folder, or delete this one to start over"]
+
+    code = main(["sweep", str(write_spec(tmp_path, SMALL)), "--out", str(out), "--workers", "1"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err
+    flat = " ".join(err.split())
+    for text in [f"{out}:", *expected, *remedy]:
+        assert text in flat, f"{case}: {text!r} not in {flat!r}"
+    assert files_in(out) == before
+
+    with pytest.raises(InputError) as refused:
+        sweep(SMALL, out, workers=1)
+    for text in [str(out), *expected, *remedy]:
+        assert text in str(refused.value)
+    assert files_in(out) == before
+    pd.testing.assert_frame_equal(load_sweep(out), load_sweep(finished_folder), check_exact=True)  # still readable

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from sim.cli import main
+from sim.errors import InputError
 from sim.experiments.sweeps import load_sweep, read_manifest, sweep
 
 pytestmark = pytest.mark.cluster
@@ -25,7 +26,7 @@ SPEC = {
     "seed": 9,
     "engineers": 200,
     "weeks": 52,
-    "parameters": {"policy.enforcement": [0.0, 1.0], "policy.usage_target": [0.2, 1.0], "behaviour.trust.initial_safety": "bounds"},
+    "parameters": {"policy.usage_enforcement": [0.0, 1.0], "policy.usage_target": [0.2, 1.0], "behaviour.trust.initial_safety": "bounds"},
     "outputs": ["true_gain", "trust_leadership", "measurement_gap"],
 }
 
@@ -90,10 +91,19 @@ def test_dask_local_option_from_the_command_line(reference, tmp_path, capsys):
 def test_an_unreachable_scheduler_is_a_clear_error(tmp_path, capsys, monkeypatch):
     import yaml
 
-    monkeypatch.setattr("sim.experiments.sweeps.SCHEDULER_TIMEOUT_S", 2)
+    monkeypatch.setattr("sim.experiments.sweeps.executors.SCHEDULER_TIMEOUT_S", 2)
 
     spec_file = tmp_path / "spec.yaml"
     spec_file.write_text(yaml.safe_dump(SPEC, sort_keys=False))
     code = main(["sweep", str(spec_file), "--out", str(tmp_path / "x"), "--scheduler", "tcp://127.0.0.1:9"])
     err = capsys.readouterr().err
     assert code == 2 and "--scheduler" in err and "cannot be reached" in err and "Traceback" not in err
+
+
+def test_workers_running_another_model_are_refused(cluster, tmp_path, monkeypatch):
+    other = {"package_version": "0.0.1", "model_sources_sha256": "0" * 64}
+    monkeypatch.setattr("sim.experiments.sweeps.executors.model_fingerprint", lambda: other)  # this process now claims another model
+    refused = r"has a worker \(tcp://127\.0\.0\.1:\d+\) running a different model .*this is mandate-sim 0\.0\.1"
+    with pytest.raises(InputError, match=refused):
+        sweep(SPEC, tmp_path / "other", scheduler=cluster.scheduler_address)
+    assert read_manifest(tmp_path / "other")["finished"] == []

@@ -1,9 +1,9 @@
 """The parameter and metric reference (docs/PARAMETERS.md), rendered from the declarations.
 
-Every row comes from sim/params.py (through ``sim.scenarios.parameter_paths``:
+Every row comes from sim/model/params.py (through ``parameter_paths``:
 default, unit, bounds, description and the declared evidence) and every
-metric from ``sim.metrics.METRICS``, so the reference cannot drift from the
-code. Regenerate it with::
+metric and tally from sim/model/metrics.py, so the reference cannot drift
+from the code. Regenerate it with::
 
     python -m sim.analysis.paramdocs > docs/PARAMETERS.md
 """
@@ -15,21 +15,20 @@ from typing import Any, Iterable
 
 from pydantic import BaseModel
 
-from sim.model import levers
 from sim.model import rules
-from sim.model.metrics import COUNTERFACTUAL_METRICS, METRICS, Metric
+from sim.model.metrics import METRICS, TALLIES, Metric
 from sim.model.params import Scenario, ToolEffect
 from sim.model.scenarios import ParamRow, parameter_paths
 
 #: The command that regenerates docs/PARAMETERS.md (quoted by the test when the file is stale).
 REGENERATE = "python -m sim.analysis.paramdocs > docs/PARAMETERS.md"
 
-#: Module constants the rules and levers use that are fixed in code, not scenario parameters.
+#: Definitions the rules use that are fixed in code (units and ranges), not scenario parameters.
 FIXED_CONSTANTS: tuple[tuple[str, Any, str, str], ...] = (
-    ("sim.rules.WEEKS_PER_YEAR", rules.WEEKS_PER_YEAR, "weeks per year", "Converts yearly rates and tenures to weeks."),
-    ("sim.rules.WORKDAYS_PER_WEEK", rules.WORKDAYS_PER_WEEK, "days per week", "Converts weekly task hours to hours per working day (cycle time)."),
-    ("sim.levers.MEASUREMENT_SD", levers.MEASUREMENT_SD, "share of task time", "Standard error of leadership's measurement of a time saving from one task-week of data (outcome reviews, pilot)."),
-    ("sim.levers.MIN_EVIDENCE", levers.MIN_EVIDENCE, "task-weeks", "Task-weeks of data leadership needs before it publishes or acts on a result for one tool and task type."),
+    ("sim.model.rules.WEEKS_PER_YEAR", rules.WEEKS_PER_YEAR, "weeks per year", "Converts yearly rates and tenures to weeks."),
+    ("sim.model.rules.WORKDAYS_PER_WEEK", rules.WORKDAYS_PER_WEEK, "days per week", "Converts weekly task hours to hours per working day (cycle time)."),
+    ("sim.model.rules.BELIEF_MIN", rules.BELIEF_MIN, "share of task time", "Lowest believed time saving of a new engineer's prior (twice as slow)."),
+    ("sim.model.rules.BELIEF_MAX", rules.BELIEF_MAX, "share of task time", "Highest believed time saving of a new engineer's prior (as a tool's true saving)."),
 )
 
 
@@ -131,13 +130,34 @@ def _breakdowns(m: Metric) -> str:
     return ", ".join(parts)
 
 
+def _computed(m: Metric) -> str:
+    """How a metric is computed from the weekly tallies."""
+    if m.derived:
+        return "from the paired no-AI run"
+    out = f"`{m.numerator}` / `{m.denominator}`"
+    if m.breakdowns and not m.group_denominator:
+        out += " (the organisation's, for breakdowns too)"
+    return out
+
+
 def metric_table(metrics: Iterable[Metric] | None = None) -> str:
-    """One markdown table of metric definitions: name, unit, category, breakdowns, description."""
+    """One markdown table of metric definitions: id, label with unit as shown, unit, category, breakdowns, computation, description."""
     ms = list(METRICS.values()) if metrics is None else list(metrics)
-    lines = ["| metric | unit | category | breakdowns | description |", "|---|---|---|---|---|"]
+    lines = ["| metric | shown as | unit | category | breakdowns | computed as | description |", "|---|---|---|---|---|---|---|"]
     for m in ms:
-        desc = m.description + (" Derived by the runner from the paired no-AI counterfactual." if m.name in COUNTERFACTUAL_METRICS else "")
-        lines.append("| " + " | ".join([f"`{m.name}`", _cell(m.unit), _cell(m.category), _cell(_breakdowns(m)), _cell(desc)]) + " |")
+        desc = m.description + (" Derived by the runner from the paired no-AI counterfactual." if m.derived else "")
+        lines.append("| " + " | ".join([f"`{m.name}`", _cell(m.title), _cell(m.unit), _cell(m.category), _cell(_breakdowns(m)), _computed(m),
+                                         _cell(desc)]) + " |")
+    return "\n".join(lines)
+
+
+def tally_table() -> str:
+    """One markdown table of the weekly tallies every metric is a ratio of."""
+    over = {"engineer": "each engineer who worked", "engineer_task": "each engineer and task type", "organisation": "the organisation"}
+    lines = ["| tally | summed over | breakdowns | what |", "|---|---|---|---|"]
+    for t in TALLIES:
+        groups = ", ".join(["all"] + (["seniority"] if t.by_seniority else []) + (["task type"] if t.by_task else []))
+        lines.append(f"| Σ `{t.name}` | {over[t.over]} | {groups} | {_cell(t.description)} |")
     return "\n".join(lines)
 
 
@@ -156,10 +176,10 @@ def render(scenario: Scenario | None = None) -> str:
     out = [
         "# Parameters and metrics",
         "",
-        f"<!-- Generated from sim/params.py and sim/metrics.py by `{REGENERATE}`. Do not edit by hand. -->",
+        f"<!-- Generated from sim/model/params.py and sim/model/metrics.py by `{REGENERATE}`. Do not edit by hand. -->",
         "",
         f"Every parameter of mandate-sim ({n_params} paths in the default scenario), with its default, unit, allowed range,",
-        "description and the evidence declared for its default, generated from the declarations in `sim/params.py`.",
+        "description and the evidence declared for its default, generated from the declarations in `sim/model/params.py`.",
         "A dash in the evidence column means the default is a modelling judgement (docs/MODEL.md, part 7, explains",
         "each mechanism and why) or, for the organisation and policy sections, an illustrative input you are expected to set.",
         "",
@@ -181,7 +201,7 @@ def render(scenario: Scenario | None = None) -> str:
     out += [
         "## Fixed constants",
         "",
-        "Numbers fixed in code rather than declared as parameters.",
+        "Definitions fixed in code rather than declared as parameters.",
         "",
         constants_table(),
         "",
@@ -192,6 +212,13 @@ def render(scenario: Scenario | None = None) -> str:
         "for the breakdowns listed. How each is computed: docs/MODEL.md, 'Outputs'.",
         "",
         metric_table(),
+        "",
+        "### Tallies",
+        "",
+        "Each metric is a ratio of two weekly tallies (sums), for the organisation and for each breakdown group, declared in",
+        "`sim/model/metrics.py` (`TALLIES`); the engineer tallies are summed in one pass over engineers.",
+        "",
+        tally_table(),
         "",
     ]
     return "\n".join(out)

@@ -3,8 +3,9 @@
 A design turns the swept parameters (``Axis``) into a design matrix: one row per
 design point ("run"), one column per parameter, in the parameters' order. The
 matrix depends only on the axes, the sample size and the sweep seed, never on
-how the runs are later executed. Sobol' and Morris samples come from SALib so
-that its analysers (sim/analysis.py) read them back unchanged.
+how the runs are later executed. Latin hypercubes come from scipy
+(``scipy.stats.qmc.LatinHypercube``); Sobol' and Morris samples come from SALib
+so that its analysers (sim/analysis/sensitivity.py) read them back unchanged.
 """
 
 from __future__ import annotations
@@ -98,14 +99,14 @@ def grid(axes: Sequence[Axis], samples: int | None) -> np.ndarray:
 
 
 def lhs(axes: Sequence[Axis], samples: int, seed: int) -> np.ndarray:
-    """A Latin hypercube of ``samples`` points scaled to the ranges: each range cut in ``samples`` equal strata, one point in each, strata paired at random."""
-    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(int(seed))))
-    d = len(axes)
-    strata = rng.permuted(np.tile(np.arange(samples), (d, 1)), axis=1).T  # [samples, d]: a random permutation of strata per parameter
-    unit = (strata + rng.random((samples, d))) / samples
-    lo = np.array([a.low for a in axes], dtype=float)
-    hi = np.array([a.high for a in axes], dtype=float)
-    return lo + unit * (hi - lo)
+    """A Latin hypercube of ``samples`` points scaled to the ranges: each range cut in ``samples`` equal strata, one point in each.
+
+    scipy's ``LatinHypercube``: strata paired at random and each point placed at random in its stratum, seeded from the sweep seed.
+    """
+    from scipy.stats import qmc
+
+    unit = qmc.LatinHypercube(d=len(axes), rng=np.random.default_rng(int(seed))).random(int(samples))
+    return qmc.scale(unit, [float(a.low) for a in axes], [float(a.high) for a in axes])
 
 
 def sobol(axes: Sequence[Axis], samples: int, seed: int, *, second_order: bool = False) -> np.ndarray:

@@ -180,7 +180,7 @@ def simulate_study(study: Study, scenario: Scenario | None = None, *, replicates
         tb.time_saving[tool, k_index], tb.verification[tool, k_index], codable, mast, flat_prof, 0.0,
         w.expert_discount, w.novice_realisation, w.expert_scrutiny, w.proficiency_verification_saving, w.learning_overhead,
     )
-    mult = rules.time_multiplier(gain, verify, overhead).reshape(R, E, -1)  # [R,E,types]
+    mult = rules.time_multiplier(gain, verify, overhead, w.min_time_multiplier).reshape(R, E, -1)  # [R,E,types]
     hidden = (verify + overhead).reshape(R, E, -1)
     m_task = np.take_along_axis(mult, kind, axis=2)
     h_task = np.take_along_axis(hidden, kind, axis=2)

@@ -1,10 +1,14 @@
 """Fused weekly kernels: each phase of the weekly story as one pass over the engineers, compiled by numba.
 
-The kernels call the rules of sim/rules.py (compiled as they are, so the model
-and the virtual studies share one definition of every rule) and only add the
-loops, the bookkeeping and the order of updates. One pass per phase reads and
-writes each engineer's row once, instead of the dozens of whole-array
-temporaries a numpy version needs (see benchmarks/RESULTS.md).
+The kernels call the rules of sim/model/rules.py (compiled as they are, so the
+model, the virtual studies and the reference model share one definition of every
+rule) and only add the loops, the bookkeeping and the order of updates. Each
+kernel takes a few named bundles (sim/model/bundles.py): the engineers' state
+``eng``, the week's scratch ``wk``, the policy's channels ``ch``, the week's
+draws ``draws``, the organisation's tables ``org`` and the parameter sections it
+uses. Fields are unpacked into locals before the loops (a write through a
+namedtuple field inside ``prange`` would be lost). One pass per phase reads and
+writes each engineer's row once (see benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import types
 import numba as nb
 import numpy as np
 
+from . import metrics as M
 from . import rules as R
 from .fingerprint import source_digest
 
@@ -62,7 +67,10 @@ def _jit(f):
     return nb.njit(cache=True)(f)
 
 
+# The rules the kernels call, compiled as they are.
 clip = _jit(R.clip)
+drawn_share = _jit(R.drawn_share)
+prior_belief = _jit(R.prior_belief)
 familiarity = _jit(R.familiarity)
 mastery = _jit(R.mastery)
 work_speed = _jit(R.work_speed)
@@ -70,44 +78,40 @@ time_components = _jit(R.time_components)
 time_multiplier = _jit(R.time_multiplier)
 tool_utility = _jit(R.tool_utility)
 choice_weight = _jit(R.choice_weight)
+pressure_utility = _jit(R.pressure_utility)
+pick = _jit(R.pick)
 shadow_probability = _jit(R.shadow_probability)
 token_probability = _jit(R.token_probability)
 available_hours = _jit(R.available_hours)
 rework_due = _jit(R.rework_due)
+task_hours_left = _jit(R.task_hours_left)
+hours_per_day = _jit(R.hours_per_day)
+delivered_work = _jit(R.delivered_work)
+verification_hours = _jit(R.verification_hours)
+touch_days = _jit(R.touch_days)
 catch_rate = _jit(R.catch_rate)
 defects_introduced = _jit(R.defects_introduced)
+defects_escaped = _jit(R.defects_escaped)
+rework_added = _jit(R.rework_added)
 felt_saving = _jit(R.felt_saving)
 perceived_saving = _jit(R.perceived_saving)
 update_toward = _jit(R.update_toward)
 learn_proficiency = _jit(R.learn_proficiency)
 trained_proficiency = _jit(R.trained_proficiency)
+token_intensity = _jit(R.token_intensity)
 trust_ai_target = _jit(R.trust_ai_target)
 fatigue_target = _jit(R.fatigue_target)
+norm_morale_loss = _jit(R.norm_morale_loss)
 morale_target = _jit(R.morale_target)
 is_honest = _jit(R.is_honest)
 slanted_report = _jit(R.slanted_report)
 implied_gain = _jit(R.implied_gain)
+is_dissatisfied = _jit(R.is_dissatisfied)
 voice_probability = _jit(R.voice_probability)
 trust_leadership_change = _jit(R.trust_leadership_change)
+punishment = _jit(R.punishment)
 safety_change = _jit(R.safety_change)
 leave_probability = _jit(R.leave_probability)
-
-
-@nb.njit(cache=True)
-def pick(u, weights):
-    """The logit choice for one decision: 0 (no AI) or tool j+1, from tool weights (0: unavailable) and a uniform draw; as rules.choose."""
-    T = weights.shape[0]
-    total = 0.0
-    for j in range(T):
-        total += weights[j]
-    denom = 1.0 + total
-    c = 1 if u >= 1.0 / denom else 0
-    cs = 0.0
-    for j in range(T - 1):
-        cs += weights[j]
-        if u >= (1.0 + cs) / denom:
-            c += 1
-    return c
 
 
 @nb.njit(cache=True)
@@ -132,14 +136,14 @@ def team_mean(x, present, team_starts, out):
 
 
 @nb.njit(cache=True)
-def choose_tools(
-    belief, affinity, trust_ai, peer, team, habit, tried, endorse, level, permit, pressure, norm, in_programme, enforcement,
-    u_choice, u_shadow, u_token, present,
-    benefit_weight, hurdle, trust_weight, peer_weight, habit_weight, trial_barrier, endorsement_weight,
-    pressure_weight, norm_weight, shadow_gap, shadow_penalty, token_propensity,
-    choice, shadow, forced, token,
-):
+def choose_tools(eng, wk, ch, draws, choice_params):
     """Step 2: per engineer and task type, no AI or an approved tool (logit, with and without pressure), or a barred tool (shadow); token uses."""
+    cp = choice_params
+    belief, affinity, trust_ai, habit, tried, level, team = eng.belief, eng.affinity, eng.trust_ai, eng.habit, eng.tried, eng.seniority, eng.team
+    permit, pressure, norm, in_programme, endorse, enforcement = ch.permit, ch.pressure, ch.norm, ch.in_programme, ch.endorsement, ch.enforcement
+    u_choice, u_shadow, u_token = draws.choice, draws.shadow, draws.token
+    present, peer = wk.present, wk.peer
+    choice, shadow, forced, token = wk.choice, wk.shadow, wk.forced, wk.token
     N, T, K = belief.shape
     for c in nb.prange((N + CHUNK - 1) // CHUNK):
         w_push = np.empty(T)
@@ -154,7 +158,7 @@ def choose_tools(
                     forced[i, k] = False
                 continue
             # exp(u + push) = exp(u) * exp(push): one exponential per engineer for the pressure.
-            w_pressure = choice_weight(pressure_weight * pressure[i] + norm_weight * (1.0 if norm[i] else 0.0))
+            w_pressure = choice_weight(pressure_utility(pressure[i], 1.0 if norm[i] else 0.0, cp.pressure_weight, cp.norm_weight))
             for j in range(T):
                 barred[j] = True
                 for k in range(K):
@@ -166,8 +170,8 @@ def choose_tools(
                 for j in range(T):
                     if permit[i, j, k]:
                         u = tool_utility(belief[i, j, k], affinity[i], trust_ai[i], peer[team[i], j * K + k], habit[i, j, k], 1.0 if tried[i, j, k] else 0.0,
-                                         endorse[level[i], j, k], benefit_weight, hurdle, trust_weight, peer_weight, habit_weight, trial_barrier,
-                                         endorsement_weight)
+                                         endorse[level[i], j, k], cp.benefit_weight, cp.hurdle, cp.trust_weight, cp.peer_weight, cp.habit_weight,
+                                         cp.trial_barrier, cp.endorsement_weight)
                         w_free[j] = choice_weight(u)
                         w_push[j] = w_free[j] * w_pressure
                         if belief[i, j, k] > best_permitted:
@@ -186,8 +190,8 @@ def choose_tools(
                         if barred[j] and belief[i, j, k] > best_barred:
                             best_barred = belief[i, j, k]
                             sj = j
-                    if sj >= 0 and best_barred - best_permitted > shadow_gap:
-                        p = shadow_probability(best_barred - best_permitted, affinity[i], enforcement, benefit_weight, shadow_gap, shadow_penalty)
+                    if sj >= 0 and best_barred - best_permitted > cp.shadow_gap:
+                        p = shadow_probability(best_barred - best_permitted, affinity[i], enforcement, cp.benefit_weight, cp.shadow_gap, cp.shadow_penalty)
                         if u_shadow[k, i] < p:
                             is_shadow = True
                             c = sj + 1
@@ -197,19 +201,21 @@ def choose_tools(
                 if c > 0 and not is_shadow:
                     real_use = True
             if in_programme[i] and not real_use:
-                token[i] = u_token[i] < token_probability(pressure[i], token_propensity)
+                token[i] = u_token[i] < token_probability(pressure[i], cp.token_propensity)
 
 
 @nb.njit(cache=True)
-def do_work(
-    choice, norm, token, training_hours, present, tenure, skill, proficiency, fatigue, task_mix, rework_pending,
-    time_saving, verification, defect_change, codable, context, task_hours, defect_rate,
-    familiarity_years, greenfield_mastery, expert_discount, novice_realisation, expert_scrutiny, proficiency_verification_saving,
-    learning_overhead, generate_verification, speed_min, speed_skill, focus_hours, fatigue_drag, token_use_hours,
-    rework_due_share, fix_hours, skill_defect_reduction, catch_base, catch_skill, catch_fatigue, effort_discount, optimism,
-    multiplier, hidden, felt_potential, delivered, hours, escaped, verify_hours, capacity, rework, token_hours, touch,
-):
+def do_work(eng, wk, ch, org, work, quality, learning, perception):
     """Step 3: task time with the chosen tool's true effect, hours, delivered work, defects and rework; the felt saving of every tool."""
+    w, q = work, quality
+    tenure, skill, proficiency, fatigue, task_mix, rework_pending = eng.tenure_weeks, eng.skill, eng.proficiency, eng.fatigue, eng.task_mix, eng.rework_pending
+    norm, training_hours = ch.norm, ch.training_hours
+    time_saving, verification, defect_change, codable, context = org.time_saving, org.verification, org.defect_change, org.codable, org.context
+    task_hours, defect_rate = org.task_hours, org.defect_rate
+    choice, token, present = wk.choice, wk.token, wk.present
+    multiplier, hidden, felt_potential, delivered, hours, escaped = wk.multiplier, wk.hidden, wk.felt_potential, wk.delivered, wk.hours, wk.escaped
+    verify_hours, capacity, rework, token_hours, touch = wk.verify_hours, wk.capacity, wk.rework_hours, wk.token_hours, wk.touch
+    effort_discount, optimism, familiarity_years = perception.effort_discount, perception.optimism, learning.familiarity_years
     N, T, K = felt_potential.shape
     for c in nb.prange((N + CHUNK - 1) // CHUNK):
         for i in range(c * CHUNK, min(N, (c + 1) * CHUNK)):
@@ -227,27 +233,28 @@ def do_work(
                 token_hours[i] = 0.0
                 continue
             fam = familiarity(tenure[i], familiarity_years)
-            speed = work_speed(skill[i], speed_min, speed_skill)
-            cap = available_hours(focus_hours, fatigue[i], fatigue_drag)
-            rw = rework_due(rework_pending[i], rework_due_share, cap)
+            speed = work_speed(skill[i], w.speed_min, w.speed_skill)
+            cap = available_hours(w.focus_hours, fatigue[i], w.fatigue_drag)
+            rw = rework_due(rework_pending[i], q.rework_due, cap)
             rework_pending[i] -= rw
-            tok = token_use_hours if token[i] else 0.0
-            task_time = max(cap - rw - tok - training_hours[i], 0.0)
-            daily = max(task_time, 1.0) / R.WORKDAYS_PER_WEEK
-            caught = catch_rate(skill[i], fatigue[i], catch_base, catch_skill, catch_fatigue)
-            extra = generate_verification if norm[i] else 0.0
+            tok = w.token_use_hours if token[i] else 0.0
+            task_time = task_hours_left(cap, rw, tok, training_hours[i])
+            daily = hours_per_day(task_time)
+            caught = catch_rate(skill[i], fatigue[i], q.catch_base, q.catch_skill, q.catch_fatigue)
+            extra = w.generate_verification if norm[i] else 0.0
             vh = 0.0
             esc_total = 0.0
             for k in range(K):
-                mast = mastery(skill[i], fam, context[k], greenfield_mastery)
+                mast = mastery(skill[i], fam, context[k], w.greenfield_mastery)
                 m = 1.0
                 hid = 0.0
                 ver = 0.0
                 dch = 0.0
                 for j in range(T):
                     g, v, o = time_components(time_saving[j, k], verification[j, k], codable[k], mast, proficiency[i, j], extra,
-                                              expert_discount, novice_realisation, expert_scrutiny, proficiency_verification_saving, learning_overhead)
-                    mj = time_multiplier(g, v, o)
+                                              w.expert_discount, w.novice_realisation, w.expert_scrutiny, w.proficiency_verification_saving,
+                                              w.learning_overhead)
+                    mj = time_multiplier(g, v, o, w.min_time_multiplier)
                     felt_potential[i, j, k] = felt_saving(1.0 - mj, v + o, effort_discount, optimism)
                     if choice[i, k] == j + 1:
                         m = mj
@@ -255,17 +262,17 @@ def do_work(
                         ver = v
                         dch = defect_change[j, k]
                 h = task_time * task_mix[i, k]
-                d = speed * h / m
-                vh += h * ver / m
-                e = defects_introduced(d, defect_rate[k], skill[i], skill_defect_reduction, dch) * (1.0 - caught)
+                d = delivered_work(speed, h, m)
+                vh += verification_hours(h, ver, m)
+                e = defects_escaped(defects_introduced(d, defect_rate[k], skill[i], q.skill_defect_reduction, dch), caught)
                 esc_total += e
                 multiplier[i, k] = m
                 hidden[i, k] = hid
                 delivered[i, k] = d
                 hours[i, k] = h
                 escaped[i, k] = e
-                touch[i, k] = task_hours[k] * m / speed / daily
-            rework_pending[i] += esc_total * fix_hours
+                touch[i, k] = touch_days(task_hours[k], m, speed, daily)
+            rework_pending[i] += rework_added(esc_total, q.fix_hours)
             verify_hours[i] = vh
             capacity[i] = cap
             rework[i] = rw
@@ -273,9 +280,12 @@ def do_work(
 
 
 @nb.njit(cache=True)
-def perceive(choice, multiplier, hidden, felt_potential, z, present, belief,
-             outside_word, belief_update, effort_discount, optimism, anchoring, noise_sd, perceived):
+def perceive(eng, wk, draws, perception):
     """Step 4a: beliefs about tools not used drift toward their felt saving; used tools are perceived (anchored, noisy) and beliefs update."""
+    pr = perception
+    belief = eng.belief
+    choice, multiplier, hidden, felt_potential, present, perceived = wk.choice, wk.multiplier, wk.hidden, wk.felt_potential, wk.present, wk.perceived
+    z = draws.perception
     N, T, K = belief.shape
     for c in nb.prange((N + CHUNK - 1) // CHUNK):
         for i in range(c * CHUNK, min(N, (c + 1) * CHUNK)):
@@ -287,23 +297,28 @@ def perceive(choice, multiplier, hidden, felt_potential, z, present, belief,
                 c = choice[i, k]
                 for j in range(T):
                     if c != j + 1:
-                        belief[i, j, k] = update_toward(belief[i, j, k], felt_potential[i, j, k], outside_word)
+                        belief[i, j, k] = update_toward(belief[i, j, k], felt_potential[i, j, k], pr.outside_word)
                 if c > 0:
                     b = belief[i, c - 1, k]
-                    felt = felt_saving(1.0 - multiplier[i, k], hidden[i, k], effort_discount, optimism)
-                    p = perceived_saving(felt, b, z[k, i], anchoring, noise_sd)
+                    felt = felt_saving(1.0 - multiplier[i, k], hidden[i, k], pr.effort_discount, pr.optimism)
+                    p = perceived_saving(felt, b, z[k, i], pr.anchoring, pr.noise_sd)
                     perceived[i, k] = p
-                    belief[i, c - 1, k] = update_toward(b, p, belief_update)
+                    belief[i, c - 1, k] = update_toward(b, p, pr.belief_update)
                 else:
                     perceived[i, k] = 0.0
 
 
 @nb.njit(cache=True)
-def learn(choice, shadow, forced, token, norm, present, task_mix, perceived, approved_tool, training_hours, verify_hours, token_hours, skill,
-          peer_belief, team, belief, proficiency, trust_ai, habit, tried, ever_used, fatigue, morale,
-          peer_influence, learning_rate, forgetting, token_learning, training_effect, trust_ai_rate,
-          focus_hours, fatigue_saturation, fatigue_rate, initial_morale, morale_fatigue, morale_forced, morale_norm, morale_gain, morale_rate):
+def learn(eng, wk, ch, perception, learning, work, people):
     """Step 4b: peers pull beliefs, proficiency follows use and training, trust in AI follows felt gains, habits, fatigue and morale."""
+    lp, pe = learning, people
+    team, task_mix, skill = eng.team, eng.task_mix, eng.skill
+    belief, proficiency, trust_ai, habit, tried, ever_used, fatigue, morale = (
+        eng.belief, eng.proficiency, eng.trust_ai, eng.habit, eng.tried, eng.ever_used, eng.fatigue, eng.morale)
+    norm, approved_tool, training_hours = ch.norm, ch.approved_tool, ch.training_hours
+    choice, shadow, forced, token, present, perceived = wk.choice, wk.shadow, wk.forced, wk.token, wk.present, wk.perceived
+    verify_hours, token_hours, peer_belief = wk.verify_hours, wk.token_hours, wk.peer
+    peer_influence, trust_ai_rate, focus_hours = perception.peer_influence, perception.trust_ai_rate, work.focus_hours
     N, T, K = belief.shape
     for c in nb.prange((N + CHUNK - 1) // CHUNK):
         for i in range(c * CHUNK, min(N, (c + 1) * CHUNK)):
@@ -334,26 +349,30 @@ def learn(choice, shadow, forced, token, norm, present, task_mix, perceived, app
                     if used:
                         tried[i, j, k] = True
                 if token[i] and approved_tool[i, j]:
-                    intensity += token_learning / T
-                p = learn_proficiency(proficiency[i, j], intensity, learning_rate, forgetting)
+                    intensity += token_intensity(lp.token_learning, T)
+                p = learn_proficiency(proficiency[i, j], intensity, lp.learning_rate, lp.forgetting)
                 if approved_tool[i, j]:
-                    p = trained_proficiency(p, training_hours[i], training_effect)
+                    p = trained_proficiency(p, training_hours[i], lp.training_effect)
                 proficiency[i, j] = p
             if ai_share > 0.0:
                 trust_ai[i] = update_toward(trust_ai[i], trust_ai_target(felt / ai_share), trust_ai_rate)
             if approved_use or token[i]:
                 ever_used[i] = True
-            fat = update_toward(fatigue[i], fatigue_target(verify_hours[i] + token_hours[i], focus_hours, fatigue_saturation), fatigue_rate)
-            norm_loss = morale_norm * skill[i] if norm[i] else 0.0
-            target = morale_target(initial_morale, fat, forced_share, norm_loss, felt, morale_fatigue, morale_forced, morale_gain)
-            morale[i] = update_toward(morale[i], target, morale_rate)
+            fat = update_toward(fatigue[i], fatigue_target(verify_hours[i] + token_hours[i], focus_hours, pe.fatigue_saturation), pe.fatigue_rate)
+            norm_loss = norm_morale_loss(skill[i], pe.morale_norm) if norm[i] else 0.0
+            target = morale_target(pe.initial_morale, fat, forced_share, norm_loss, felt, pe.morale_fatigue, pe.morale_forced, pe.morale_gain)
+            morale[i] = update_toward(morale[i], target, pe.morale_rate)
             fatigue[i] = fat
 
 
 @nb.njit(cache=True)
-def report(choice, shadow, perceived, token, present, task_mix, safety, team, honesty_threshold, stake, wanted_gain,
-           reporting, honest, reported_gain):
+def report(eng, wk, ch, trust):
     """Step 5: who telemetry counts active, who reports honestly, and the gain each reports."""
+    safety, team, honesty_threshold, task_mix = eng.safety, eng.team, eng.honesty_threshold, eng.task_mix
+    stake = ch.stake
+    choice, shadow, perceived, token, present = wk.choice, wk.shadow, wk.perceived, wk.token, wk.present
+    reporting, honest, reported_gain = wk.reporting, wk.honest, wk.reported_gain
+    wanted_gain = trust.wanted_gain
     N, K = choice.shape
     for c in nb.prange((N + CHUNK - 1) // CHUNK):
         for i in range(c * CHUNK, min(N, (c + 1) * CHUNK)):
@@ -372,11 +391,13 @@ def report(choice, shadow, perceived, token, present, task_mix, safety, team, ho
 
 
 @nb.njit(cache=True)
-def trust_and_voice(belief, permit, in_programme, forced, task_mix, present, team, safety, u_voice, enforcement, feedback_safety,
-                    initial_trust, voice_gap, voice_threshold, voice_slope, voice_rate,
-                    drift, forced_cost, restriction_cost, ignored_cost, response_gain,
-                    trust_leadership, voiced, punished):
+def trust_and_voice(eng, wk, ch, draws, trust):
     """Step 6 (engineers): believed harm from barred tools and forced use, voice, trust in leadership, punishment of dissent."""
+    tr = trust
+    belief, task_mix, team, safety, trust_leadership = eng.belief, eng.task_mix, eng.team, eng.safety, eng.trust_leadership
+    permit, in_programme, enforcement, feedback_safety = ch.permit, ch.in_programme, ch.enforcement, ch.feedback_safety
+    forced, present, voiced, punished = wk.forced, wk.present, wk.voiced, wk.punished
+    u_voice = draws.voice
     N, T, K = belief.shape
     for c in nb.prange((N + CHUNK - 1) // CHUNK):
         for i in range(c * CHUNK, min(N, (c + 1) * CHUNK)):
@@ -399,19 +420,20 @@ def trust_and_voice(belief, permit, in_programme, forced, task_mix, present, tea
                     gap += task_mix[i, k] * (best_all - best_permitted)
                 if forced[i, k]:
                     forced_share += task_mix[i, k]
-            dissatisfied = gap + forced_share > voice_gap
-            p_voice = voice_probability(safety[team[i]], voice_threshold, voice_slope, voice_rate)
-            v = dissatisfied and u_voice[i] < p_voice
+            p_voice = voice_probability(safety[team[i]], tr.voice_threshold, tr.voice_slope, tr.voice_rate)
+            v = is_dissatisfied(gap, forced_share, tr.voice_gap) and u_voice[i] < p_voice
             voiced[i] = v
             vf = 1.0 if v else 0.0
-            trust_leadership[i] = trust_leadership_change(trust_leadership[i], initial_trust, forced_share, gap, vf, feedback_safety,
-                                                          drift, forced_cost, restriction_cost, ignored_cost, response_gain)
-            punished[i] = vf * enforcement * (1.0 - feedback_safety)
+            trust_leadership[i] = trust_leadership_change(trust_leadership[i], tr.initial_trust_leadership, forced_share, gap, vf, feedback_safety,
+                                                          tr.trust_drift, tr.forced_cost, tr.restriction_cost, tr.ignored_cost, tr.response_gain)
+            punished[i] = punishment(vf, enforcement, feedback_safety)
 
 
 @nb.njit(cache=True)
-def team_safety(safety, punished, present, team_starts, climate, rate, punishment_cost):
+def team_safety(eng, wk, climate, trust):
     """Step 6 (teams): safety moves toward the climate, minus the share of the team punished for dissent."""
+    safety, team_starts = eng.safety, eng.team_starts
+    punished, present = wk.punished, wk.present
     N = punished.shape[0]
     n_teams = team_starts.shape[0]
     for t in range(n_teams):
@@ -423,131 +445,17 @@ def team_safety(safety, punished, present, team_starts, climate, rate, punishmen
             s += punished[i]
             if present[i]:
                 n += 1
-        safety[t] = safety_change(safety[t], climate, s / max(n, 1), rate, punishment_cost)
+        safety[t] = safety_change(safety[t], climate, s / max(n, 1), trust.safety_rate, trust.punishment_cost)
 
 
 @nb.njit(cache=True)
-def week_sums(present, now_present, level, task_mix, choice, shadow, forced, token, reporting, ever_used, voiced, pressure,
-              delivered, escaped, capacity, rework, verify, task_hours, data_risk, vetted_risk, trust_leadership, trust_ai,
-              fatigue, morale, safety, team, honest, reported_gain, idx, out):
-    """Step 9: the week's sums for the recorder, in one pass (layout: sim.metrics.Sums.kernel_order)."""
-    N, K = choice.shape
-    (N_, REP, EVER, GEN, FONLY, TONLY, SHU, VOI, PRES, MIX, AIW, FW, SW, DEL, ESC, CAP, RW, VER, RISK,
-     TL, TA, FAT, MOR, SAF, HON, REPG, NOW,
-     L_N, L_REP, L_MIX, L_AIW, L_FW, L_DEL, L_TL, L_TA, L_FAT, L_MOR, L_NOW,
-     K_MIX, K_AIW, K_FW, K_SW, K_DEL, K_ESC) = (idx[0], idx[1], idx[2], idx[3], idx[4], idx[5], idx[6], idx[7], idx[8], idx[9],
-                                                 idx[10], idx[11], idx[12], idx[13], idx[14], idx[15], idx[16], idx[17], idx[18],
-                                                 idx[19], idx[20], idx[21], idx[22], idx[23], idx[24], idx[25], idx[26],
-                                                 idx[27], idx[28], idx[29], idx[30], idx[31], idx[32], idx[33], idx[34], idx[35],
-                                                 idx[36], idx[37], idx[38], idx[39], idx[40], idx[41], idx[42], idx[43])
-    n_chunks = (N + CHUNK - 1) // CHUNK
-    partial = np.zeros((n_chunks, out.shape[0]))
-    for c in nb.prange(n_chunks):
-        acc = partial[c]
-        for i in range(c * CHUNK, min(N, (c + 1) * CHUNK)):
-                lv = level[i]
-                if now_present[i]:
-                    acc[NOW] += 1.0
-                    acc[L_NOW + lv] += 1.0
-                if not present[i]:
-                    continue
-                acc[N_] += 1.0
-                acc[L_N + lv] += 1.0
-                genuine = False
-                any_forced = False
-                any_shadow = False
-                ai_w = 0.0
-                f_w = 0.0
-                mix_i = 0.0
-                del_i = 0.0
-                for k in range(K):
-                    w = task_mix[i, k]
-                    mix_i += w
-                    acc[K_MIX + k] += w
-                    c = choice[i, k]
-                    if c > 0:
-                        ai_w += w
-                        acc[K_AIW + k] += w
-                        tasks = delivered[i, k] / task_hours[k]
-                        acc[RISK] += tasks * data_risk[c - 1] * (1.0 if shadow[i, k] else vetted_risk)
-                        if shadow[i, k]:
-                            any_shadow = True
-                            acc[SW] += w
-                            acc[K_SW + k] += w
-                        elif forced[i, k]:
-                            any_forced = True
-                        else:
-                            genuine = True
-                    if forced[i, k]:
-                        f_w += w
-                        acc[K_FW + k] += w
-                    del_i += delivered[i, k]
-                    acc[K_DEL + k] += delivered[i, k]
-                    acc[ESC] += escaped[i, k]
-                    acc[K_ESC + k] += escaped[i, k]
-                acc[MIX] += mix_i
-                acc[L_MIX + lv] += mix_i
-                acc[AIW] += ai_w
-                acc[L_AIW + lv] += ai_w
-                acc[FW] += f_w
-                acc[L_FW + lv] += f_w
-                acc[DEL] += del_i
-                acc[L_DEL + lv] += del_i
-                if reporting[i]:
-                    acc[REP] += 1.0
-                    acc[L_REP + lv] += 1.0
-                    acc[REPG] += reported_gain[i]
-                if ever_used[i]:
-                    acc[EVER] += 1.0
-                if genuine:
-                    acc[GEN] += 1.0
-                elif any_forced:
-                    acc[FONLY] += 1.0
-                elif token[i]:
-                    acc[TONLY] += 1.0
-                if any_shadow:
-                    acc[SHU] += 1.0
-                if voiced[i]:
-                    acc[VOI] += 1.0
-                acc[PRES] += pressure[i]
-                acc[CAP] += capacity[i]
-                acc[RW] += rework[i]
-                acc[VER] += verify[i]
-                acc[TL] += trust_leadership[i]
-                acc[L_TL + lv] += trust_leadership[i]
-                acc[TA] += trust_ai[i]
-                acc[L_TA + lv] += trust_ai[i]
-                acc[FAT] += fatigue[i]
-                acc[L_FAT + lv] += fatigue[i]
-                acc[MOR] += morale[i]
-                acc[L_MOR + lv] += morale[i]
-                acc[SAF] += safety[team[i]]
-                if honest[i]:
-                    acc[HON] += 1.0
-    # Combine the chunks' sums in chunk order, so the result does not depend on the number of threads.
-    for a in range(27):
-        out[idx[a]] = 0.0
-    for a in range(27, 38):
-        for lv in range(3):
-            out[idx[a] + lv] = 0.0
-    for a in range(38, 44):
-        for k in range(K):
-            out[idx[a] + k] = 0.0
-    for c in range(n_chunks):
-        for a in range(27):
-            out[idx[a]] += partial[c, idx[a]]
-        for a in range(27, 38):
-            for lv in range(3):
-                out[idx[a] + lv] += partial[c, idx[a] + lv]
-        for a in range(38, 44):
-            for k in range(K):
-                out[idx[a] + k] += partial[c, idx[a] + k]
-
-@nb.njit(cache=True)
-def leave(present, u_leave, trust, fatigue, morale, skill, tenure,
-          annual_attrition, initial_trust, initial_morale, attrition_trust, attrition_fatigue, attrition_morale, attrition_skill,
-          leavers):
+def leave(eng, wk, draws, people, trust):
     """Step 8 (departures): a week of tenure, then each engineer leaves with the rule's probability."""
+    pe = people
+    trust_leadership, fatigue, morale, skill, tenure = eng.trust_leadership, eng.fatigue, eng.morale, eng.skill, eng.tenure_weeks
+    present, leavers = wk.present, wk.leavers
+    u_leave = draws.leave
+    initial_trust = trust.initial_trust_leadership
     N = present.shape[0]
     for c in nb.prange((N + CHUNK - 1) // CHUNK):
         for i in range(c * CHUNK, min(N, (c + 1) * CHUNK)):
@@ -555,9 +463,56 @@ def leave(present, u_leave, trust, fatigue, morale, skill, tenure,
             if not present[i]:
                 continue
             tenure[i] += 1.0
-            p = leave_probability(trust[i], fatigue[i], morale[i], skill[i], annual_attrition, initial_trust, initial_morale,
-                                  attrition_trust, attrition_fatigue, attrition_morale, attrition_skill)
+            p = leave_probability(trust_leadership[i], fatigue[i], morale[i], skill[i], pe.annual_attrition, initial_trust, pe.initial_morale,
+                                  pe.attrition_trust, pe.attrition_fatigue, pe.attrition_morale, pe.attrition_skill)
             leavers[i] = u_leave[i] < p
+
+
+engineer_tallies = _jit(M.engineer_tallies)
+
+
+@nb.njit(cache=True)
+def week_sums(eng, wk, ch, org, ix, layout, out):
+    """Step 9: the week's tallies summed over engineers, in one pass (layout and tallies: sim/model/metrics.py)."""
+    level = eng.seniority
+    e_all, e_level = layout.engineer_all, layout.engineer_level
+    t_all, t_level, t_task, t_element = layout.task_all, layout.task_level, layout.task_task, layout.task_element
+    n_slots = layout.kernel_slots
+    NE, NT = e_all.shape[0], t_all.shape[0]
+    N, K = wk.choice.shape
+    n_chunks = (N + CHUNK - 1) // CHUNK
+    partial = np.zeros((n_chunks, n_slots))
+    for c in nb.prange(n_chunks):
+        acc = partial[c]
+        v = np.empty(NE)
+        vk = np.empty((NT, K))
+        for i in range(c * CHUNK, min(N, (c + 1) * CHUNK)):
+            engineer_tallies(i, eng, wk, ch, org, ix, v, vk)
+            lv = level[i]
+            for a in range(NE):
+                acc[e_all[a]] += v[a]
+                if e_level[a] >= 0:
+                    acc[e_level[a] + lv] += v[a]
+            for b in range(NT):
+                s = 0.0
+                for k in range(K):
+                    x = vk[b, k]
+                    s += x
+                    if t_task[b] >= 0:
+                        acc[t_task[b] + k] += x
+                    if t_element[b]:
+                        acc[t_all[b]] += x
+                if not t_element[b]:
+                    acc[t_all[b]] += s
+                if t_level[b] >= 0:
+                    acc[t_level[b] + lv] += s
+    # Combine the chunks' sums in chunk order, so the result does not depend on the number of threads.
+    for a in range(n_slots):
+        out[a] = 0.0
+    for c in range(n_chunks):
+        for a in range(n_slots):
+            out[a] += partial[c, a]
+
 
 @nb.njit(cache=True)
 def _splitmix64(x):
@@ -579,8 +534,9 @@ def hashed_uniforms(entropy, slots, counters, out):
 
 
 @nb.njit(cache=True)
-def close_permits(permit, present, in_programme, approved_tool):
+def close_permits(ch, present):
     """Step 1, last: vacant slots get no permission; who is in the AI programme and which tools each may use at all."""
+    permit, in_programme, approved_tool = ch.permit, ch.in_programme, ch.approved_tool
     N, T, K = permit.shape
     for i in range(N):
         any_tool = False
@@ -597,13 +553,18 @@ def close_permits(permit, present, in_programme, approved_tool):
 
 
 @nb.njit(cache=True)
-def fill_engineers(slots, u, new_hire, T, K, level_cdf, skill_mean, skill_sd, tenure_years, level_mix, reputation,
-                   new_hire_tenure_years, initial_proficiency, initial_proficiency_sd, hype_prior, prior_sd,
-                   initial_trust_ai, initial_trust_leadership, initial_morale, honesty_threshold, honesty_threshold_sd, affinity_sd,
-                   is_present, t_hire, seniority, skill, tenure_weeks, task_mix, proficiency, belief, trust_ai, trust_leadership,
-                   fatigue, morale, honesty, affinity, habit, tried, ever_used, n_hired):
+def fill_engineers(slots, u, new_hire, eng, org, params):
     """New engineers in ``slots`` from one row of uniforms each (layout: Workforce.draw_width): level, skill, tenure,
     task mix, proficiency, prior beliefs, trust, morale, honesty threshold and affinity (normals by Box-Muller)."""
+    lp, pr, tr = params.learning, params.perception, params.trust
+    level_cdf, skill_mean, skill_sd, tenure_years, level_mix, reputation = (
+        org.level_cdf, org.level_skill_mean, org.level_skill_sd, org.level_tenure_years, org.level_mix, org.reputation)
+    is_present, t_hire, seniority, skill, tenure_weeks, task_mix, proficiency, belief = (
+        eng.is_present, eng.t_hire, eng.seniority, eng.skill, eng.tenure_weeks, eng.task_mix, eng.proficiency, eng.belief)
+    trust_ai, trust_leadership, fatigue, morale, honesty, affinity, habit, tried, ever_used, n_hired = (
+        eng.trust_ai, eng.trust_leadership, eng.fatigue, eng.morale, eng.honesty_threshold, eng.affinity, eng.habit, eng.tried,
+        eng.ever_used, eng.n_hired)
+    T, K = proficiency.shape[1], task_mix.shape[1]
     n_normal = T + T * K + 3
     z = np.empty(n_normal)
     for r in range(slots.shape[0]):
@@ -616,25 +577,25 @@ def fill_engineers(slots, u, new_hire, T, K, level_cdf, skill_mean, skill_sd, te
         is_present[i] = True
         t_hire[i] = -1
         seniority[i] = lv
-        skill[i] = clip(skill_mean[lv] + skill_sd[lv] * z[T + T * K], 0.0, 1.0)
+        skill[i] = drawn_share(skill_mean[lv], skill_sd[lv], z[T + T * K])
         if new_hire:
-            tenure_weeks[i] = new_hire_tenure_years * R.WEEKS_PER_YEAR
+            tenure_weeks[i] = lp.new_hire_tenure_years * R.WEEKS_PER_YEAR
         else:
             tenure_weeks[i] = -np.log1p(-u[r, 1]) * tenure_years[lv] * R.WEEKS_PER_YEAR  # exponential around the level's mean
         for k in range(K):
             task_mix[i, k] = level_mix[lv, k]
         for j in range(T):
-            proficiency[i, j] = clip(initial_proficiency + initial_proficiency_sd * z[j], 0.0, 1.0)
+            proficiency[i, j] = drawn_share(lp.initial_proficiency, lp.initial_proficiency_sd, z[j])
             for k in range(K):
-                belief[i, j, k] = clip(hype_prior * reputation[j] + prior_sd * z[T + j * K + k], -1.0, 0.95)
+                belief[i, j, k] = prior_belief(pr.hype_prior, reputation[j], pr.prior_sd, z[T + j * K + k])
                 habit[i, j, k] = 0.0
                 tried[i, j, k] = False
-        trust_ai[i] = initial_trust_ai
-        trust_leadership[i] = initial_trust_leadership
+        trust_ai[i] = pr.initial_trust_ai
+        trust_leadership[i] = tr.initial_trust_leadership
         fatigue[i] = 0.0
-        morale[i] = initial_morale
-        honesty[i] = honesty_threshold + honesty_threshold_sd * z[T + T * K + 1]
-        affinity[i] = affinity_sd * z[T + T * K + 2]
+        morale[i] = params.people.initial_morale
+        honesty[i] = tr.honesty_threshold + tr.honesty_threshold_sd * z[T + T * K + 1]
+        affinity[i] = params.choice.affinity_sd * z[T + T * K + 2]
         ever_used[i] = False
         if new_hire:
             n_hired[i] += 1

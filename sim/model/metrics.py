@@ -1,28 +1,161 @@
-"""Weekly outputs: recorded into preallocated arrays during a run, returned as a tidy table.
+"""Weekly outputs, declared once: what each metric means, how it is shown, and how it is summed over engineers.
 
-Every metric has a definition in ``METRICS`` (shown by the CLI, the app and
-docs/MODEL.md). ``group`` is ``all`` or a breakdown such as ``seniority=senior``
-or ``task=debugging``. Metrics that need the paired no-AI counterfactual
-(``true_gain``, ``measurement_gap``) are added by the runner (sim/runner.py).
+Every metric is a ratio of two *tallies* (weekly sums, ``TALLIES``), for the whole organisation and for
+its breakdowns (``seniority=...`` and ``task=...`` groups). A tally is summed over engineers from each
+engineer's value (``engineer_tallies``, compiled into the weekly-sums kernel), or given by the organisation
+(counters such as leavers and hires, or the week's cycle time). From these declarations derive: the layout
+of the kernel's sums, the recorder's columns (``series_list``), the tidy table, the labels and units of
+charts and tables (``Metric.title``, ``Metric.format``) and the docs table (docs/PARAMETERS.md).
+
+To add a metric: declare it in ``METRICS`` as a ratio of tallies; if it needs a new per-engineer quantity,
+declare the tally in ``TALLIES`` and set its value in ``engineer_tallies``. Metrics that need the paired
+no-AI counterfactual (``derived=True``: ``true_gain``, ``measurement_gap``) are added by the runner.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
+from . import bundles
 from .params import SENIORITY_LEVELS
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .org import EngineeringOrg
+BREAKDOWNS = ("seniority", "task")
+
+
+# ---------------------------------------------------------------------------
+# Tallies: the weekly sums every metric is a ratio of
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tally:
+    """One weekly sum: over engineers (a value per engineer, or per engineer and task type), or given by the organisation."""
+
+    name: str
+    over: str  # "engineer", "engineer_task" or "organisation"
+    description: str
+    by_seniority: bool = False
+    by_task: bool = False
+    #: For engineer_task tallies, the order in which the organisation's total is added up: "engineer" (each engineer's
+    #: subtotal over task types, as the seniority breakdown is) or "task" (value by value). Both give the same number up
+    #: to rounding; each tally keeps the order the first edition used, so pinned outputs stay bit-identical.
+    total: str = "engineer"
+
+
+TALLIES: tuple[Tally, ...] = (
+    # One value per engineer who worked this week (and present_now for every slot filled at the end of the week).
+    Tally("engineers", "engineer", "Engineers who worked this week.", by_seniority=True),
+    Tally("reporting", "engineer", "Engineers counted active by telemetry.", by_seniority=True),
+    Tally("ever_used", "engineer", "Engineers who have ever used an approved tool."),
+    Tally("genuine", "engineer", "Engineers with at least one use chosen on its merits."),
+    Tally("forced_only", "engineer", "Engineers whose approved-tool use was all under pressure."),
+    Tally("token_only", "engineer", "Engineers whose only use was a token use."),
+    Tally("shadow_users", "engineer", "Engineers using an unapproved tool."),
+    Tally("voiced", "engineer", "Engineers voicing pushback."),
+    Tally("pressure", "engineer", "Usage pressure on each engineer."),
+    Tally("capacity", "engineer", "Focus hours available after fatigue."),
+    Tally("rework", "engineer", "Hours spent on rework."),
+    Tally("verification", "engineer", "Hours spent verifying generated output."),
+    Tally("trust_leadership", "engineer", "Trust in leadership.", by_seniority=True),
+    Tally("trust_ai", "engineer", "Trust in AI output.", by_seniority=True),
+    Tally("fatigue", "engineer", "AI fatigue.", by_seniority=True),
+    Tally("morale", "engineer", "Morale.", by_seniority=True),
+    Tally("safety", "engineer", "Psychological safety of the engineer's team."),
+    Tally("honest", "engineer", "Engineers reporting honestly."),
+    Tally("reported_gain", "engineer", "Gain reported by each engineer counted active."),
+    Tally("present_now", "engineer", "Slots filled at the end of the week (after departures and hires).", by_seniority=True),
+    # One value per engineer and task type.
+    Tally("work", "engineer_task", "Share of the engineer's baseline hours (the task mix).", by_seniority=True, by_task=True),
+    Tally("ai_work", "engineer_task", "Task mix share done with an AI tool, approved or not.", by_seniority=True, by_task=True),
+    Tally("forced_work", "engineer_task", "Task mix share done with AI only because of pressure or the norm.", by_seniority=True, by_task=True),
+    Tally("shadow_work", "engineer_task", "Task mix share done with an unapproved tool.", by_task=True, total="task"),
+    Tally("delivered", "engineer_task", "Work delivered (baseline hours).", by_seniority=True, by_task=True),
+    Tally("escaped", "engineer_task", "Defects that escaped review.", by_task=True, total="task"),
+    Tally("risk", "engineer_task", "Data and security exposure of AI use.", total="task"),
+    # Given by the organisation.
+    Tally("one", "organisation", "The number 1 (denominator of levels that are not per engineer)."),
+    Tally("positions", "organisation", "Engineer positions; by seniority, the engineers at that level at the start (at least 1).", by_seniority=True),
+    Tally("top_initial", "organisation", "Initial top engineers by skill (at least 1)."),
+    Tally("leavers", "organisation", "Leavers since the start.", by_seniority=True),
+    Tally("leavers_top", "organisation", "Leavers since the start who were top engineers at the start's threshold."),
+    Tally("hires", "organisation", "Hires since the start."),
+    Tally("cycle_time", "organisation", "The week's cycle time (days).", by_task=True),
+)
+TALLY: dict[str, Tally] = {t.name: t for t in TALLIES}
+
+#: Row of each engineer tally in one engineer's values (v), and of each engineer-task tally in its [tally, task] values (vk).
+TallyRows = bundles.bundle_type("TallyRows", [t.name for t in TALLIES if t.over != "organisation"], __name__)
+TALLY_ROWS = TallyRows(**{
+    **{t.name: r for r, t in enumerate(t for t in TALLIES if t.over == "engineer")},
+    **{t.name: r for r, t in enumerate(t for t in TALLIES if t.over == "engineer_task")},
+})
+
+
+def engineer_tallies(i, eng, wk, ch, org, ix, v, vk):
+    """Engineer ``i``'s value of every engineer tally (``v[ix.name]``) and engineer-task tally (``vk[ix.name, k]``) this week."""
+    for a in range(v.shape[0]):
+        v[a] = 0.0
+    for b in range(vk.shape[0]):
+        for k in range(vk.shape[1]):
+            vk[b, k] = 0.0
+    v[ix.present_now] = 1.0 if eng.is_present[i] else 0.0
+    if not wk.present[i]:
+        return
+    choice, shadow, forced, task_mix, delivered = wk.choice, wk.shadow, wk.forced, eng.task_mix, wk.delivered
+    genuine = False
+    any_forced = False
+    any_shadow = False
+    for k in range(choice.shape[1]):
+        w = task_mix[i, k]
+        c = choice[i, k]
+        vk[ix.work, k] = w
+        vk[ix.delivered, k] = delivered[i, k]
+        vk[ix.escaped, k] = wk.escaped[i, k]
+        if c > 0:
+            vk[ix.ai_work, k] = w
+            vk[ix.risk, k] = delivered[i, k] / org.task_hours[k] * org.data_risk[c - 1] * (1.0 if shadow[i, k] else org.vetted_risk)
+            if shadow[i, k]:
+                any_shadow = True
+                vk[ix.shadow_work, k] = w
+            elif forced[i, k]:
+                any_forced = True
+            else:
+                genuine = True
+        if forced[i, k]:
+            vk[ix.forced_work, k] = w
+    v[ix.engineers] = 1.0
+    v[ix.reporting] = 1.0 if wk.reporting[i] else 0.0
+    v[ix.ever_used] = 1.0 if eng.ever_used[i] else 0.0
+    v[ix.genuine] = 1.0 if genuine else 0.0
+    v[ix.forced_only] = 1.0 if not genuine and any_forced else 0.0
+    v[ix.token_only] = 1.0 if not genuine and not any_forced and wk.token[i] else 0.0
+    v[ix.shadow_users] = 1.0 if any_shadow else 0.0
+    v[ix.voiced] = 1.0 if wk.voiced[i] else 0.0
+    v[ix.pressure] = ch.pressure[i]
+    v[ix.capacity] = wk.capacity[i]
+    v[ix.rework] = wk.rework_hours[i]
+    v[ix.verification] = wk.verify_hours[i]
+    v[ix.trust_leadership] = eng.trust_leadership[i]
+    v[ix.trust_ai] = eng.trust_ai[i]
+    v[ix.fatigue] = eng.fatigue[i]
+    v[ix.morale] = eng.morale[i]
+    v[ix.safety] = eng.safety[eng.team[i]]
+    v[ix.honest] = 1.0 if wk.honest[i] else 0.0
+    v[ix.reported_gain] = wk.reported_gain[i] if wk.reporting[i] else 0.0
+
+
+# ---------------------------------------------------------------------------
+# Metrics
+# ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Metric:
-    """One output: its id, how people read it (label, unit, format), what it means, and its breakdowns."""
+    """One output: its id, how people read it (label, unit, format), what it means, how it is summed, and its breakdowns."""
 
     name: str  # id, in tables and files
     unit: str  # what it is measured in, in words ("share of engineers")
@@ -34,6 +167,11 @@ class Metric:
     label: str = ""  # what charts and tables call it ("Trust in AI")
     symbol: str = ""  # the unit as charts show it after the label ("0–1", "days", "% of engineers")
     fmt: str = ""  # format spec of one value; empty: from the kind (percent for shares and gains)
+    numerator: str = ""  # tally summed over engineers (or given by the organisation)
+    denominator: str = ""  # tally it is divided by
+    #: Whether a breakdown divides by the group's own denominator (when that tally has the breakdown) or the organisation's.
+    group_denominator: bool = True
+    derived: bool = False  # computed by the runner from the paired no-AI counterfactual, not recorded by the model
 
     @property
     def title(self) -> str:
@@ -56,47 +194,54 @@ class Metric:
         """One value as people read it ("61.2%", "+4.0%", "3.41")."""
         return format(x, self.format_spec)
 
+    @property
+    def breakdowns(self) -> tuple[str, ...]:
+        """The breakdowns recorded besides the organisation's value."""
+        return tuple(b for b, on in (("seniority", self.by_seniority), ("task", self.by_task)) if on)
+
 
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in [
         # adoption
-        Metric("weekly_active_share", "share of engineers", "share", "adoption", "Engineers counted active by telemetry (any approved-tool use, token uses included).", by_seniority=True, label="Weekly active", symbol="% of engineers"),
-        Metric("ever_used_share", "share of engineers", "share", "adoption", "Engineers who have ever used an approved tool (the 'have tried it' figure).", label="Ever used an approved tool", symbol="% of engineers"),
-        Metric("genuine_use_share", "share of engineers", "share", "adoption", "Engineers with at least one use they chose on its merits this week.", label="Genuine use", symbol="% of engineers"),
-        Metric("forced_use_share", "share of engineers", "share", "adoption", "Engineers whose approved-tool use this week was all made under pressure, against their own judgement.", label="Pressured use only", symbol="% of engineers"),
-        Metric("token_use_share", "share of engineers", "share", "adoption", "Engineers whose only use this week was a token use to satisfy the metric.", label="Token use only", symbol="% of engineers"),
-        Metric("shadow_use_share", "share of engineers", "share", "adoption", "Engineers using a tool that is not approved for them (hidden from telemetry).", label="Shadow use", symbol="% of engineers"),
-        Metric("pushback_share", "share of engineers", "share", "adoption", "Engineers voicing pushback against the policy this week.", label="Voicing pushback", symbol="% of engineers"),
-        Metric("ai_task_share", "share of work", "share", "adoption", "Share of work (baseline hours) done with an AI tool, approved or not.", by_seniority=True, by_task=True, label="Work done with AI", symbol="% of work"),
-        Metric("forced_task_share", "share of work", "share", "adoption", "Share of work done with AI only because of pressure or the norm.", by_seniority=True, by_task=True, label="Work done with AI under pressure", symbol="% of work"),
-        Metric("shadow_task_share", "share of work", "share", "adoption", "Share of work done with unapproved tools.", by_task=True, label="Work done with unapproved tools", symbol="% of work"),
-        Metric("usage_pressure", "index", "level", "adoption", "Mean usage pressure on engineers (0: none).", label="Usage pressure", symbol="index"),
+        Metric("weekly_active_share", "share of engineers", "share", "adoption", "Engineers counted active by telemetry (any approved-tool use, token uses included).", by_seniority=True, label="Weekly active", symbol="% of engineers", numerator="reporting", denominator="engineers"),
+        Metric("ever_used_share", "share of engineers", "share", "adoption", "Engineers who have ever used an approved tool (the 'have tried it' figure).", label="Ever used an approved tool", symbol="% of engineers", numerator="ever_used", denominator="engineers"),
+        Metric("genuine_use_share", "share of engineers", "share", "adoption", "Engineers with at least one use they chose on its merits this week.", label="Genuine use", symbol="% of engineers", numerator="genuine", denominator="engineers"),
+        Metric("forced_use_share", "share of engineers", "share", "adoption", "Engineers whose approved-tool use this week was all made under pressure, against their own judgement.", label="Pressured use only", symbol="% of engineers", numerator="forced_only", denominator="engineers"),
+        Metric("token_use_share", "share of engineers", "share", "adoption", "Engineers whose only use this week was a token use to satisfy the metric.", label="Token use only", symbol="% of engineers", numerator="token_only", denominator="engineers"),
+        Metric("shadow_use_share", "share of engineers", "share", "adoption", "Engineers using a tool that is not approved for them (hidden from telemetry).", label="Shadow use", symbol="% of engineers", numerator="shadow_users", denominator="engineers"),
+        Metric("pushback_share", "share of engineers", "share", "adoption", "Engineers voicing pushback against the policy this week.", label="Voicing pushback", symbol="% of engineers", numerator="voiced", denominator="engineers"),
+        Metric("ai_task_share", "share of work", "share", "adoption", "Share of work (baseline hours) done with an AI tool, approved or not.", by_seniority=True, by_task=True, label="Work done with AI", symbol="% of work", numerator="ai_work", denominator="work"),
+        Metric("forced_task_share", "share of work", "share", "adoption", "Share of work done with AI only because of pressure or the norm.", by_seniority=True, by_task=True, label="Work done with AI under pressure", symbol="% of work", numerator="forced_work", denominator="work"),
+        Metric("shadow_task_share", "share of work", "share", "adoption", "Share of work done with unapproved tools.", by_task=True, label="Work done with unapproved tools", symbol="% of work", numerator="shadow_work", denominator="work"),
+        Metric("usage_pressure", "index", "level", "adoption", "Mean usage pressure on engineers (0: none).", label="Usage pressure", symbol="index", numerator="pressure", denominator="engineers"),
         # performance
-        Metric("throughput", "baseline hours per position per week", "level", "performance", "Work delivered, in hours a standard engineer would need without AI, per engineer position.", by_seniority=True, by_task=True, label="Throughput", symbol="baseline hours per position-week"),
-        Metric("true_gain", "relative change", "gain", "performance", "Throughput relative to the no-AI counterfactual run with the same seed, minus 1.", by_seniority=True, by_task=True, label="True gain", symbol="% vs no AI"),
-        Metric("cycle_time", "working days", "level", "performance", "Mean days from start to merge of a task (touch time at the week's pace plus review wait).", by_task=True, label="Cycle time", symbol="days"),
-        Metric("escaped_defects", "defects per engineer per week", "level", "performance", "Defects that escaped review this week.", by_task=True, label="Escaped defects", symbol="per engineer-week"),
-        Metric("rework_share", "share of focus hours", "share", "performance", "Share of focus hours spent fixing escaped defects.", label="Rework", symbol="% of focus hours"),
-        Metric("verification_share", "share of focus hours", "share", "performance", "Share of focus hours spent reviewing and correcting generated output.", label="Verification", symbol="% of focus hours"),
+        Metric("throughput", "baseline hours per position per week", "level", "performance", "Work delivered, in hours a standard engineer would need without AI, per engineer position.", by_seniority=True, by_task=True, label="Throughput", symbol="baseline hours per position-week", numerator="delivered", denominator="positions", group_denominator=False),
+        Metric("true_gain", "relative change", "gain", "performance", "Throughput relative to the no-AI counterfactual run with the same seed, minus 1.", by_seniority=True, by_task=True, label="True gain", symbol="% vs no AI", derived=True),
+        Metric("cycle_time", "working days", "level", "performance", "Mean days from start to merge of a task (touch time at the week's pace plus review wait).", by_task=True, label="Cycle time", symbol="days", numerator="cycle_time", denominator="one"),
+        Metric("escaped_defects", "defects per engineer per week", "level", "performance", "Defects that escaped review this week.", by_task=True, label="Escaped defects", symbol="per engineer-week", numerator="escaped", denominator="engineers"),
+        Metric("rework_share", "share of focus hours", "share", "performance", "Share of focus hours spent fixing escaped defects.", label="Rework", symbol="% of focus hours", numerator="rework", denominator="capacity"),
+        Metric("verification_share", "share of focus hours", "share", "performance", "Share of focus hours spent reviewing and correcting generated output.", label="Verification", symbol="% of focus hours", numerator="verification", denominator="capacity"),
         # risk
-        Metric("risk_exposure", "exposure units per engineer per week", "level", "risk", "Data and security exposure from AI tools: unapproved use counts fully, vetted use a tenth.", label="Data-risk exposure", symbol="units per engineer-week"),
+        Metric("risk_exposure", "exposure units per engineer per week", "level", "risk", "Data and security exposure from AI tools: unapproved use counts fully, vetted use a tenth.", label="Data-risk exposure", symbol="units per engineer-week", numerator="risk", denominator="engineers"),
         # people
-        Metric("trust_leadership", "index", "index", "people", "Mean trust in leadership.", by_seniority=True, label="Trust in leadership", symbol="0–1"),
-        Metric("trust_ai", "index", "index", "people", "Mean trust in AI output.", by_seniority=True, label="Trust in AI", symbol="0–1"),
-        Metric("psych_safety", "index", "index", "people", "Mean psychological safety of engineers' teams.", label="Psychological safety", symbol="0–1"),
-        Metric("honest_reporting_share", "share of engineers", "share", "people", "Engineers whose team is safe enough for them to report AI's benefit honestly.", label="Honest reporting", symbol="% of engineers"),
-        Metric("fatigue", "index", "index", "people", "Mean AI fatigue (the load of reviewing and fixing generated code).", by_seniority=True, label="AI fatigue", symbol="0–1"),
-        Metric("morale", "index", "index", "people", "Mean morale.", by_seniority=True, label="Morale", symbol="0–1"),
-        Metric("headcount", "engineers", "count", "people", "Engineers present (positions minus vacancies).", by_seniority=True, label="Headcount", symbol="engineers", fmt=",.1f"),
-        Metric("attrition_cumulative", "share of positions", "share", "people", "Leavers since the start, per position (per initial engineer of the level for breakdowns).", by_seniority=True, label="Attrition since start", symbol="% of positions"),
-        Metric("attrition_top_skill_cumulative", "share of top engineers", "share", "people", "Leavers since the start with skill in the initial top fifth, per initial top-fifth engineer.", label="Attrition of top engineers", symbol="% of the initial top fifth"),
-        Metric("hires_cumulative", "share of positions", "share", "people", "New hires since the start, per position.", label="Hires since start", symbol="% of positions"),
+        Metric("trust_leadership", "index", "index", "people", "Mean trust in leadership.", by_seniority=True, label="Trust in leadership", symbol="0–1", numerator="trust_leadership", denominator="engineers"),
+        Metric("trust_ai", "index", "index", "people", "Mean trust in AI output.", by_seniority=True, label="Trust in AI", symbol="0–1", numerator="trust_ai", denominator="engineers"),
+        Metric("psych_safety", "index", "index", "people", "Mean psychological safety of engineers' teams.", label="Psychological safety", symbol="0–1", numerator="safety", denominator="engineers"),
+        Metric("honest_reporting_share", "share of engineers", "share", "people", "Engineers whose team is safe enough for them to report AI's benefit honestly.", label="Honest reporting", symbol="% of engineers", numerator="honest", denominator="engineers"),
+        Metric("fatigue", "index", "index", "people", "Mean AI fatigue (the load of reviewing and fixing generated code).", by_seniority=True, label="AI fatigue", symbol="0–1", numerator="fatigue", denominator="engineers"),
+        Metric("morale", "index", "index", "people", "Mean morale.", by_seniority=True, label="Morale", symbol="0–1", numerator="morale", denominator="engineers"),
+        Metric("headcount", "engineers", "count", "people", "Engineers present (positions minus vacancies).", by_seniority=True, label="Headcount", symbol="engineers", fmt=",.1f", numerator="present_now", denominator="one"),
+        Metric("attrition_cumulative", "share of positions", "share", "people", "Leavers since the start, per position (per initial engineer of the level for breakdowns).", by_seniority=True, label="Attrition since start", symbol="% of positions", numerator="leavers", denominator="positions"),
+        Metric("attrition_top_skill_cumulative", "share of top engineers", "share", "people", "Leavers since the start with skill in the initial top fifth, per initial top-fifth engineer.", label="Attrition of top engineers", symbol="% of the initial top fifth", numerator="leavers_top", denominator="top_initial"),
+        Metric("hires_cumulative", "share of positions", "share", "people", "New hires since the start, per position.", label="Hires since start", symbol="% of positions", numerator="hires", denominator="positions"),
         # the gap
-        Metric("reported_gain", "relative change", "gain", "gap", "Productivity gain leadership hears: self-reported gains of engineers counted active, per engineer.", label="Reported gain", symbol="% claimed"),
-        Metric("measurement_gap", "relative change", "gain", "gap", "Reported gain minus true gain.", label="Measurement gap", symbol="reported − true, points"),
+        Metric("reported_gain", "relative change", "gain", "gap", "Productivity gain leadership hears: self-reported gains of engineers counted active, per engineer.", label="Reported gain", symbol="% claimed", numerator="reported_gain", denominator="engineers"),
+        Metric("measurement_gap", "relative change", "gain", "gap", "Reported gain minus true gain.", label="Measurement gap", symbol="reported − true, points", derived=True),
     ]
 }
+
+
 
 
 
@@ -107,14 +252,31 @@ def title(metric: str) -> str:
 
 
 #: Metrics that the runner derives from the paired counterfactual.
-COUNTERFACTUAL_METRICS = ("true_gain", "measurement_gap")
+COUNTERFACTUAL_METRICS = tuple(m.name for m in METRICS.values() if m.derived)
+
+
+def _check_declarations() -> None:
+    """Each recorded metric is a ratio of declared tallies that have its breakdowns (an error here names the metric)."""
+    for m in METRICS.values():
+        if m.derived:
+            continue
+        for role, name in (("numerator", m.numerator), ("denominator", m.denominator)):
+            if name not in TALLY:
+                raise ValueError(f"metric {m.name!r}: its {role} {name!r} is not a declared tally")
+        num = TALLY[m.numerator]
+        for b in m.breakdowns:
+            if not getattr(num, f"by_{b}"):
+                raise ValueError(f"metric {m.name!r} is broken down by {b}, but its numerator {num.name!r} is not")
+
+
+_check_declarations()
 
 
 def series_list(task_names: tuple[str, ...]) -> list[tuple[str, str]]:
     """Every (metric, group) recorded by the model, in column order."""
     out = []
     for m in METRICS.values():
-        if m.name in COUNTERFACTUAL_METRICS:
+        if m.derived:
             continue
         out.append((m.name, "all"))
         if m.by_seniority:
@@ -124,148 +286,112 @@ def series_list(task_names: tuple[str, ...]) -> list[tuple[str, str]]:
     return out
 
 
-class Sums:
-    """Layout of the weekly sums the recorder kernel fills; every metric is one sum divided by another."""
+# ---------------------------------------------------------------------------
+# The layout of the weekly sums, and the recorder
+# ---------------------------------------------------------------------------
 
-    SCALARS = (
-        "one", "size", "top_initial", "leavers", "leavers_top", "hires", "cycle_time",
-        "n", "reporting", "ever_used", "genuine", "forced_only", "token_only", "shadow_users", "voiced", "pressure",
-        "mix", "ai_w", "forced_w", "shadow_w", "delivered", "escaped", "capacity", "rework", "verify", "risk",
-        "trust_leadership", "trust_ai", "fatigue", "morale", "safety", "honest", "reported", "now",
-    )
-    LEVEL = ("level_initial", "leavers_level", "n", "reporting", "mix", "ai_w", "forced_w", "delivered",
-             "trust_leadership", "trust_ai", "fatigue", "morale", "now")
-    TASK = ("cycle_time", "mix", "ai_w", "forced_w", "shadow_w", "delivered", "escaped")
+#: Where the weekly-sums kernel adds each engineer tally and engineer-task tally (-1: no such breakdown).
+SumsLayout = bundles.bundle_type(
+    "SumsLayout", ["engineer_all", "engineer_level", "task_all", "task_level", "task_task", "task_element", "kernel_slots"], __name__
+)
+
+
+class Sums:
+    """Positions of every tally's organisation total and breakdowns in the vector of weekly sums (kernel tallies first)."""
 
     def __init__(self, n_tasks: int):
         self.K = n_tasks
-        self.index: dict[str, int] = {}
+        self.slot: dict[tuple[str, str], int] = {}  # (tally, "all" | "seniority" | "task") -> first position
         i = 0
-        for name in self.SCALARS:
-            self.index[name] = i
+        ordered = [t for t in TALLIES if t.over != "organisation"] + [t for t in TALLIES if t.over == "organisation"]
+        for t in ordered:
+            self.slot[(t.name, "all")] = i
             i += 1
-        for name in self.LEVEL:
-            self.index[f"L:{name}"] = i
-            i += 3
-        for name in self.TASK:
-            self.index[f"K:{name}"] = i
-            i += n_tasks
+            if t.by_seniority:
+                self.slot[(t.name, "seniority")] = i
+                i += len(SENIORITY_LEVELS)
+            if t.by_task:
+                self.slot[(t.name, "task")] = i
+                i += n_tasks
+            if t.over != "organisation":
+                kernel_slots = i
         self.size = i
-        self.index_array = np.array([self.index[k] for k in self.kernel_order()], dtype=np.int64)
+        eng = [t for t in TALLIES if t.over == "engineer"]
+        task = [t for t in TALLIES if t.over == "engineer_task"]
 
-    def kernel_order(self) -> list[str]:
-        """The sums the recorder kernel fills, in the order of its index argument."""
-        return [
-            "n", "reporting", "ever_used", "genuine", "forced_only", "token_only", "shadow_users", "voiced", "pressure",
-            "mix", "ai_w", "forced_w", "shadow_w", "delivered", "escaped", "capacity", "rework", "verify", "risk",
-            "trust_leadership", "trust_ai", "fatigue", "morale", "safety", "honest", "reported", "now",
-            "L:n", "L:reporting", "L:mix", "L:ai_w", "L:forced_w", "L:delivered", "L:trust_leadership", "L:trust_ai", "L:fatigue",
-            "L:morale", "L:now", "K:mix", "K:ai_w", "K:forced_w", "K:shadow_w", "K:delivered", "K:escaped",
-        ]
+        def at(t: Tally, b: str) -> int:
+            return self.slot.get((t.name, b), -1)
 
-    def __getitem__(self, key: str) -> int:
-        return self.index[key]
+        self.layout = SumsLayout(
+            engineer_all=np.array([at(t, "all") for t in eng], dtype=np.int64),
+            engineer_level=np.array([at(t, "seniority") for t in eng], dtype=np.int64),
+            task_all=np.array([at(t, "all") for t in task], dtype=np.int64),
+            task_level=np.array([at(t, "seniority") for t in task], dtype=np.int64),
+            task_task=np.array([at(t, "task") for t in task], dtype=np.int64),
+            task_element=np.array([t.total == "task" for t in task], dtype=np.bool_),
+            kernel_slots=kernel_slots,
+        )
 
+    def position(self, tally: str, group: str, task_names: tuple[str, ...]) -> int:
+        """Position of one tally's value for a group ("all", "seniority=mid", "task=debugging"), or its organisation total."""
+        if group.startswith("seniority=") and (tally, "seniority") in self.slot:
+            return self.slot[(tally, "seniority")] + SENIORITY_LEVELS.index(group.split("=", 1)[1])
+        if group.startswith("task=") and (tally, "task") in self.slot:
+            return self.slot[(tally, "task")] + task_names.index(group.split("=", 1)[1])
+        return self.slot[(tally, "all")]
 
-#: For each metric: (numerator, denominator) sums for the whole organisation, and the prefix of the
-#: per-level (``L:``) and per-task (``K:``) sums for breakdowns; value = numerator / denominator.
-RATIOS: dict[str, tuple[str, str]] = {
-    "weekly_active_share": ("reporting", "n"),
-    "ever_used_share": ("ever_used", "n"),
-    "genuine_use_share": ("genuine", "n"),
-    "forced_use_share": ("forced_only", "n"),
-    "token_use_share": ("token_only", "n"),
-    "shadow_use_share": ("shadow_users", "n"),
-    "pushback_share": ("voiced", "n"),
-    "ai_task_share": ("ai_w", "mix"),
-    "forced_task_share": ("forced_w", "mix"),
-    "shadow_task_share": ("shadow_w", "mix"),
-    "usage_pressure": ("pressure", "n"),
-    "throughput": ("delivered", "size"),
-    "cycle_time": ("cycle_time", "one"),
-    "escaped_defects": ("escaped", "n"),
-    "rework_share": ("rework", "capacity"),
-    "verification_share": ("verify", "capacity"),
-    "risk_exposure": ("risk", "n"),
-    "trust_leadership": ("trust_leadership", "n"),
-    "trust_ai": ("trust_ai", "n"),
-    "psych_safety": ("safety", "n"),
-    "honest_reporting_share": ("honest", "n"),
-    "fatigue": ("fatigue", "n"),
-    "morale": ("morale", "n"),
-    "headcount": ("now", "one"),
-    "attrition_cumulative": ("leavers", "size"),
-    "attrition_top_skill_cumulative": ("leavers_top", "top_initial"),
-    "hires_cumulative": ("hires", "size"),
-    "reported_gain": ("reported", "n"),
-}
-#: Denominators of breakdowns that differ from the organisation's (e.g. throughput stays per position).
-LEVEL_DENOMINATOR = {"throughput": "size", "headcount": "one", "attrition_cumulative": "L:level_initial", "cycle_time": "one"}
-LEVEL_NUMERATOR = {"attrition_cumulative": "L:leavers_level"}
-TASK_DENOMINATOR = {"throughput": "size", "cycle_time": "one", "escaped_defects": "n"}
+    def set(self, values: np.ndarray, tally: str, total: float, *, seniority=None, task=None) -> None:
+        """Set an organisation tally's total (and its breakdowns) in ``values``."""
+        values[self.slot[(tally, "all")]] = total
+        if seniority is not None:
+            p = self.slot[(tally, "seniority")]
+            values[p : p + len(SENIORITY_LEVELS)] = seniority
+        if task is not None:
+            p = self.slot[(tally, "task")]
+            values[p : p + self.K] = task
 
 
 def _plan(series: list[tuple[str, str]], sums: Sums, task_names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Numerator and denominator sum index of every recorded series."""
+    """Numerator and denominator position of every recorded series."""
     num, den = [], []
     for metric, group in series:
-        n_name, d_name = RATIOS[metric]
-        if group == "all":
-            num.append(sums[n_name])
-            den.append(sums[d_name])
-        elif group.startswith("seniority="):
-            lv = SENIORITY_LEVELS.index(group.split("=", 1)[1])
-            n_key = LEVEL_NUMERATOR.get(metric, f"L:{n_name}")
-            num.append(sums[n_key] + lv)
-            d_key = LEVEL_DENOMINATOR.get(metric, f"L:{d_name}")
-            den.append(sums[d_key] + (lv if d_key.startswith("L:") else 0))
-        else:
-            k = task_names.index(group.split("=", 1)[1])
-            num.append(sums[f"K:{n_name}"] + k)
-            d_key = TASK_DENOMINATOR.get(metric, f"K:{d_name}")
-            den.append(sums[d_key] + (k if d_key.startswith("K:") else 0))
+        m = METRICS[metric]
+        num.append(sums.position(m.numerator, group, task_names))
+        den.append(sums.position(m.denominator, group if m.group_denominator else "all", task_names))
     return np.array(num, dtype=np.int64), np.array(den, dtype=np.int64)
 
 
 class Recorder:
     """Preallocated [weeks, series] store filled once per week from one pass of weekly sums."""
 
-    def __init__(self, model: "EngineeringOrg"):
-        self.task_names = model.tables.task_names
+    def __init__(self, task_names: tuple[str, ...], weeks: int, constants: Mapping[str, dict]):
+        """``constants``: the organisation tallies that stay fixed over a run (positions, top_initial), as ``Sums.set`` keywords."""
+        self.task_names = tuple(task_names)
         self.series = series_list(self.task_names)
         self.col = {s: i for i, s in enumerate(self.series)}
-        self.values = np.full((model.weeks, len(self.series)), np.nan)
+        self.values = np.full((weeks, len(self.series)), np.nan)
         self.n_weeks = 0
         self.sums_layout = Sums(len(self.task_names))
         self.sums = np.zeros(self.sums_layout.size)
         self.num, self.den = _plan(self.series, self.sums_layout, self.task_names)
-        L = self.sums_layout
-        self.sums[L["one"]] = 1.0
-        self.sums[L["size"]] = model.workforce.n
-        self.sums[L["top_initial"]] = max(model.is_top_skill_initial, 1)
-        self.sums[L["L:level_initial"] : L["L:level_initial"] + 3] = np.maximum(model.level_initial, 1)
+        self.sums_layout.set(self.sums, "one", 1.0)
+        for tally, kw in constants.items():
+            self.sums_layout.set(self.sums, tally, **kw)
 
     def latest(self, metric: str, group: str = "all") -> float:
         return float(self.values[self.n_weeks - 1, self.col[(metric, group)]])
 
-    def record(self, model: "EngineeringOrg") -> None:
-        wf, wk, st, tb = model.workforce, model.wk, model.policy_state, model.tables
+    def record(self, week_sums, organisation: Mapping[str, dict]) -> None:
+        """Record one week: ``week_sums(sums, layout)`` fills the engineer tallies; ``organisation`` gives the organisation's (``Sums.set`` keywords)."""
         if self.n_weeks >= self.values.shape[0]:
             self.values = np.vstack([self.values, np.full_like(self.values, np.nan)])
         S, L = self.sums, self.sums_layout
-        model.passes.week_sums(
-            wk.present, wf.is_present, wf.seniority, wf.task_mix, wk.choice, wk.shadow, wk.forced, wk.token, wk.reporting,
-            wf.ever_used, wk.voiced, st.pressure, wk.delivered, wk.escaped, wk.capacity, wk.rework_hours, wk.verify_hours,
-            tb.task_hours, tb.data_risk, tb.vetted_risk, wf.trust_leadership, wf.trust_ai, wf.fatigue, wf.morale, wf.safety, wf.team,
-            wk.honest, wk.reported_gain, L.index_array, S,
-        )
-        c = model.counters
-        S[L["leavers"]], S[L["leavers_top"]], S[L["hires"]] = c.leavers, c.leavers_top, c.hires
-        S[L["L:leavers_level"] : L["L:leavers_level"] + 3] = c.leavers_level
-        S[L["cycle_time"]] = wk.cycle_time
-        S[L["K:cycle_time"] : L["K:cycle_time"] + L.K] = wk.cycle_time_task
+        week_sums(S, L.layout)
+        for tally, kw in organisation.items():
+            L.set(S, tally, **kw)
         self.values[self.n_weeks] = S[self.num] / np.maximum(S[self.den], 1e-12)
         self.n_weeks += 1
+
     def frame(self) -> pd.DataFrame:
         """Tidy table: one row per week, metric and group."""
         w = self.n_weeks

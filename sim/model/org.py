@@ -7,19 +7,24 @@ all engineers at once. ``EngineeringOrg.PHASES`` lists the story in order.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import time
 from types import SimpleNamespace
 
 import mesa
 import numpy as np
 
-from . import kernels
-from . import rules
-from .levers import PolicyState, build_levers
-from .metrics import Recorder
+from . import bundles, kernels, rules
+from .levers import LeverSetup, Observations, PolicyChannels, WorkRecord, build_levers
+from .metrics import TALLY_ROWS, Recorder
 from .params import SENIORITY_LEVELS, Scenario
 from .streams import WeeklyDraws, named_rng
+from .week import WeekData
 from .workforce import OrgTables, Workforce
+
+#: Metrics the optional Mesa DataCollector (``collect_mesa=True``) collects each week, from the model's own recorder.
+MESA_REPORTERS = ("weekly_active_share", "ai_task_share", "throughput", "trust_leadership", "psych_safety", "fatigue", "headcount")
 
 
 class Engineer(mesa.Agent):
@@ -70,41 +75,6 @@ class Engineer(mesa.Agent):
         return f"Engineer(id={self.unique_id}, slot={self.slot}, {self.seniority}, skill={self.skill:.2f})"
 
 
-class WeekData:
-    """Scratch of the week being simulated, shared by the phases (and read by levers and the recorder); allocated once per model."""
-
-    def __init__(self, n: int, n_tools: int, n_tasks: int, n_teams: int):
-        N, T, K = n, n_tools, n_tasks
-        self.present = np.zeros(N, dtype=bool)
-        self.choice = np.zeros((N, K), dtype=np.int64)  # 0: no AI, j: tool j-1
-        self.shadow = np.zeros((N, K), dtype=bool)  # used a tool not approved for the engineer
-        self.forced = np.zeros((N, K), dtype=bool)  # used only because of pressure or the norm
-        self.token = np.zeros(N, dtype=bool)  # made a token use
-        self.multiplier = np.ones((N, K))  # task time relative to no AI
-        self.hidden = np.zeros((N, K))  # verification + overhead (share of baseline time)
-        self.felt_potential = np.zeros((N, T, K))  # saving one would feel using each tool (noise-free)
-        self.delivered = np.zeros((N, K))  # baseline hours of work delivered
-        self.hours = np.zeros((N, K))  # focus hours spent per task type
-        self.escaped = np.zeros((N, K))  # escaped defects
-        self.verify_hours = np.zeros(N)  # hours verifying generated output
-        self.capacity = np.zeros(N)  # focus hours after fatigue
-        self.rework_hours = np.zeros(N)
-        self.token_hours = np.zeros(N)
-        self.touch = np.zeros((N, K))  # a task's touch time in days at this week's pace
-        self.cycle_time_task = np.zeros(K)  # days
-        self.cycle_time = 0.0
-        self.escaped_total = 0.0
-        self.perceived = np.zeros((N, K))
-        self.peer = np.zeros((n_teams, T * K))  # team means (habit, then beliefs)
-        self.reported_gain = np.zeros(N)
-        self.reporting = np.zeros(N, dtype=bool)  # counted active by telemetry
-        self.honest = np.zeros(N, dtype=bool)
-        self.voiced = np.zeros(N, dtype=bool)
-        self.punished = np.zeros(N)
-        self.leavers = np.zeros(N, dtype=bool)
-        self.hired = np.zeros(0, dtype=np.int64)  # slots hired this week
-
-
 class EngineeringOrg(mesa.Model):
     """An engineering organisation adopting AI coding tools under a policy, one step per week."""
 
@@ -125,8 +95,10 @@ class EngineeringOrg(mesa.Model):
         self.spec = scenario if scenario is not None else Scenario()
         sc = self.spec
         self.behaviour = sc.behaviour
+        self.params = bundles.params(sc.behaviour)  # the behaviour as the kernels read it
         self.weeks = sc.weeks
         self.tables = OrgTables.from_organisation(sc.organisation)
+        self.org = self.tables.bundle()
         n = sc.organisation.size
         # All streams derive from the model's seeded generator.
         self.entropy = int(self.rng.integers(2**63))
@@ -135,21 +107,26 @@ class EngineeringOrg(mesa.Model):
         wf.fill(np.arange(n), named_rng(self.entropy, "init/engineers"), new_hire=False)
         wf.safety[:] = self.behaviour.trust.initial_safety
         self.draws = WeeklyDraws(self.entropy, n, self.tables.n_tasks)
-        self.top_skill_threshold = float(np.quantile(wf.skill, 0.8))
+        self.top_skill_threshold = float(np.quantile(wf.skill, 1.0 - sc.organisation.top_skill_share))
         self.is_top_skill_initial = int((wf.skill >= self.top_skill_threshold).sum())
         self.level_initial = np.bincount(wf.seniority, minlength=3)
         # Baseline task-count weights per task type (for the organisation's cycle time).
         tasks0 = (wf.task_mix / self.tables.task_hours[None, :]).sum(axis=0)
         self.task_weights = tasks0 / tasks0.sum()
 
-        self.policy_state = PolicyState.blank(n, self.tables.n_tools, self.tables.n_tasks)
-        self.levers = build_levers(sc.policy, sc.approved_tools())
+        self.channels = PolicyChannels.blank(n, self.tables.n_tools, self.tables.n_tasks)
+        self.levers = build_levers(sc.policy, sc.behaviour, sc.approved_tools())
+        setup = LeverSetup(tool_names=self.tables.tool_names, task_names=self.tables.task_names, team=wf.team, n_teams=wf.n_teams,
+                           present=wf.is_present.copy(), skill=wf.skill.copy(), rng=lambda name: named_rng(self.entropy, name))
         for lever in self.levers:
-            lever.setup(self)
+            lever.setup(setup)
         self.week = 0  # weeks completed
         self.telemetry_weekly_active = 0.0
         self.counters = SimpleNamespace(leavers=0, leavers_top=0, hires=0, leavers_level=np.zeros(3, dtype=np.int64))
-        self.recorder = Recorder(self)
+        self.recorder = Recorder(self.tables.task_names, self.weeks, {
+            "positions": {"total": n, "seniority": np.maximum(self.level_initial, 1)},
+            "top_initial": {"total": max(self.is_top_skill_initial, 1)},
+        })
         self.wk = WeekData(n, self.tables.n_tools, self.tables.n_tasks, wf.n_teams)
         self.passes = kernels.for_model(n)  # the compiled per-engineer passes: multi-threaded for larger organisations
         self.last_week: WeekData | None = None
@@ -161,9 +138,12 @@ class EngineeringOrg(mesa.Model):
         self._agent_of_slot: list[Engineer | None] | None = None
         self.datacollector = None
         if collect_mesa:
-            self.datacollector = mesa.DataCollector(
-                model_reporters={m: _LatestMetric(m) for m in ("weekly_active_share", "ai_task_share", "throughput", "trust_leadership", "psych_safety", "fatigue", "headcount")}
-            )
+            self.datacollector = mesa.DataCollector(model_reporters={m: functools.partial(latest_metric, metric=m) for m in MESA_REPORTERS})
+
+    @property
+    def policy_state(self) -> PolicyChannels:
+        """The policy's channels (the first edition's name)."""
+        return self.channels
 
     # ------------------------------------------------------------------
     # Public helpers
@@ -201,8 +181,7 @@ class EngineeringOrg(mesa.Model):
 
     def step(self) -> None:
         """One working week: the policy acts, engineers choose and work, perceive, report, trust, leadership reacts, people leave and join."""
-        u, z = self.draws.next_week()
-        self._u, self._z = u, z
+        self.draws.next_week()
         self.wk.present[:] = self.workforce.is_present
         if self.profile:
             for name in self.PHASES:
@@ -219,108 +198,93 @@ class EngineeringOrg(mesa.Model):
     # The weekly story
     # ------------------------------------------------------------------
 
+    def observe(self, *, after_work: bool) -> Observations:
+        """What leadership can see now: who works here (and, after the week's work, telemetry, measured work and outcomes)."""
+        wf, wk = self.workforce, self.wk
+        obs = Observations(week=self.week, present=wf.is_present, skill=wf.skill, seniority=wf.seniority)
+        if not after_work:
+            return obs
+        work = WorkRecord(present=wk.present, choice=wk.choice, shadow=wk.shadow, multiplier=wk.multiplier, delivered=wk.delivered,
+                          hours=wk.hours, escaped=wk.escaped)
+        return dataclasses.replace(obs, weekly_active=self.telemetry_weekly_active, work=work, cycle_time=wk.cycle_time,
+                                   escaped_total=wk.escaped_total)
+
     def policy_acts(self) -> None:
         """1. The levers write this week's permissions, pressure, norms, endorsements and training."""
-        st = self.policy_state
-        st.reset_week()
+        ch = self.channels
+        ch.reset_week()
         if self.week >= self.spec.policy.start_week:
+            obs = self.observe(after_work=False)
             for lever in self.levers:
-                lever.act(self, self.week, st)
-        kernels.close_permits(st.permit, self.workforce.is_present, st.in_programme, st.approved_tool)
+                lever.act(obs, ch)
+        self._ch = ch.bundle()  # this week's channels as the kernels read them
+        kernels.close_permits(self._ch, self.workforce.is_present)
 
     def engineers_choose(self) -> None:
         """2. Each engineer picks, per task type, no AI, an approved tool, or an unapproved one (shadow), and may make a token use."""
-        wf, st, ch, wk = self.workforce, self.policy_state, self.behaviour.choice, self.wk
+        wf, wk = self.workforce, self.wk
         N, T, K = wf.belief.shape
         self.passes.team_mean(wf.habit.reshape(N, T * K), wk.present, wf.team_starts, wk.peer)
-        self.passes.choose_tools(
-            wf.belief, wf.affinity, wf.trust_ai, wk.peer, wf.team, wf.habit, wf.tried, st.endorsement, wf.seniority,
-            st.permit, st.pressure, st.norm, st.in_programme, st.enforcement,
-            self._u["choice"], self._u["shadow"], self._u["token"][0], wk.present,
-            ch.benefit_weight, ch.hurdle, ch.trust_weight, ch.peer_weight, ch.habit_weight, ch.trial_barrier, ch.endorsement_weight,
-            ch.pressure_weight, ch.norm_weight, ch.shadow_gap, ch.shadow_penalty, ch.token_propensity,
-            wk.choice, wk.shadow, wk.forced, wk.token,
-        )
+        self.passes.choose_tools(wf.bundle(), wk.bundle, self._ch, self.draws.bundle, self.params.choice)
 
     def do_work(self) -> None:
         """3. Work: task time from baseline, the tool's true effect for this engineer, proficiency and verification; defects escape and return as rework."""
-        wf, tb, bh, st, wk = self.workforce, self.tables, self.behaviour, self.policy_state, self.wk
-        w, q, pr = bh.work, bh.quality, bh.perception
-        self.passes.do_work(
-            wk.choice, st.norm, wk.token, st.training_hours, wk.present, wf.tenure_weeks, wf.skill, wf.proficiency, wf.fatigue,
-            wf.task_mix, wf.rework_pending,
-            tb.time_saving, tb.verification, tb.defect_change, tb.codable, tb.context, tb.task_hours, tb.defect_rate,
-            bh.learning.familiarity_years, w.greenfield_mastery, w.expert_discount, w.novice_realisation, w.expert_scrutiny,
-            w.proficiency_verification_saving, w.learning_overhead, w.generate_verification, w.speed_min, w.speed_skill,
-            w.focus_hours, w.fatigue_drag, w.token_use_hours, q.rework_due, q.fix_hours, q.skill_defect_reduction,
-            q.catch_base, q.catch_skill, q.catch_fatigue, pr.effort_discount, pr.optimism,
-            wk.multiplier, wk.hidden, wk.felt_potential, wk.delivered, wk.hours, wk.escaped, wk.verify_hours, wk.capacity,
-            wk.rework_hours, wk.token_hours, wk.touch,
-        )
+        wk, pa, q = self.wk, self.params, self.behaviour.quality
+        self.passes.do_work(self.workforce.bundle(), wk.bundle, self._ch, self.org, pa.work, pa.quality, pa.learning, pa.perception)
         # Cycle time: touch time at this week's pace of task work, plus a review wait that grows with the verification load.
-        org_verification = wk.verify_hours.sum() / max(wk.capacity.sum(), 1e-9)
-        wait = q.review_wait_days * (1.0 + q.review_load_wait * org_verification)
-        n_present = max(int(wk.present.sum()), 1)
-        wk.cycle_time_task[:] = wk.touch.sum(axis=0) / n_present + wait
+        wait = rules.review_wait(q.review_wait_days, q.review_load_wait, wk.verify_hours.sum() / max(wk.capacity.sum(), 1e-9))
+        wk.cycle_time_task[:] = rules.cycle_time_days(wk.touch.sum(axis=0), max(int(wk.present.sum()), 1), wait)
         wk.cycle_time = float(self.task_weights @ wk.cycle_time_task)
         wk.escaped_total = float(wk.escaped.sum())
 
     def perceive_and_learn(self) -> None:
         """4. Engineers perceive their speed-up (biased, noisy), update beliefs and proficiency; fatigue and morale follow."""
-        wf, bh, st, wk = self.workforce, self.behaviour, self.policy_state, self.wk
-        pr, lp, pe = bh.perception, bh.learning, bh.people
+        wf, wk, pa = self.workforce, self.wk, self.params
         N, T, K = wf.belief.shape
-        self.passes.perceive(wk.choice, wk.multiplier, wk.hidden, wk.felt_potential, self._z["perception"], wk.present, wf.belief,
-                         pr.outside_word, pr.belief_update, pr.effort_discount, pr.optimism, pr.anchoring, pr.noise_sd, wk.perceived)
+        self.passes.perceive(wf.bundle(), wk.bundle, self.draws.bundle, pa.perception)
         self.passes.team_mean(wf.belief.reshape(N, T * K), wk.present, wf.team_starts, wk.peer)
-        self.passes.learn(
-            wk.choice, wk.shadow, wk.forced, wk.token, st.norm, wk.present, wf.task_mix, wk.perceived, st.approved_tool,
-            st.training_hours, wk.verify_hours, wk.token_hours, wf.skill,
-            wk.peer, wf.team, wf.belief, wf.proficiency, wf.trust_ai, wf.habit, wf.tried, wf.ever_used, wf.fatigue, wf.morale,
-            pr.peer_influence, lp.learning_rate, lp.forgetting, lp.token_learning, lp.training_effect, pr.trust_ai_rate,
-            bh.work.focus_hours, pe.fatigue_saturation, pe.fatigue_rate, pe.initial_morale, pe.morale_fatigue, pe.morale_forced,
-            pe.morale_norm, pe.morale_gain, pe.morale_rate,
-        )
+        self.passes.learn(wf.bundle(), wk.bundle, self._ch, pa.perception, pa.learning, pa.work, pa.people)
 
     def report(self) -> None:
         """5. Telemetry counts approved use truly; self-reports are honest only where the team is safe enough."""
-        wf, st, wk = self.workforce, self.policy_state, self.wk
-        self.passes.report(wk.choice, wk.shadow, wk.perceived, wk.token, wk.present, wf.task_mix, wf.safety, wf.team,
-                                  wf.honesty_threshold, st.stake, self.behaviour.trust.wanted_gain, wk.reporting, wk.honest, wk.reported_gain)
+        wk = self.wk
+        self.passes.report(self.workforce.bundle(), wk.bundle, self._ch, self.params.trust)
         self.telemetry_weekly_active = int(wk.reporting.sum()) / max(int(wk.present.sum()), 1)
 
     def update_trust_and_safety(self) -> None:
         """6. Forced use, barred tools and ignored or punished pushback cost trust and safety; response and feedback safety restore them."""
-        wf, st, wk, tr = self.workforce, self.policy_state, self.wk, self.behaviour.trust
-        fs = st.feedback_safety
-        self.passes.trust_and_voice(
-            wf.belief, st.permit, st.in_programme, wk.forced, wf.task_mix, wk.present, wf.team, wf.safety, self._u["voice"][0],
-            st.enforcement, fs, tr.initial_trust_leadership, tr.voice_gap, tr.voice_threshold, tr.voice_slope, tr.voice_rate,
-            tr.trust_drift, tr.forced_cost, tr.restriction_cost, tr.ignored_cost, tr.response_gain,
-            wf.trust_leadership, wk.voiced, wk.punished,
-        )
-        climate = float(rules.safety_climate(tr.initial_safety, fs, st.enforcement, tr.safety_from_feedback, tr.safety_from_enforcement))
-        kernels.team_safety(wf.safety, wk.punished, wk.present, wf.team_starts, climate, tr.safety_rate, tr.punishment_cost)
+        wf, ch, tr = self.workforce, self.channels, self.behaviour.trust
+        self.passes.trust_and_voice(wf.bundle(), self.wk.bundle, self._ch, self.draws.bundle, self.params.trust)
+        climate = float(rules.safety_climate(tr.initial_safety, ch.feedback_safety, ch.enforcement, tr.safety_from_feedback, tr.safety_from_enforcement))
+        kernels.team_safety(wf.bundle(), self.wk.bundle, climate, self.params.trust)
 
     def leadership_reacts(self) -> None:
-        """7. Leadership reacts per its levers: escalate under a usage target, back what works under outcome goals, decide after a pilot."""
-        if self.week >= self.spec.policy.start_week:
-            for lever in self.levers:
-                lever.react(self, self.week, self.policy_state)
+        """7. Leadership reacts per its levers: escalate under a usage target, back what works under outcome goals, decide after a pilot;
+        engineers hear what it publishes."""
+        if self.week < self.spec.policy.start_week:
+            return
+        obs = self.observe(after_work=True)
+        for lever in self.levers:
+            lever.react(obs, self.channels)
+        for measured, mask in self.channels.publications:
+            self.hear_published(measured, mask)
+
+    def hear_published(self, measured: np.ndarray, mask: np.ndarray) -> None:
+        """Engineers hear a published result [3,T,K]: beliefs move toward the result for their level; trust gains from transparency."""
+        wf = self.workforce
+        use = mask[wf.seniority] & wf.is_present[:, None, None]
+        wf.belief[...] = np.where(use, rules.update_toward(wf.belief, measured[wf.seniority], self.behaviour.perception.publication_weight), wf.belief)
+        wf.trust_leadership[wf.is_present] = rules.after_transparency(wf.trust_leadership[wf.is_present], self.behaviour.trust.transparency_gain)
 
     def attrition_and_hiring(self) -> None:
         """8. Engineers leave with a hazard raised by low trust, fatigue and low morale (more for the skilled); replacements arrive after a delay."""
-        wf, pe, wk, c = self.workforce, self.behaviour.people, self.wk, self.counters
-        self.passes.leave(
-            wk.present, self._u["leave"][0], wf.trust_leadership, wf.fatigue, wf.morale, wf.skill, wf.tenure_weeks,
-            pe.annual_attrition, self.behaviour.trust.initial_trust_leadership, pe.initial_morale,
-            pe.attrition_trust, pe.attrition_fatigue, pe.attrition_morale, pe.attrition_skill, wk.leavers,
-        )
+        wf, wk, c = self.workforce, self.wk, self.counters
+        self.passes.leave(wf.bundle(), wk.bundle, self.draws.bundle, self.params.people, self.params.trust)
         leavers = np.flatnonzero(wk.leavers)
         c.leavers += leavers.size
         c.leavers_top += int((wf.skill[leavers] >= self.top_skill_threshold).sum())
         c.leavers_level += np.bincount(wf.seniority[leavers], minlength=3)
-        wf.vacate(leavers, self.week, pe.hiring_delay_weeks)
+        wf.vacate(leavers, self.week, self.behaviour.people.hiring_delay_weeks)
         due = np.flatnonzero(wf.t_hire == self.week + 1)
         wf.fill(due, self.entropy, new_hire=True)
         c.hires += due.size
@@ -334,7 +298,16 @@ class EngineeringOrg(mesa.Model):
 
     def record(self) -> None:
         """9. Record this week's outputs."""
-        self.recorder.record(self)
+        c, wk = self.counters, self.wk
+        self.recorder.record(
+            lambda sums, layout: self.passes.week_sums(self.workforce.bundle(), wk.bundle, self._ch, self.org, TALLY_ROWS, layout, sums),
+            {
+                "leavers": {"total": c.leavers, "seniority": c.leavers_level},
+                "leavers_top": {"total": c.leavers_top},
+                "hires": {"total": c.hires},
+                "cycle_time": {"total": wk.cycle_time, "task": wk.cycle_time_task},
+            },
+        )
         if self.datacollector is not None:
             self.datacollector.collect(self)
 
@@ -349,11 +322,6 @@ class EngineeringOrg(mesa.Model):
         return dict(self.phase_seconds)
 
 
-class _LatestMetric:
-    """A DataCollector reporter for one metric of the latest recorded week."""
-
-    def __init__(self, metric: str):
-        self.metric = metric
-
-    def __call__(self, model: EngineeringOrg) -> float:
-        return model.recorder.latest(self.metric)
+def latest_metric(model: EngineeringOrg, metric: str) -> float:
+    """A DataCollector reporter: one metric of the latest recorded week (Mesa calls a ``partial`` of it with the model)."""
+    return model.recorder.latest(metric)

@@ -16,11 +16,15 @@ A scenario has four sections:
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SENIORITY_LEVELS: tuple[str, ...] = ("junior", "mid", "senior")
+
+#: Policy keys of the first edition that still load: each sets the keys that replaced it.
+DEPRECATED_POLICY_KEYS: dict[str, tuple[str, ...]] = {"enforcement": ("usage_enforcement", "norm_enforcement")}
 
 #: Tolerance for shares that must sum to one.
 SUM_TOLERANCE = 1e-6
@@ -164,6 +168,7 @@ class Organisation(Strict):
     task_types: dict[str, TaskType] = Field(default_factory=_default_task_types, description="Kinds of work, by name.")
     tools: dict[str, Tool] = Field(default_factory=_default_tools, description="AI coding tools that exist, by name.")
     vetted_risk: float = P(0.1, 0.0, 1.0, "share", "Exposure of an approved (vetted) tool relative to the same tool used unapproved.")
+    top_skill_share: float = P(0.2, 0.01, 1.0, "share of engineers", "Share of the initial engineers, the most skilled, counted as top engineers (the attrition of top engineers follows them).", "Definition (assumption): the top fifth.")
 
     @model_validator(mode="after")
     def _consistent(self) -> "Organisation":
@@ -209,6 +214,8 @@ class OutcomeGoals(Strict):
     defect_target: float = P(0.0, -0.5, 0.8, "relative reduction", "Targeted reduction of escaped defects (negative: tolerated increase).")
     review_every_weeks: int = P(6, 1, 52, "weeks", "How often leadership reviews measured outcomes and publishes what works.")
     min_gain: float = P(0.05, -0.5, 0.8, "share of task time", "Measured time saving at which leadership backs a tool for a task type (below zero it advises against).")
+    urgency: float = P(0.5, 0.0, 5.0, "endorsement per shortfall", "How much more strongly leadership backs what works per unit of cycle-time shortfall (1: no reduction at all against the target).", "Assumption.")
+    defect_ratio_limit: float = P(1.2, 1.0, 5.0, "ratio", "Defect rate of a tool's work, relative to work without AI, above which leadership advises against the tool for that task type when the quality goal is missed.", "Assumption.")
 
 
 class Pilot(Strict):
@@ -226,15 +233,31 @@ class Policy(Strict):
     start_week: int = P(0, 0, 259, "week", "Week the policy starts; before it no AI tool is approved and no lever acts.")
     allowed_tools: list[str] | Literal["all"] = Field("all", description="Approved tools ('all' or a list of tool names; [] approves none).")
     usage_target: float = P(0.0, 0.0, 1.0, "share of engineers", "Target share of engineers using an approved AI tool each week (0: no target).")
-    enforcement: float = P(0.0, 0.0, 1.0, "index", "How hard the usage target is enforced (dashboards, performance reviews).")
+    usage_enforcement: float = P(0.0, 0.0, 1.0, "index", "How hard the usage target is enforced (dashboards, performance reviews): the pressure it starts with, and part of the climate of enforcement.")
     escalation: float = P(0.1, 0.0, 1.0, "pressure per week", "How fast leadership raises pressure while measured usage is under target.")
     max_pressure: float = P(2.0, 0.0, 5.0, "index", "Ceiling on usage pressure after escalation.")
     generate_share: float = P(0.0, 0.0, 1.0, "share of engineers", "Share of the most skilled engineers told to only generate and supervise code (the role norm).")
+    norm_enforcement: float = P(0.0, 0.0, 1.0, "index", "How hard the generate-don't-write norm is enforced: part of the climate of enforcement while anyone is under the norm.")
     outcome_goals: OutcomeGoals = Field(default_factory=OutcomeGoals, description="Outcome goals lever.")
     feedback_safety: float = P(0.5, 0.0, 1.0, "index", "How safe it is to say 'this doesn't help': 0 dissent is punished, 1 it is invited and acted on.")
     pilot: Pilot = Field(default_factory=Pilot, description="Pilot-and-measure lever.")
     training_hours: float = P(0.0, 0.0, 200.0, "hours per engineer", "Training time given to each engineer on the approved tools, spread over the training period.")
     training_weeks: int = P(4, 1, 52, "weeks", "Weeks over which the training hours are spread, from the policy start.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_enforcement(cls, data: Any) -> Any:
+        """The first edition's ``enforcement`` drove both the usage target and the norm: it sets both (with a warning)."""
+        if isinstance(data, dict) and "enforcement" in data:
+            data = dict(data)
+            value = data.pop("enforcement")
+            for key in DEPRECATED_POLICY_KEYS["enforcement"]:
+                data.setdefault(key, value)
+            warnings.warn(
+                f"policy.enforcement is split into policy.usage_enforcement and policy.norm_enforcement; {value!r} was used for both",
+                FutureWarning, stacklevel=2,
+            )
+        return data
 
 
 # ---------------------------------------------------------------------------
@@ -258,6 +281,7 @@ class Work(Strict):
     token_use_hours: float = P(0.5, 0.0, 8.0, "hours", "Time one token use takes (a cheap use that satisfies a usage metric and adds nothing).")
     fatigue_drag: float = P(0.3, 0.0, 1.0, "share of focus hours", "Share of focus hours lost at full AI fatigue.")
     generate_verification: float = P(0.5, 0.0, 3.0, "multiplier", "Extra verification for engineers told to generate everything (they supervise output they would have written).")
+    min_time_multiplier: float = P(0.05, 0.01, 1.0, "share of task time", "Shortest time a task can take with a tool, relative to without it (a floor on the time multiplier).", "Assumption.")
 
 
 class Quality(Strict):
@@ -364,6 +388,13 @@ class People(Strict):
     hiring_delay_weeks: int = P(10, 0, 52, "weeks", "Weeks from a departure to the replacement's first week.")
 
 
+class Measurement(Strict):
+    """How leadership measures what a tool does (outcome reviews and pilots)."""
+
+    measurement_sd: float = P(0.3, 0.0, 2.0, "share of task time", "Standard error of leadership's measurement of a time saving from one task-week of data.", "Assumption.")
+    min_evidence: int = P(5, 1, 1000, "task-weeks", "Task-weeks of data leadership needs before it publishes or acts on a result for one tool, task type and seniority level.", "Assumption.")
+
+
 class Behaviour(Strict):
     """How engineers work, perceive, decide, trust and leave. Shared by all scenarios."""
 
@@ -374,6 +405,7 @@ class Behaviour(Strict):
     choice: Choice = Field(default_factory=Choice)
     trust: Trust = Field(default_factory=Trust)
     people: People = Field(default_factory=People)
+    measurement: Measurement = Field(default_factory=Measurement)
 
 
 # ---------------------------------------------------------------------------

@@ -15,11 +15,27 @@ import numpy as np
 
 WEEKS_PER_YEAR = 52.0
 WORKDAYS_PER_WEEK = 5.0
+#: The range of a believed time saving (share of task time): at most 95% saved (as a tool's true saving), at worst twice as slow.
+BELIEF_MIN = -1.0
+BELIEF_MAX = 0.95
 
 
 def clip(x, lo, hi):
     """x limited to [lo, hi] (elementwise; works on numbers too). Rules inline this expression so each compiles on its own."""
     return np.minimum(np.maximum(x, lo), hi)
+
+
+# --- New engineers ---------------------------------------------------------------
+
+
+def drawn_share(mean, sd, z):
+    """A share or index drawn around its mean with a standard normal ``z``, kept in [0, 1] (skill, initial proficiency)."""
+    return np.minimum(np.maximum(mean + sd * z, 0.0), 1.0)
+
+
+def prior_belief(hype_prior: float, reputation, prior_sd: float, z):
+    """A new engineer's belief about a tool's time saving before using it: the hype times the tool's reputation, plus a personal spread."""
+    return np.minimum(np.maximum(hype_prior * reputation + prior_sd * z, BELIEF_MIN), BELIEF_MAX)
 
 
 # --- Skill, familiarity and the true effect of a tool -----------------------
@@ -69,9 +85,9 @@ def time_components(
     return gain, verify, overhead
 
 
-def time_multiplier(gain: np.ndarray, verify: np.ndarray, overhead: np.ndarray) -> np.ndarray:
-    """Task time with the tool relative to without it (1 = no change; below 1 faster)."""
-    return np.maximum(1.0 - gain + verify + overhead, 0.05)
+def time_multiplier(gain, verify, overhead, min_multiplier: float):
+    """Task time with the tool relative to without it (1 = no change; below 1 faster), never below ``min_multiplier``."""
+    return np.maximum(1.0 - gain + verify + overhead, min_multiplier)
 
 
 # --- The weekly choice --------------------------------------------------------
@@ -110,20 +126,31 @@ def choice_weight(utility):
     return np.exp(np.minimum(np.maximum(utility, -50.0), 50.0))
 
 
-def choose(utility: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Discrete logit choice [N,K] among no AI (0) and tools 1..T, from utilities [N,T,K] (-inf: unavailable) and uniforms [N,K].
+def pressure_utility(pressure, norm, pressure_weight: float, norm_weight: float):
+    """Utility that usage pressure and the generate-don't-write norm add to every approved tool (``norm``: 1 if under it)."""
+    return pressure_weight * pressure + norm_weight * norm
 
-    No AI has weight 1, tool j weight exp(utility); the option is the first whose cumulative
-    probability exceeds the uniform draw (sim/kernels.py ``pick`` does the same for one decision).
+
+def pick(u, weights):
+    """The logit choice for one decision: 0 (no AI) or tool j+1, from tool weights ``[T]`` (exp(utility); 0: unavailable) and a uniform draw.
+
+    Doing without AI has weight 1. The option chosen is the first whose cumulative probability
+    exceeds ``u``; the cumulative sums and their denominator come from the same additions, so an
+    unavailable last tool ends the distribution at exactly 1 and is never chosen. The model's
+    kernels compile this function, and the reference model calls it on Python lists.
     """
-    e = np.where(np.isfinite(utility), choice_weight(np.where(np.isfinite(utility), utility, 0.0)), 0.0)
-    cs = np.cumsum(e, axis=1)
-    denom = 1.0 + cs[:, -1, :]  # from the same sums, so an unavailable last tool ends the cdf at exactly 1
-    cdf = (1.0 + cs) / denom[:, None, :]  # P(choice <= tool j), j = 1..T
-    choice = (u >= 1.0 / denom).astype(np.int64)
-    # Advance past every tool whose cumulative probability u exceeds.
-    choice += (u[:, None, :] >= cdf[:, :-1, :]).sum(axis=1)
-    return choice
+    T = len(weights)
+    total = 0.0
+    for j in range(T):
+        total += weights[j]
+    denom = 1.0 + total
+    c = 1 if u >= 1.0 / denom else 0
+    cs = 0.0
+    for j in range(T - 1):
+        cs += weights[j]
+        if u >= (1.0 + cs) / denom:
+            c += 1
+    return c
 
 
 def shadow_probability(advantage, affinity, enforcement, benefit_weight: float, shadow_gap: float, shadow_penalty: float):
@@ -139,6 +166,31 @@ def token_probability(pressure, token_propensity: float):
 
 
 # --- Work, defects, rework ----------------------------------------------------
+
+
+def task_hours_left(capacity, rework, token_hours, training_hours):
+    """Hours left for task work this week after rework, token uses and training (hours, never negative)."""
+    return np.maximum(capacity - rework - token_hours - training_hours, 0.0)
+
+
+def hours_per_day(task_hours_week):
+    """Hours of task work per working day (at least one hour a week, so a task's touch time stays finite)."""
+    return np.maximum(task_hours_week, 1.0) / WORKDAYS_PER_WEEK
+
+
+def delivered_work(speed, hours, multiplier):
+    """Work delivered (baseline hours) by ``hours`` of focus at ``speed``, with tasks taking ``multiplier`` of their usual time."""
+    return speed * hours / multiplier
+
+
+def verification_hours(hours, verification, multiplier):
+    """Hours of those spent verifying generated output (``verification``: share of baseline task time)."""
+    return hours * verification / multiplier
+
+
+def touch_days(task_hours, multiplier, speed, daily_hours):
+    """Working days one task takes from start to finished code, at this week's pace (days)."""
+    return task_hours * multiplier / speed / daily_hours
 
 
 def available_hours(focus_hours: float, fatigue, fatigue_drag: float):
@@ -159,6 +211,26 @@ def catch_rate(skill, fatigue, catch_base: float, catch_skill: float, catch_fati
 def defects_introduced(delivered, defect_rate, skill, skill_defect_reduction: float, defect_change):
     """Defects introduced by the work delivered (baseline hours), with the tool's defect change where AI did it."""
     return delivered * defect_rate * (1.0 - skill_defect_reduction * skill) * (1.0 + defect_change)
+
+
+def defects_escaped(introduced, caught):
+    """Defects that escape review, of those introduced (``caught``: the catch rate)."""
+    return introduced * (1.0 - caught)
+
+
+def rework_added(escaped, fix_hours: float):
+    """Hours of rework that escaped defects add to an engineer's pending rework."""
+    return escaped * fix_hours
+
+
+def review_wait(review_wait_days: float, review_load_wait: float, verification_share):
+    """Days a task waits for review, growing with the organisation's verification share of focus hours."""
+    return review_wait_days * (1.0 + review_load_wait * verification_share)
+
+
+def cycle_time_days(touch_days_total, engineers, wait_days):
+    """Mean days from start to merge of a task: the engineers' mean touch time plus the review wait."""
+    return touch_days_total / engineers + wait_days
 
 
 # --- Perception and learning -------------------------------------------------
@@ -191,6 +263,11 @@ def trained_proficiency(p, hours, training_effect: float):
     return 1.0 - (1.0 - p) * (1.0 - training_effect) ** hours
 
 
+def token_intensity(token_learning: float, n_tools):
+    """Use intensity one token use adds for each approved tool (share of one's work), the token learning spread over the tools."""
+    return token_learning / n_tools
+
+
 def trust_ai_target(perceived):
     """Trust in AI output that one week's perceived saving supports (index)."""
     return np.minimum(np.maximum(0.5 + perceived, 0.0), 1.0)
@@ -202,6 +279,11 @@ def trust_ai_target(perceived):
 def fatigue_target(review_hours, focus_hours: float, saturation: float):
     """Fatigue (index) that a week's review and verification load sustains."""
     return np.minimum(np.maximum(review_hours / (focus_hours * saturation), 0.0), 1.0)
+
+
+def norm_morale_loss(skill, morale_norm: float):
+    """Morale an engineer under the generate-don't-write norm loses: more, the more skilled (they are told to stop writing code)."""
+    return morale_norm * skill
 
 
 def morale_target(initial: float, fatigue, forced_share, norm_loss, felt_gain, morale_fatigue: float, morale_forced: float, morale_gain: float):
@@ -228,6 +310,11 @@ def implied_gain(ai_share, saving):
     """Productivity gain (share) implied by saving a share of time on a share of one's work."""
     s = np.minimum(np.maximum(saving, -0.9), 0.9)
     return ai_share * s / (1.0 - s)
+
+
+def is_dissatisfied(restriction_gap, forced_share, voice_gap: float):
+    """Whether an engineer believes the policy harms their work enough to consider speaking up (barred tools' advantage plus forced use)."""
+    return restriction_gap + forced_share > voice_gap
 
 
 def voice_probability(safety, threshold: float, slope: float, rate: float):
@@ -258,6 +345,11 @@ def trust_leadership_change(
     return np.minimum(np.maximum(trust + delta, 0.0), 1.0)
 
 
+def punishment(voiced, enforcement, feedback_safety):
+    """How much an engineer who spoke up is punished this week: enforcement where feedback is unsafe (index)."""
+    return voiced * enforcement * (1.0 - feedback_safety)
+
+
 def safety_climate(initial: float, feedback_safety, enforcement, from_feedback: float, from_enforcement: float):
     """Psychological safety (index) the policy climate supports: up with feedback safety, down with enforcement."""
     return np.minimum(np.maximum(initial + from_feedback * (feedback_safety - 0.5) - from_enforcement * enforcement, 0.0), 1.0)
@@ -266,6 +358,56 @@ def safety_climate(initial: float, feedback_safety, enforcement, from_feedback: 
 def safety_change(safety, climate, punished_share, rate: float, punishment_cost: float):
     """Team safety after a week: toward the climate, minus the share of the team punished for dissent."""
     return np.minimum(np.maximum(safety + rate * (climate - safety) - punishment_cost * punished_share, 0.0), 1.0)
+
+
+def after_transparency(trust, transparency_gain: float):
+    """Trust in leadership after it publishes measured results (capped at 1)."""
+    return np.minimum(1.0, trust + transparency_gain)
+
+
+# --- Leadership: measuring and backing what works --------------------------------
+
+
+def measured_saving(saving_sum, n, z, measurement_sd: float):
+    """Mean time saving leadership measures from ``n`` task-weeks (``n`` at least 1): the true mean plus noise of ``measurement_sd / sqrt(n)``."""
+    return saving_sum / n + z * measurement_sd / np.sqrt(n)
+
+
+def defect_ratio(rate_ai, rate_base):
+    """Defect rate of work done with a tool relative to work without AI (1 where there is no baseline to compare)."""
+    return np.where(rate_base > 0, rate_ai / np.maximum(rate_base, 1e-12), 1.0)
+
+
+def relative_reduction(now, baseline):
+    """How far a quantity fell against its baseline (share; negative if it rose)."""
+    return 1.0 - now / baseline
+
+
+def goal_shortfall(target, achieved):
+    """How far an outcome is from its targeted reduction (0: met, 1: no reduction at all); 0 when there is no target."""
+    if target <= 0:
+        return 0.0
+    return float(np.clip((target - achieved) / target, 0.0, 1.0))
+
+
+def backing(saving, min_gain: float, strength):
+    """Leadership's endorsement of a tool for a task type from its measured saving: ``strength`` at or above the bar, -1 if it slows work, else 0."""
+    return np.where(saving >= min_gain, strength, np.where(saving < 0.0, -1.0, 0.0))
+
+
+def backing_strength(shortfall, urgency: float):
+    """How strongly leadership backs what works: 1, raised by ``urgency`` per unit of shortfall against its cycle-time goal."""
+    return 1.0 + urgency * shortfall
+
+
+def quality_advice(endorsement, ratio, defect_ratio_limit: float):
+    """Endorsements after a missed quality goal: advise against (-1 at most) the uses whose defect ratio exceeds the limit."""
+    return np.where(ratio > defect_ratio_limit, np.minimum(endorsement, -1.0), endorsement)
+
+
+def pilot_saving(time_per_unit_pilot, time_per_unit_control):
+    """Time saved per unit of work by the pilot teams against the control teams (share; intention to treat)."""
+    return 1.0 - time_per_unit_pilot / np.maximum(time_per_unit_control, 1e-12)
 
 
 # --- Attrition ----------------------------------------------------------------

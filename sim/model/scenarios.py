@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import difflib
 import typing
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -24,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from sim.errors import InputError, InputErrors
-from .params import Organisation, Scenario
+from .params import DEPRECATED_POLICY_KEYS, Organisation, Scenario
 from sim.paths import bundled
 
 MAX_FILE_BYTES = 1_000_000
@@ -187,7 +188,7 @@ def _load_chain(ref: str, directory: Path, what: str, relative_to: Path | None =
     key = str(path.resolve())
     if key in seen:
         raise InputError("extends itself (a cycle of extends:)", source=str(path), field="extends", value=ref)
-    data = read_yaml(path, what)
+    data = upgrade_keys(read_yaml(path, what), str(path))
     parent = data.pop("extends", None)
     if parent is not None:
         data = deep_merge(_load_parents(parent, directory, what, path, seen + (key,)), data)
@@ -396,7 +397,7 @@ def _walk(obj: BaseModel, prefix: str) -> Iterator[ParamRow]:
 def parse_override(text: str, source: str = "--set") -> tuple[str, Any]:
     """Split 'PATH=VALUE' and parse VALUE as a YAML scalar or list."""
     if "=" not in text:
-        raise InputError("must be PATH=VALUE", source=source, value=text, allowed="e.g. policy.enforcement=0.5")
+        raise InputError("must be PATH=VALUE", source=source, value=text, allowed="e.g. policy.feedback_safety=0.5")
     path, raw = text.split("=", 1)
     path = path.strip()
     if not path:
@@ -408,11 +409,44 @@ def parse_override(text: str, source: str = "--set") -> tuple[str, Any]:
     return path, value
 
 
+def upgrade_keys(data: Any, source: str) -> Any:
+    """A scenario mapping with the first edition's keys replaced by the keys that replaced them (each replaced key warns once).
+
+    ``policy.enforcement`` drove both the usage target and the generate-don't-write norm; it now sets
+    ``policy.usage_enforcement`` and ``policy.norm_enforcement`` (overriding what an extended scenario set).
+    """
+    policy = data.get("policy") if isinstance(data, dict) else None
+    if not isinstance(policy, dict):
+        return data
+    for old, new in DEPRECATED_POLICY_KEYS.items():
+        if old in policy:
+            value = policy.pop(old)
+            for key in new:
+                policy.setdefault(key, value)
+            warnings.warn(f"{source}: policy.{old} is now " + " and ".join(f"policy.{k}" for k in new) + f"; {value!r} was used for both",
+                          FutureWarning, stacklevel=2)
+    return data
+
+
+def _expand_deprecated(overrides: dict[str, Any], source: str) -> dict[str, Any]:
+    """``--set`` paths of the first edition replaced by the paths that replaced them (with a warning)."""
+    out: dict[str, Any] = {}
+    for path, value in overrides.items():
+        old = path.removeprefix("policy.")
+        if path.startswith("policy.") and old in DEPRECATED_POLICY_KEYS:
+            new = [f"policy.{k}" for k in DEPRECATED_POLICY_KEYS[old]]
+            warnings.warn(f"{source} {path} is now " + " and ".join(new) + f"; {value!r} was used for both", FutureWarning, stacklevel=3)
+            out.update({p: value for p in new})
+        else:
+            out[path] = value
+    return out
+
+
 def apply_overrides(data: dict, overrides: dict[str, Any], source: str = "--set") -> dict:
     """Set each dotted path in the raw scenario mapping (validated afterwards)."""
     out = copy.deepcopy(data)
     known = {r.path for r in parameter_paths(_validated_or_default(data))}
-    for path, value in overrides.items():
+    for path, value in _expand_deprecated(overrides, source).items():
         if path not in known and field_at(path) is None:
             hint = difflib.get_close_matches(path, sorted(known), n=1)
             raise InputError(
@@ -479,7 +513,7 @@ def load_scenario(
     if isinstance(ref, Scenario):
         data, source = ref.model_dump(), f"scenario '{ref.name}'"
     elif isinstance(ref, dict):
-        data, source = copy.deepcopy(ref), "scenario mapping"
+        data, source = upgrade_keys(copy.deepcopy(ref), "scenario mapping"), "scenario mapping"
         if "extends" in data:
             data = deep_merge(_load_parents(data.pop("extends"), SCENARIO_DIR, "scenario", None), data)
     else:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import bundles
+
 
 def counter_uniforms(entropy: int, slots: np.ndarray, counters: np.ndarray, width: int) -> np.ndarray:
     """Uniforms in [0, 1) [len(slots), width] that depend only on (entropy, slot, counter, column): a counter-based stream.
@@ -39,33 +41,60 @@ def named_rng(entropy: int, name: str) -> np.random.Generator:
 
 
 @dataclass(frozen=True)
+class Decision:
+    """One weekly decision that draws random numbers for every engineer slot: a uniform or a normal, once or per task type."""
+
+    name: str
+    distribution: str  # "uniform" or "normal"
+    per_task: bool
+    description: str
+
+
+#: Every weekly random decision, in the order its rows are drawn (this order fixes the streams: never reorder).
+DECISIONS: tuple[Decision, ...] = (
+    Decision("choice", "uniform", True, "Which option an engineer picks for a task type (logit choice)."),
+    Decision("shadow", "uniform", True, "Whether an engineer uses a barred tool believed better."),
+    Decision("token", "uniform", False, "Whether an engineer with no real use makes a token use."),
+    Decision("voice", "uniform", False, "Whether a dissatisfied engineer speaks up."),
+    Decision("leave", "uniform", False, "Whether an engineer leaves."),
+    Decision("perception", "normal", True, "Noise in an engineer's perception of the speed-up on a task type."),
+)
+
+#: The week's draws as a kernel bundle: per-task decisions are [K, N] arrays, the others [N].
+Draws = bundles.bundle_type("Draws", [d.name for d in DECISIONS], __name__)
+
+
+@dataclass(frozen=True)
 class WeeklyLayout:
-    """Which rows of the weekly block belong to which decision."""
+    """Which rows of the weekly blocks (uniforms, normals) belong to which decision."""
 
     n_tasks: int
 
+    def rows(self, distribution: str) -> dict[str, slice]:
+        """Row slices of one block, by decision name, in declaration order."""
+        out, r = {}, 0
+        for d in DECISIONS:
+            if d.distribution == distribution:
+                width = self.n_tasks if d.per_task else 1
+                out[d.name] = slice(r, r + width)
+                r += width
+        return out
+
     @property
     def uniform_rows(self) -> dict[str, slice]:
-        k = self.n_tasks
-        return {
-            "choice": slice(0, k),
-            "shadow": slice(k, 2 * k),
-            "token": slice(2 * k, 2 * k + 1),
-            "voice": slice(2 * k + 1, 2 * k + 2),
-            "leave": slice(2 * k + 2, 2 * k + 3),
-        }
+        return self.rows("uniform")
 
     @property
     def n_uniform(self) -> int:
-        return 2 * self.n_tasks + 3
+        return max(s.stop for s in self.uniform_rows.values())
 
     @property
     def normal_rows(self) -> dict[str, slice]:
-        return {"perception": slice(0, self.n_tasks)}
+        return self.rows("normal")
 
     @property
     def n_normal(self) -> int:
-        return self.n_tasks
+        return max(s.stop for s in self.normal_rows.values())
 
 
 class WeeklyDraws:
@@ -79,13 +108,16 @@ class WeeklyDraws:
         # Single precision is plenty for comparing with probabilities and for perception noise, and twice as fast to draw.
         self._u = np.empty((self.layout.n_uniform, n_slots), dtype=np.float32)
         self._z = np.empty((self.layout.n_normal, n_slots), dtype=np.float32)
-        self._uni = {k: self._u[s] for k, s in self.layout.uniform_rows.items()}
-        self._nor = {k: self._z[s] for k, s in self.layout.normal_rows.items()}
+        views = {}
+        for d in DECISIONS:
+            block, rows = (self._u, self.layout.uniform_rows) if d.distribution == "uniform" else (self._z, self.layout.normal_rows)
+            view = block[rows[d.name]]
+            views[d.name] = view if d.per_task else view[0]
+        #: This week's draws by decision (views, refilled in place every week).
+        self.bundle = Draws(**views)
 
-    def next_week(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """This week's uniforms and normals, by decision name; each row block is [rows, N] (one row if the decision is per engineer).
-
-        The arrays are refilled in place every week."""
+    def next_week(self):
+        """Draw this week's numbers; returns the ``Draws`` bundle (the same arrays, refilled in place)."""
         self._uniform.random(dtype=np.float32, out=self._u)
         self._normal.standard_normal(dtype=np.float32, out=self._z)
-        return self._uni, self._nor
+        return self.bundle

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import kernels
+from . import bundles, kernels
 from .params import SENIORITY_LEVELS, Behaviour, Organisation
 
 
@@ -36,6 +36,7 @@ class OrgTables:
     level_skill_sd: np.ndarray  # [3]
     level_tenure_years: np.ndarray  # [3]
     level_mix: np.ndarray  # [3,K] share of baseline hours
+    level_cdf: np.ndarray  # [3] cumulative level shares (for drawing a level)
     reputation: np.ndarray  # [T]
 
     @classmethod
@@ -64,6 +65,7 @@ class OrgTables:
             level_skill_sd=np.array([lv.skill_sd for lv in levels]),
             level_tenure_years=np.array([lv.tenure_years for lv in levels]),
             level_mix=np.array([[lv.task_mix[k] for k in tasks] for lv in levels]),
+            level_cdf=np.cumsum([lv.share for lv in levels]),
             reputation=np.array([org.tools[j].reputation for j in tools]),
         )
 
@@ -75,40 +77,71 @@ class OrgTables:
     def n_tools(self) -> int:
         return len(self.tool_names)
 
+    def bundle(self):
+        """The tables as the kernels read them (the ``OrgArrays`` bundle)."""
+        return bundles.make(OrgArrays, self)
+
+
+#: The organisation's tables as a kernel bundle: every array of ``OrgTables`` and the vetted-risk share.
+OrgArrays = bundles.bundle_type(
+    "OrgArrays", [name for name, kind in OrgTables.__annotations__.items() if kind in ("np.ndarray", "float")], __name__
+)
+
+
+@dataclass(frozen=True)
+class StateVar:
+    """One variable of the engineers' state: its name, type, axes and meaning (docs/MODEL.md, 'State variables')."""
+
+    name: str
+    dtype: type
+    axes: tuple[str, ...]  # engineer, tool, task, team
+    description: str
+    initial: float = 0
+
+
+#: The engineers' state, one row per engineer position (slot); the kernels read it as the ``EngineerState`` bundle.
+STATE: tuple[StateVar, ...] = (
+    StateVar("is_present", bool, ("engineer",), "An engineer fills the slot (false while it is vacant)."),
+    StateVar("t_hire", np.int64, ("engineer",), "Week the vacancy is filled (-1: none pending).", -1),
+    StateVar("seniority", np.int64, ("engineer",), "Seniority level (index into junior, mid, senior)."),
+    StateVar("skill", float, ("engineer",), "Skill index (0: novice, 1: top expert)."),
+    StateVar("tenure_weeks", float, ("engineer",), "Weeks at this company (familiarity with the codebase)."),
+    StateVar("task_mix", float, ("engineer", "task"), "Share of baseline work hours per task type."),
+    StateVar("proficiency", float, ("engineer", "tool"), "Proficiency with each tool (share)."),
+    StateVar("belief", float, ("engineer", "tool", "task"), "Believed time saving of each tool on each task type (share of task time)."),
+    StateVar("trust_ai", float, ("engineer",), "Trust in AI output (index)."),
+    StateVar("trust_leadership", float, ("engineer",), "Trust in leadership (index)."),
+    StateVar("fatigue", float, ("engineer",), "AI fatigue: the load of reviewing and fixing generated code (index)."),
+    StateVar("morale", float, ("engineer",), "Morale (index)."),
+    StateVar("honesty_threshold", float, ("engineer",), "Team safety this engineer needs before reporting honestly (index)."),
+    StateVar("affinity", float, ("engineer",), "Lasting personal inclination toward AI (utility)."),
+    StateVar("habit", float, ("engineer", "tool", "task"), "1 where the tool was used on the task type last week."),
+    StateVar("tried", bool, ("engineer", "tool", "task"), "The tool was ever used on the task type."),
+    StateVar("ever_used", bool, ("engineer",), "Ever used an approved tool (token uses included)."),
+    StateVar("rework_pending", float, ("engineer",), "Hours of rework waiting from escaped defects (stays with the slot)."),
+    StateVar("n_hired", np.int64, ("engineer",), "Times the slot was filled by a hire."),
+    StateVar("safety", float, ("team",), "Psychological safety of each team (index)."),
+)
+
+
+#: The engineers' state as a kernel bundle: every declared state variable, and the team of each slot and each team's first slot.
+EngineerState = bundles.bundle_type("EngineerState", [v.name for v in STATE] + ["team", "team_starts"], __name__)
+
 
 class Workforce:
-    """State of all engineer slots (see docs/MODEL.md, 'State variables')."""
+    """State of all engineer slots: one array per declared state variable (``STATE``), plus the fixed team layout."""
 
     def __init__(self, n: int, team_size: int, tables: OrgTables, behaviour: Behaviour):
         self.n = n
         self.tables = tables
         self.behaviour = behaviour
-        T, K = tables.n_tools, tables.n_tasks
-        self.team = np.arange(n, dtype=np.int64) // team_size
+        self.team = np.arange(n, dtype=np.int64) // team_size  # teams are contiguous runs of slots
         self.n_teams = int(self.team[-1]) + 1
-        # Teams are contiguous runs of slots: boundaries for np.add.reduceat.
         self.team_starts = np.arange(0, n, team_size, dtype=np.int64)
-
-        self.is_present = np.zeros(n, dtype=bool)
-        self.t_hire = np.full(n, -1, dtype=np.int64)  # week a vacancy is filled (-1: none pending)
-        self.seniority = np.zeros(n, dtype=np.int64)  # index into SENIORITY_LEVELS
-        self.skill = np.zeros(n)
-        self.tenure_weeks = np.zeros(n)
-        self.task_mix = np.zeros((n, K))
-        self.proficiency = np.zeros((n, T))
-        self.belief = np.zeros((n, T, K))
-        self.trust_ai = np.zeros(n)
-        self.trust_leadership = np.zeros(n)
-        self.fatigue = np.zeros(n)
-        self.morale = np.zeros(n)
-        self.honesty_threshold = np.zeros(n)
-        self.affinity = np.zeros(n)  # lasting inclination toward AI (utility)
-        self.habit = np.zeros((n, T, K))  # 1 where the tool was used on the task type last week
-        self.tried = np.zeros((n, T, K), dtype=bool)  # ever used the tool on the task type
-        self.ever_used = np.zeros(n, dtype=bool)  # ever used an approved tool (incl. token use)
-        self.rework_pending = np.zeros(n)  # hours
-        self.n_hired = np.zeros(n, dtype=np.int64)  # times the slot was filled by a hire
-        self.safety = np.zeros(self.n_teams)  # per team
+        sizes = {"engineer": n, "tool": tables.n_tools, "task": tables.n_tasks, "team": self.n_teams}
+        for var in STATE:
+            setattr(self, var.name, np.full(tuple(sizes[a] for a in var.axes), var.initial, dtype=var.dtype))
+        self._bundle = None
 
     # -- filling slots -------------------------------------------------------
 
@@ -132,39 +165,19 @@ class Workforce:
         """Put new engineers in ``slots``: seniority, skill, tenure, task mix, tool state, trust and morale drawn from the organisation."""
         if slots.size == 0:
             return
-        tb, bh = self.tables, self.behaviour
-        T, K = tb.n_tools, tb.n_tasks
         u = self.draws_for(slots, source)
-        lp, pr, tr = bh.learning, bh.perception, bh.trust
-        kernels.fill_engineers(
-            slots.astype(np.int64), u, new_hire, T, K,
-            np.cumsum(tb.level_share), tb.level_skill_mean, tb.level_skill_sd, tb.level_tenure_years, tb.level_mix, tb.reputation,
-            lp.new_hire_tenure_years, lp.initial_proficiency, lp.initial_proficiency_sd, pr.hype_prior, pr.prior_sd,
-            pr.initial_trust_ai, tr.initial_trust_leadership, bh.people.initial_morale, tr.honesty_threshold, tr.honesty_threshold_sd,
-            bh.choice.affinity_sd,
-            self.is_present, self.t_hire, self.seniority, self.skill, self.tenure_weeks, self.task_mix, self.proficiency, self.belief,
-            self.trust_ai, self.trust_leadership, self.fatigue, self.morale, self.honesty_threshold, self.affinity, self.habit,
-            self.tried, self.ever_used, self.n_hired,
-        )
+        kernels.fill_engineers(slots.astype(np.int64), u, new_hire, self.bundle(), self.tables.bundle(), bundles.params(self.behaviour))
+
+    def bundle(self):
+        """The state as the kernels read it (the ``EngineerState`` bundle: views on these arrays, built once)."""
+        if self._bundle is None:
+            self._bundle = bundles.make(EngineerState, self)
+        return self._bundle
 
     def vacate(self, slots: np.ndarray, week: int, delay: int) -> None:
         """Engineers in ``slots`` leave; each slot is refilled ``delay`` weeks after the next one."""
         self.is_present[slots] = False
         self.t_hire[slots] = week + 1 + delay
-
-    # -- team aggregates ------------------------------------------------------
-
-    def team_sum(self, x: np.ndarray) -> np.ndarray:
-        """Sum of a per-slot array over each team (contiguous slots), along axis 0."""
-        return np.add.reduceat(x, self.team_starts, axis=0)
-
-    def team_mean_present(self, x: np.ndarray) -> np.ndarray:
-        """Mean over each team's present engineers of a per-slot array, broadcast back to slots."""
-        pres = self.is_present.astype(float)
-        shape = (-1,) + (1,) * (x.ndim - 1)
-        num = self.team_sum(x * pres.reshape(shape))
-        den = np.maximum(self.team_sum(pres), 1.0).reshape(shape)
-        return (num / den)[self.team]
 
     # -- views ---------------------------------------------------------------
 

@@ -1,0 +1,91 @@
+"""Named bundles: how the kernels receive the model's state, the week's scratch, the policy's channels and parameters.
+
+Each phase kernel (sim/model/kernels.py) takes a few bundles instead of dozens of positional arguments. A bundle
+is a namedtuple of arrays and numbers, so numba compiles field access by name (a missing or misspelt field fails
+at compile time, never silently), and every bundle type is derived from a declaration:
+
+* a parameter group (``params.Work``, ``params.Choice``, ...): one field per declared parameter, built by ``params``;
+* the engineers' state (``workforce.STATE``), the week's scratch (``week.SCRATCH``), the policy's channels
+  (``levers.base.PolicyChannels``), the weekly draws (``streams.DECISIONS``) and the organisation's tables
+  (``workforce.OrgTables``): each module declares its bundle type with ``bundle_type`` and fills it with ``make``.
+
+Bundle types live at module level under their own names, so numba's on-disk cache can find them again in a new
+process. Arrays in a bundle are views: kernels write through them into the model's arrays. Inside a ``prange``
+loop, a kernel must first copy each field it writes into a local (../shared/NUMBA_NOTES.md: writes through a
+namedtuple field inside ``prange`` are silently lost).
+"""
+
+from __future__ import annotations
+
+import collections
+import sys
+import typing
+from typing import Any, Iterable
+
+from pydantic import BaseModel
+
+from . import params as P
+
+
+def bundle_type(name: str, fields: Iterable[str], module: str) -> type:
+    """A namedtuple type ``name`` with ``fields``, registered as ``module.name`` (so pickling and numba's cache find it)."""
+    cls = collections.namedtuple(name, list(fields), module=module)
+    setattr(sys.modules[module], name, cls)
+    return cls
+
+
+def make(kind: type, source: Any, **values: Any):
+    """A ``kind`` bundle whose fields are ``source``'s attributes of the same names (or ``values``); a missing one is an error naming it."""
+    out = {}
+    for field in kind._fields:
+        if field in values:
+            out[field] = values[field]
+        elif hasattr(source, field):
+            out[field] = getattr(source, field)
+        else:
+            raise AttributeError(f"bundle {kind.__name__} needs the field {field!r}, which {type(source).__name__} does not have")
+    extra = set(values) - set(kind._fields)
+    if extra:
+        raise AttributeError(f"bundle {kind.__name__} has no fields {sorted(extra)}")
+    return kind(**out)
+
+
+# ---------------------------------------------------------------------------
+# Parameter groups: one bundle type per section of the behaviour, derived from its declaration
+# ---------------------------------------------------------------------------
+
+
+def _scalar_fields(section: type[BaseModel]) -> list[tuple[str, type]]:
+    """The numeric fields of a parameter section, with the Python type each is passed as (float or int)."""
+    hints = typing.get_type_hints(section)
+    out = []
+    for name in section.model_fields:
+        kind = hints[name]
+        if kind in (float, int):
+            out.append((name, kind))
+    return out
+
+
+#: The behaviour's sections the kernels read, each as a bundle type ``<Section>Params`` with one field per parameter.
+SECTIONS: dict[str, type[BaseModel]] = {
+    "work": P.Work, "quality": P.Quality, "learning": P.Learning, "perception": P.Perception,
+    "choice": P.Choice, "trust": P.Trust, "people": P.People,
+}
+PARAM_TYPES: dict[str, type] = {
+    key: bundle_type(f"{cls.__name__}Params", [n for n, _ in _scalar_fields(cls)], __name__) for key, cls in SECTIONS.items()
+}
+_CASTS = {key: dict(_scalar_fields(cls)) for key, cls in SECTIONS.items()}
+
+#: The behaviour as kernels receive it: one bundle per section.
+BehaviourParams = bundle_type("BehaviourParams", list(SECTIONS), __name__)
+
+
+def section(key: str, values: BaseModel):
+    """One section of the behaviour as its bundle (each value cast to its declared type, so compiled kernels are reused)."""
+    casts = _CASTS[key]
+    return PARAM_TYPES[key](**{name: casts[name](getattr(values, name)) for name in PARAM_TYPES[key]._fields})
+
+
+def params(behaviour: P.Behaviour):
+    """Every section of the behaviour as bundles: ``params(b).choice.benefit_weight``."""
+    return BehaviourParams(**{key: section(key, getattr(behaviour, key)) for key in SECTIONS})

@@ -535,3 +535,60 @@ def test_the_model_s_compiled_rules_compute_what_the_rules_say(name):
         expected = np.asarray(f(*args), dtype=float)
         got = np.asarray(compiled(*args), dtype=float)
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15, err_msg=f"{name}{tuple(args)}")
+
+
+# --- Work accounting, voice and leadership's measurements -------------------------------
+
+
+def test_task_hours_left_are_never_negative_and_fall_with_each_use_of_time():
+    cap = np.linspace(0, 30, 7)[:, None]
+    left = rules.task_hours_left(cap, 5.0, 0.5, np.linspace(0, 40, 5)[None, :])
+    assert (left >= 0).all() and nonincreasing(left, axis=1)
+    assert rules.task_hours_left(28.0, 2.0, 0.5, 1.5) == 24.0
+    assert rules.hours_per_day(0.0) == 1.0 / rules.WORKDAYS_PER_WEEK, "a week with no task time still has a finite pace"
+
+
+def test_delivered_work_and_touch_time_follow_the_multiplier():
+    faster, slower = rules.delivered_work(1.0, 10.0, 0.5), rules.delivered_work(1.0, 10.0, 2.0)
+    assert faster == 20.0 and slower == 5.0
+    assert rules.touch_days(6.0, 0.5, 1.0, 4.0) < rules.touch_days(6.0, 1.0, 1.0, 4.0) < rules.touch_days(6.0, 1.0, 0.5, 4.0)
+    assert rules.defects_escaped(2.0, 1.0) == 0.0 and rules.defects_escaped(2.0, 0.0) == 2.0
+
+
+def test_review_wait_grows_with_the_verification_load_and_cycle_time_adds_it():
+    w = rules.review_wait(1.0, 3.0, GRID)
+    assert w[0] == 1.0 and nondecreasing(w)
+    assert rules.cycle_time_days(np.array([10.0, 20.0]), 5, 1.5).tolist() == [3.5, 5.5]
+
+
+def test_dissent_is_punished_only_when_voiced_under_enforcement_and_unsafe_feedback():
+    assert rules.punishment(0.0, 1.0, 0.0) == 0.0, "silence is never punished"
+    assert rules.punishment(1.0, 0.0, 0.0) == 0.0, "no enforcement, no punishment"
+    assert rules.punishment(1.0, 1.0, 1.0) == 0.0, "fully safe feedback, no punishment"
+    p = np.array([[rules.punishment(1.0, e, fs) for e in GRID] for fs in GRID])
+    assert nondecreasing(p, axis=1) and nonincreasing(p, axis=0)
+    assert rules.is_dissatisfied(0.06, 0.05, 0.1) and not rules.is_dissatisfied(0.05, 0.05, 0.1)
+
+
+def test_leadership_backs_what_measurably_works_and_advises_against_what_slows_work():
+    saving = np.array([-0.1, 0.0, 0.04, 0.05, 0.3])
+    b = rules.backing(saving, 0.05, 1.5)
+    assert b.tolist() == [-1.0, 0.0, 0.0, 1.5, 1.5]
+    assert rules.backing_strength(0.0, 0.5) == 1.0 and rules.backing_strength(1.0, 0.5) == 1.5
+    assert rules.goal_shortfall(0.0, -1.0) == 0.0, "no target, no shortfall"
+    assert rules.goal_shortfall(0.15, 0.2) == 0.0 and rules.goal_shortfall(0.15, -0.5) == 1.0
+    advice = rules.quality_advice(b, np.array([2.0, 2.0, 1.0, 1.3, 1.1]), 1.2)
+    assert (advice <= b).all() and advice.tolist() == [-1.0, -1.0, 0.0, -1.0, 1.5]
+    assert rules.after_transparency(0.99, 0.02) == 1.0
+
+
+def test_measured_savings_are_unbiased_and_sharper_with_more_evidence():
+    rng = np.random.default_rng(11)
+    for n in (1.0, 25.0):
+        z = rng.standard_normal(200_000)
+        m = rules.measured_saving(0.2 * n, n, z, 0.3)
+        assert abs(m.mean() - 0.2) < 4 * 0.3 / math.sqrt(n) / math.sqrt(z.size)
+        assert m.std() == pytest.approx(0.3 / math.sqrt(n), rel=0.01)
+    assert rules.defect_ratio(np.array([0.2, 0.2]), np.array([0.1, 0.0])).tolist() == [2.0, 1.0], "no baseline to compare: ratio 1"
+    assert rules.pilot_saving(1.0, 1.0) == 0.0 and rules.pilot_saving(0.8, 1.0) == pytest.approx(0.2)
+    assert rules.relative_reduction(8.0, 10.0) == pytest.approx(0.2)

@@ -110,3 +110,29 @@ def test_no_import_cycles():
     for n in sorted(MODULES):
         if n not in state:
             visit(n)
+
+
+def test_declared_dependencies_are_the_ones_imported():
+    """pyproject.toml declares each third-party package the code imports, and nothing it does not need."""
+    import re
+    import sys
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    declared = {re.split(r"[\[=<>~ ]", d)[0].lower().replace("-", "_") for d in project["dependencies"] + project["optional-dependencies"]["dev"]}
+    import_names = {"pyyaml": "yaml", "dash_bootstrap_components": "dash_bootstrap_components", "salib": "SALib"}
+    imported: set[str] = set()
+    for path in [*ROOT.joinpath("sim").rglob("*.py"), *ROOT.joinpath("dashboards").rglob("*.py"), *ROOT.joinpath("tests").rglob("*.py"),
+                 *ROOT.joinpath("benchmarks").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                imported |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                imported.add(node.module.split(".")[0])
+    local = {"sim", "dashboards", "conftest", "browser_support", "baseline_cases", "machine", "reference_model", "benchmarks", "mandate_sim_reference_model"}
+    third_party = {m for m in imported if m not in sys.stdlib_module_names and m not in local}
+    missing = sorted(m for m in third_party if m.lower() not in {import_names.get(d, d).lower() for d in declared})
+    assert not missing, f"imported but not declared in pyproject.toml: {missing}"
+    unused = sorted(d for d in declared if import_names.get(d, d).lower() not in {m.lower() for m in third_party})
+    # pyarrow is used by pandas for Parquet (to_parquet/read_parquet), never imported by name.
+    assert set(unused) <= {"pyarrow"}, f"declared in pyproject.toml but never imported: {unused}"

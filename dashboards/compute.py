@@ -14,11 +14,13 @@ import numpy as np
 import pandas as pd
 import plotly.io as pio
 
-from sim.analysis.figures import PEOPLE, PERFORMANCE, WELLBEING, standard_figures
-from sim.model.params import Scenario
-from sim.analysis.reports import TABLE_METRICS, summary_table
-from sim.experiments.runner import run_scenarios, summarise
+from sim.analysis.figures import PEOPLE, PERFORMANCE, WELLBEING, adoption_split, measurement_gap, panel, scenario_colours, standard_figures
+from sim.analysis.reports import TABLE_METRICS, format_value, summary_table
 from sim.analysis.takeaways import takeaways
+from sim.experiments.runner import run_scenarios, summarise
+from sim.model.metrics import METRICS
+from sim.model.metrics import title as metric_title
+from sim.model.params import Scenario
 
 
 @dataclass
@@ -107,8 +109,6 @@ LAB_METRICS = (
 
 def lab_task(specs: Sequence[Scenario], seed: int, replicates: int, *, progress: Callable | None = None) -> Bundle:
     """Run the pinned baseline and the what-if variant (paired seeds); figures and a table of differences."""
-    from sim.analysis.figures import adoption_split, measurement_gap, panel, scenario_colours
-
     results = _run(specs, seed, replicates, progress)
     names = [s.name for s in specs]
     colours = scenario_colours(names)
@@ -121,9 +121,7 @@ def lab_task(specs: Sequence[Scenario], seed: int, replicates: int, *, progress:
 
 
 def lab_table(results: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
-    """End-of-horizon baseline, what-if and their paired difference (mean and 90% band over replicates)."""
-    from sim.analysis.reports import format_value
-
+    """End-of-horizon baseline, what-if and their paired difference (mean and 90% band over replicates); metrics by title."""
     base, var = names[0], names[1]
     df = results[(results["group"] == "all") & (results["week"] == results["week"].max()) & results["metric"].isin(LAB_METRICS)]
     wide = df.pivot_table(index=["metric", "replicate"], columns="scenario", values="value", observed=True)
@@ -138,19 +136,20 @@ def lab_table(results: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
         mv = s[(s["metric"] == m) & (s["scenario"] == var)]["mean"].iloc[0]
         lo, hi = diff.quantile(0.05), diff.quantile(0.95)
         rows.append({
-            "metric": m, "baseline": format_value(m, mb), "what-if": format_value(m, mv),
+            "metric": metric_title(m), "baseline": format_value(m, mb), "what-if": format_value(m, mv),
             "change": f"{_signed(m, diff.mean())} [{_signed(m, lo)}, {_signed(m, hi)}]",
         })
     return pd.DataFrame(rows)
 
 
 def _signed(metric: str, x: float) -> str:
-    from sim.model.metrics import METRICS
-
+    """A difference of a metric: percentage points for metrics shown in percent, else the metric's own format with a sign."""
     m = METRICS.get(metric)
-    if m is not None and m.kind in ("share", "gain"):
+    if m is None:
+        return f"{x:+.2f}"
+    if m.format(0.0).endswith("%"):
         return f"{x * 100:+.1f} pts"
-    return f"{x:+.2f}"
+    return ("-" if x < 0 else "+") + m.format(abs(x))
 
 
 def results_task(specs: Sequence[Scenario], seed: int, replicates: int, *, progress: Callable | None = None) -> Bundle:

@@ -35,7 +35,7 @@ MOVED = {
     "sim.paramdocs": "sim.analysis.paramdocs",
     "sim.cli_studies": "sim.cli.studies",
     "sim.cli_sweep": "sim.cli.sweeps",
-    "dashboards.cli_app": "sim.cli.app",
+    "dashboards.cli_app": "sim.cli.serve",
 }
 
 

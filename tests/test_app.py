@@ -3,6 +3,7 @@ the CLI's messages, requests are bounded, and runs are cached and fail safely (t
 
 from __future__ import annotations
 
+import ast
 import io
 import socket
 import time
@@ -16,6 +17,7 @@ import yaml
 
 import sim
 from sim.errors import InputError
+from sim.model.metrics import METRICS
 from sim.model.scenarios import field_at, load_scenario, parameter_paths
 
 from dashboards import controls
@@ -131,8 +133,8 @@ def test_lab_has_a_control_for_every_policy_lever_with_its_declared_bounds(app):
 
 def test_changed_controls_become_overrides_of_the_right_type():
     sc = load_scenario("mandate_single_tool")
-    ids = [{"path": p} for p in ("policy.usage_target", "policy.training_weeks", "policy.allowed_tools", "policy.outcome_goals.enabled", "policy.enforcement")]
-    values = [0.5, 6.0, ["all", "inhouse"], True, sc.policy.enforcement]
+    ids = [{"path": p} for p in ("policy.usage_target", "policy.training_weeks", "policy.allowed_tools", "policy.outcome_goals.enabled", "policy.usage_enforcement")]
+    values = [0.5, 6.0, ["all", "inhouse"], True, sc.policy.usage_enforcement]
     sets = controls.changed(ids, values, sc)
     assert sets == {"policy.usage_target": 0.5, "policy.training_weeks": 6, "policy.allowed_tools": "all", "policy.outcome_goals.enabled": True}
     assert isinstance(sets["policy.training_weeks"], int)
@@ -282,6 +284,9 @@ def test_a_comparison_renders_its_charts_table_takeaways_and_reproducible_files(
     assert [g["layout"]["title"]["text"] for g in graphs[:2]] == ["Weekly active engineers: genuine, forced and token use",
                                                                     "Weekly active users (what the usage dashboard shows)"]
     assert list(bundle.table.columns) == ["mandate_single_tool", "free_choice"]
+    rows = [tr.children[0].children for tr in _walk(table) if type(tr).__name__ == "Tr"][1:]
+    assert METRICS["trust_leadership"].title in rows and METRICS["cycle_time"].title in rows
+    assert not [r for r in rows if r in METRICS], "the table names metrics by label with unit, not by id"
     assert 3 <= len(bundle.takeaways) <= 5
     legend = {t.get("legendgroup") for t in bundle.figures["weekly_active"]["data"]}
     assert {"mandate_single_tool", "free_choice"} <= legend
@@ -398,3 +403,73 @@ def test_the_app_command_refuses_a_busy_port_and_a_missing_data_root(tmp_path, c
         assert f"--port: value {port} is already in use" in capsys.readouterr().err
     assert main(["app", "--data-root", str(tmp_path / "nope")]) == 2
     assert "--data-root" in capsys.readouterr().err
+
+
+def test_the_lab_table_names_metrics_by_label_and_shows_paired_changes():
+    from dashboards.compute import lab_table
+
+    specs = [load_scenario("free_choice", **TINY).model_copy(update={"name": "baseline"}),
+             load_scenario("mandate_single_tool", **TINY).model_copy(update={"name": "what-if"})]
+    t = lab_table(sim.run_scenarios(specs, replicates=2, seed=1), ["baseline", "what-if"])
+    assert METRICS["weekly_active_share"].title in set(t["metric"]) and not set(t["metric"]) & set(METRICS)
+    row = t.set_index("metric").loc[METRICS["weekly_active_share"].title]
+    assert row["baseline"].endswith("%") and " pts [" in row["change"]
+    cycle = t.set_index("metric").loc[METRICS["cycle_time"].title]
+    assert cycle["change"][0] in "+-" and "pts" not in cycle["change"]
+
+
+# -- how the app's modules import each other ------------------------------------------------------------
+
+DASHBOARDS = Path(__file__).resolve().parent.parent / "dashboards"
+
+
+def _dashboards_imports() -> dict[str, set[str]]:
+    """For each module of the app, the app modules it imports anywhere in its code (function-level imports included)."""
+    graph: dict[str, set[str]] = {}
+    for path in sorted(DASHBOARDS.rglob("*.py")):
+        rel = path.relative_to(DASHBOARDS.parent).with_suffix("")
+        name = ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = package.split(".")
+                    parts = parts[: len(parts) - node.level + 1]
+                    base = ".".join(parts + ([node.module] if node.module else []))
+                found.add(base)
+                found |= {f"{base}.{a.name}" for a in node.names}
+        graph[name] = found
+    return graph
+
+
+def test_pages_import_the_context_not_the_app_and_no_app_modules_import_in_a_cycle():
+    raw = _dashboards_imports()
+    modules = set(raw)
+    graph = {m: {d for d in deps if d in modules and d != m} for m, deps in raw.items()}
+    pages = [m for m in graph if m.startswith("dashboards.pages.")]
+    assert pages
+    for page in pages:
+        assert "dashboards.app" not in graph[page], f"{page} imports dashboards.app"
+        assert "dashboards.context" in graph[page] or page == "dashboards.pages.home"
+    assert {"dashboards.pages.compare", "dashboards.pages.lab"} <= graph["dashboards.app"]
+    assert not [m for m, deps in raw.items() if any(d == "sim.cli" or d.startswith("sim.cli.") for d in deps)], "the app never imports the CLI"
+    # no cycle: a depth-first search that never meets a module still on its path
+    state: dict[str, int] = {}
+
+    def visit(m: str, path: list[str]) -> None:
+        state[m] = 1
+        for d in sorted(graph[m]):
+            if d == "dashboards":
+                continue
+            assert state.get(d) != 1, "import cycle: " + " -> ".join(path + [m, d])
+            if d not in state:
+                visit(d, path + [m])
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [])

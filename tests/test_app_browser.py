@@ -13,6 +13,8 @@ import pytest
 
 from browser_support import AppServer, console_errors, external_requests, require_browser, start_browser, stop_browser, wait_for
 
+from sim.model.metrics import METRICS
+
 pytestmark = pytest.mark.browser
 
 SMALL = "n=40&w=12&seed=2"
@@ -83,12 +85,14 @@ def test_a_comparison_renders_the_expected_charts_table_and_takeaways(server, br
     legends = set(browser.execute_script(
         "return Array.from(document.querySelectorAll('.cmp-graph .legendtext')).map(e => e.textContent);"))
     assert set(names) <= legends
-    assert {"genuine", "forced", "token"} <= legends
+    assert {METRICS[m].label for m in ("genuine_use_share", "forced_use_share", "token_use_share")} <= legends
     titles = " ".join(e.text for e in css(browser, ".cmp-graph .gtitle"))
     for words in ("genuine, forced and token", "measurement gap", "cycle time", "trust, safety", "fatigue and attrition", "by seniority", "by task type"):
         assert words in titles.lower()
     headers = [th.text for th in css(browser, "#cmp-summary th")]
     assert headers[1:] == names
+    rows = [td.text for td in css(browser, "#cmp-summary tbody tr td:first-child")]
+    assert METRICS["trust_leadership"].title in rows and not set(rows) & set(METRICS), "rows are named by label with unit"
     assert 3 <= len(css(browser, "#cmp-takeaway-list li")) <= 5
 
 
@@ -119,7 +123,7 @@ def test_a_lab_slider_changes_the_result(server, browser):
 
     def what_if_use():
         rows = [[td.text for td in tr.find_elements("css selector", "td")] for tr in css(browser, "#lab-summary tbody tr")]
-        return next((r[2] for r in rows if r and r[0] == "weekly_active_share"), None)
+        return next((r[2] for r in rows if r and r[0] == METRICS["weekly_active_share"].title), None)
 
     before = wait_for(what_if_use, 60, message="the lab's table")
     thumb = css(browser, '[data-path="policy.usage_target"] [role="slider"]')[0]
@@ -181,7 +185,7 @@ def test_the_sweep_explorer_opens_a_sweep_folder_under_the_root_only(server, bro
     spec = data_root / "spec.yaml"
     spec.write_text(
         "scenario: mandate_single_tool\ndesign: sobol\nsamples: 4\nreplicates: 1\nseed: 1\nengineers: 20\nweeks: 6\n"
-        "parameters:\n  policy.enforcement: [0.0, 1.0]\n  policy.feedback_safety: [0.0, 1.0]\noutputs: [true_gain, trust_leadership]\n",
+        "parameters:\n  policy.usage_enforcement: [0.0, 1.0]\n  policy.feedback_safety: [0.0, 1.0]\noutputs: [true_gain, trust_leadership]\n",
         encoding="utf-8",
     )
     cli = str(Path(sys.executable).with_name("mandate-sim"))
@@ -190,7 +194,7 @@ def test_the_sweep_explorer_opens_a_sweep_folder_under_the_root_only(server, bro
     browser.get(server.url + "/sweeps?folder=sw")
     wait_for(lambda: graph_data(browser, "#sweep-heatmap") not in (None, "[]"), 60, message="the heatmap")
     wait_for(lambda: graph_data(browser, "#sweep-parallel") not in (None, "[]"), 60, message="the parallel coordinates")
-    assert "policy.enforcement" in css(browser, "#sweep-info")[0].text
+    assert "policy.usage_enforcement" in css(browser, "#sweep-info")[0].text
     browser.get(server.url + "/sweeps?folder=..")
     shown = wait_for(lambda: css(browser, "#sweep-error")[0].text.strip(), 30, message="the refusal")
     assert "outside the data root" in shown

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import run_cli
+from conftest import PYTHON, run_cli
 
 import sim
 from sim import cli
+from sim.model.metrics import METRICS
 
 TINY = ["-r", "2", "-n", "30", "-w", "6", "-s", "3"]
 
@@ -45,7 +47,7 @@ def bad_files(d: Path) -> dict[str, Path]:
         "shares": write(d / "shares.yaml", "organisation:\n  seniority:\n    junior: {share: 0.9}\n"),
         "unknown_tool": write(d / "unknown_tool.yaml", "policy:\n  allowed_tools: [copilot]\n"),
         "bad_extends": write(d / "bad_extends.yaml", "extends: mandate_singel_tool\n"),
-        "org_with_policy": write(d / "org_with_policy.yaml", "policy:\n  enforcement: 0.5\n"),
+        "org_with_policy": write(d / "org_with_policy.yaml", "policy:\n  usage_target: 0.5\n"),
     }
 
 
@@ -141,7 +143,16 @@ def test_run_out_parquet_reads_back_equal_to_the_python_api(tmp_path, capsys):
     expected = _api("mandate_single_tool", replicates=2, engineers=30, weeks=6, seed=3)
     pd.testing.assert_frame_equal(_read(out), expected, check_exact=True, check_dtype=False)
     printed = capsys.readouterr().out
-    assert "mandate_single_tool" in printed and "weekly_active_share" in printed
+    assert "mandate_single_tool" in printed
+    # the summary names metrics by label with unit, never by id (the file keeps the ids)
+    assert METRICS["cycle_time"].title in printed and METRICS["true_gain"].title in printed
+    assert not raw_metric_ids(printed)
+    assert "weekly_active_share" in set(_read(out)["metric"])
+
+
+def raw_metric_ids(text: str) -> list[str]:
+    """Metric ids (the ones with an underscore, which no label has) that appear as words in ``text``."""
+    return [m for m in METRICS if "_" in m and re.search(rf"(?<![\w.]){m}(?![\w])", text)]
 
 
 def test_run_out_csv_has_the_tidy_columns(tmp_path):
@@ -193,7 +204,9 @@ def test_compare_html_writes_the_plotly_charts(tmp_path, capsys):
     assert "plotly.js" in html.lower() or "plotly" in html  # the library is inlined (works offline)
     assert "<script src=\"http" not in html, "the report needs no network"
     printed = capsys.readouterr().out
-    assert "free_choice" in printed
+    assert "free_choice" in printed and not raw_metric_ids(printed)
+    assert not raw_metric_ids(re.sub(r"<script\b.*?</script>", "", html, flags=re.S)), "the report's tables name metrics by label"
+    assert METRICS["trust_leadership"].title in html
 
 
 def test_params_json_lists_every_parameter_with_exactly_the_documented_keys(capsys):
@@ -230,3 +243,29 @@ def test_schema_is_valid_json_with_the_policy_section(capsys, tmp_path):
     out = tmp_path / "scenario.schema.json"
     assert cli.main(["schema", "--out", str(out)]) == 0
     assert json.loads(out.read_text(encoding="utf-8")) == schema
+
+
+# --- How the command line is put together ---------------------------------------------------------
+
+
+COMMANDS = ["scenarios", "run", "compare", "params", "schema", "validate", "calibrate", "sweep", "analyze", "app"]
+
+
+def test_help_lists_every_command_in_order(capsys):
+    import typer
+
+    assert isinstance(cli.app, typer.Typer) and callable(cli.main)
+    assert cli.main(["--help"]) == 0
+    text = capsys.readouterr().out
+    listed = [line.split()[1] for line in text.splitlines() if line.startswith("│ ") and len(line.split()) > 2 and line.split()[1] in COMMANDS]
+    assert listed == COMMANDS
+
+
+def test_python_dash_m_runs_the_same_command_line_without_loading_the_app():
+    proc = subprocess.run([PYTHON, "-m", "sim.cli", "schema"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "policy" in json.loads(proc.stdout)["properties"]
+    code = "import sys, sim.cli; print(sorted(m for m in sys.modules if m == 'dash' or m.startswith(('dashboards', 'dash.'))))"
+    proc = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]", "the command line imports the app only inside `mandate-sim app`"

@@ -19,8 +19,8 @@ from sim.errors import InputError
 from sim.analysis.figures import adoption_split, measurement_gap, metric_over_time, panel
 from sim.model.scenarios import builtin_orgs, load_scenario
 
-from ..app import current, share_box
 from ..compute import results_task
+from ..context import current, share_box
 from ..figures_extra import org_profile
 from ..jobs import request_key
 from ..state import _int, query

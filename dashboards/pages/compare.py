@@ -11,14 +11,26 @@ import dash_bootstrap_components as dbc
 import yaml
 from dash import ALL, Dash, Input, Output, State, callback_context, dcc, html, no_update
 
-from sim.errors import InputError
 from sim.analysis.figures import scenario_colours
+from sim.errors import InputError
+from sim.model.metrics import title as metric_title
 from sim.model.scenarios import builtin_orgs, builtin_scenarios, scenario_summary
 
 from .. import controls
-from ..app import current, share_box
 from ..compute import compare_from_parts, compare_task, simulate_task, split_parts
-from ..inputs import MAX_POLICIES, MAX_REPLICATES, MAX_UPLOADS, UPLOAD_PREFIX, CompareRequest, build_specs, check_upload, decode_contents, org_scenario
+from ..context import current, share_box
+from ..inputs import (
+    MAX_POLICIES,
+    MAX_REPLICATES,
+    MAX_UPLOADS,
+    UPLOAD_PREFIX,
+    CompareRequest,
+    build_specs,
+    check_upload,
+    check_whole,
+    decode_contents,
+    org_scenario,
+)
 from ..jobs import check_work, request_key
 from ..state import compare_query, compare_request
 
@@ -133,7 +145,7 @@ def render(bundle: Any) -> tuple[list, Any, Any]:
     table = bundle.table
     header = html.Thead(html.Tr([html.Th("metric (end of horizon, mean [5%, 95%])")] + [
         html.Th(c, style={"color": colours.get(c, "#222")}) for c in table.columns]))
-    body = html.Tbody([html.Tr([html.Td(idx)] + [html.Td(v) for v in row]) for idx, row in zip(table.index, table.values.tolist())])
+    body = html.Tbody([html.Tr([html.Td(metric_title(idx))] + [html.Td(v) for v in row]) for idx, row in zip(table.index, table.values.tolist())])
     reps = bundle.replicates
     sc = bundle.specs[0]
     caption = html.P(
@@ -222,8 +234,6 @@ def register_callbacks(app: Dash) -> None:
             sets = controls.changed(ids, values, org_scenario(org or "default", files or [], ctx.uploads)) if ids else {}
             req = CompareRequest(list(policies or []), org, n, w, r, seed if seed is not None else 0, sets, list(files or []))
             specs = build_specs(req, ctx.uploads)
-            from ..inputs import check_whole
-
             req.engineers, req.weeks = int(n), int(w)
             req.replicates = check_whole(r, "replicates", 1, MAX_REPLICATES, "replicates per policy")
             req.seed = check_whole(req.seed, "seed", 0, 2**63 - 1, "seed")

@@ -12,8 +12,8 @@ from sim.errors import InputError
 from sim.model.scenarios import builtin_scenarios, load_scenario
 
 from .. import controls
-from ..app import current, share_box
 from ..compute import lab_task
+from ..context import current, share_box
 from ..inputs import MAX_REPLICATES, check_whole
 from ..jobs import check_work, request_key
 from ..state import LAB_DEFAULTS, lab_query, lab_state

@@ -19,7 +19,7 @@ from sim.errors import InputError
 from sim.model.params import Scenario
 from sim.model.scenarios import builtin_scenarios, load_scenario, parameter_paths
 
-from ..app import current, share_box
+from ..context import current, share_box
 from ..state import query
 
 PARAM_LINE = re.compile(r"^Parameters:\s*(.*)$")

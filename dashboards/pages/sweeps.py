@@ -16,9 +16,10 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, dcc, html, no_update
 
+from sim.analysis.figures import series_title
 from sim.errors import InputError
 
-from ..app import current, share_box
+from ..context import current, share_box
 from ..state import query
 
 #: How deep under the data root the page looks for sweep folders, and how many folders it looks at.
@@ -169,6 +170,7 @@ def register_callbacks(app: Dash) -> None:
         except InputError as e:
             return [], None, [], None, [], None, "", f"error: {e}", True
         metrics = sorted(map(str, data["frame"]["metric"].unique()))
+        metric_options = [{"label": series_title(m), "value": m} for m in metrics]
         params = parameters_of(data)
         metric = metric if metric in metrics else (metrics[0] if metrics else None)
         x = x if x in params else (params[0] if params else None)
@@ -177,7 +179,7 @@ def register_callbacks(app: Dash) -> None:
         info = f"{man.get('design', '?')} design, {man.get('runs', '?')} runs x {man.get('replicates', '?')} replicates, parameters: {', '.join(params)}"
         if not man.get("complete", True):
             info += " (unfinished: resume it with mandate-sim sweep)"
-        return metrics, metric, params, x, params, y, info, "", False
+        return metric_options, metric, params, x, params, y, info, "", False
 
     @app.callback(
         Output("sweep-heatmap", "figure"), Output("sweep-parallel", "figure"), Output("sweep-indices", "figure"),

@@ -3,6 +3,8 @@
 Shared by the CLI's HTML report and the Dash app, so both show the same
 charts. Means are lines; the shaded band is the 5-95% range over replicates
 (a 90% band). Each scenario keeps one colour everywhere (``scenario_colours``).
+Metrics are shown by their title, the label with its unit ("Trust in AI (0–1)",
+``sim.model.metrics``), never by their id.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from sim.model.metrics import METRICS
+from sim.model.metrics import title as metric_title
 from sim.model.params import SENIORITY_LEVELS
 from sim.experiments.runner import bands, summarise
 
@@ -55,9 +58,30 @@ def _rgba(hex_colour: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
-def _label(metric: str) -> str:
+def group_label(group: str) -> str:
+    """A breakdown as people read it: 'seniority=senior' -> 'senior engineers', 'task=complex_change' -> 'complex change tasks'; '' for all."""
+    if group in ("", "all"):
+        return ""
+    kind, _, value = str(group).partition("=")
+    value = value.replace("_", " ")
+    if kind == "seniority":
+        return f"{value} engineers"
+    if kind == "task":
+        return f"{value} tasks"
+    return str(group).replace("_", " ")
+
+
+def series_title(name: str, group: str = "all") -> str:
+    """The title of a metric or of a sweep output 'metric/group': "Trust in AI (0–1)", "True gain (% vs no AI) — senior engineers"."""
+    metric, _, g = str(name).partition("/")
+    extra = group_label(g or group)
+    return f"{metric_title(metric)} — {extra}" if extra else metric_title(metric)
+
+
+def axis_unit(metric: str) -> str | None:
+    """The unit of a metric as an axis shows it ("% of engineers", "days"), or None when unknown."""
     m = METRICS.get(metric)
-    return metric.replace("_", " ").capitalize() if m is None else f"{metric.replace('_', ' ').capitalize()} ({m.unit})"
+    return (m.symbol or None) if m is not None else None
 
 
 def _scenarios(results: pd.DataFrame) -> list[str]:
@@ -88,9 +112,20 @@ def _layout(fig: go.Figure, title: str, *, height: int = 420, ytitle: str | None
     return fig
 
 
-def _is_percent(metric: str) -> bool:
-    m = METRICS.get(metric)
-    return m is not None and (m.kind in ("share", "gain"))
+def is_percent(name: str) -> bool:
+    """Whether a metric's (or a sweep output 'metric/group''s) values are shown as percentages (its ``format`` says so)."""
+    m = METRICS.get(str(name).partition("/")[0])
+    return m is not None and m.format(0.0).endswith("%")
+
+
+def format_number(name: str, x: float, digits: int = 3) -> str:
+    """A value of a metric or sweep output as people read it (``Metric.format``); ``digits`` decimals for anything else."""
+    m = METRICS.get(str(name).partition("/")[0])
+    if x != x:
+        return ""
+    if m is not None:
+        return m.format(x)
+    return f"{x:.{digits}g}" if abs(x) >= 1e4 or (x != 0 and abs(x) < 1e-3) else f"{x:.{digits}f}"
 
 
 def add_band_traces(fig: go.Figure, band: pd.DataFrame, name: str, colour: str, *, row: int | None = None, col: int | None = None, dash: str | None = None, legend: bool = True, label: str | None = None) -> None:
@@ -124,8 +159,7 @@ def metric_over_time(results: pd.DataFrame, metric: str, *, group: str = "all", 
         if len(sub):
             add_band_traces(fig, sub, n, colours[n])
     wmax = int(results["week"].max()) if len(results) else None
-    return _layout(fig, title or _label(metric) + ("" if group == "all" else f" — {group}"), ytitle=METRICS[metric].unit if metric in METRICS else None,
-                   percent=_is_percent(metric), week_max=wmax, big=big, height=height)
+    return _layout(fig, title or series_title(metric, group), ytitle=axis_unit(metric), percent=is_percent(metric), week_max=wmax, big=big, height=height)
 
 
 def adoption_split(results: pd.DataFrame, *, colours: dict | None = None, until_week: int | None = None, big: bool = False) -> go.Figure:
@@ -142,13 +176,13 @@ def adoption_split(results: pd.DataFrame, *, colours: dict | None = None, until_
             sub = b[(b["scenario"] == name) & (b["metric"] == k)].sort_values("week")
             fig.add_trace(
                 go.Scatter(x=sub["week"], y=sub["mean"], stackgroup=f"s{i}", mode="lines", line={"width": 0.5, "color": USE_COLOURS[k]},
-                           name=k.replace("_use_share", ""), legendgroup=k, showlegend=i == 1),
+                           name=METRICS[k].label, legendgroup=k, showlegend=i == 1),
                 row=1, col=i,
             )
         sub = b[(b["scenario"] == name) & (b["metric"] == "shadow_use_share")].sort_values("week")
         fig.add_trace(
             go.Scatter(x=sub["week"], y=sub["mean"], mode="lines", line={"color": USE_COLOURS["shadow_use_share"], "dash": "dot", "width": 2},
-                       name="shadow (unapproved, hidden)", legendgroup="shadow", showlegend=i == 1),
+                       name=f"{METRICS['shadow_use_share'].label} (unapproved, hidden)", legendgroup="shadow", showlegend=i == 1),
             row=1, col=i,
         )
     fig.update_yaxes(range=[0, 1], tickformat=".0%")
@@ -184,14 +218,14 @@ def panel(results: pd.DataFrame, metrics: Sequence[str], title: str, *, group: s
         b = b[b["week"] <= until_week]
     cols = cols or len(metrics)
     rows = (len(metrics) + cols - 1) // cols
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[_label(m) for m in metrics], horizontal_spacing=0.07, vertical_spacing=0.18)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[metric_title(m) for m in metrics], horizontal_spacing=0.07, vertical_spacing=0.18)
     for i, m in enumerate(metrics):
         r, c = i // cols + 1, i % cols + 1
         for n in names:
             sub = b[(b["scenario"] == n) & (b["metric"] == m)]
             if len(sub):
                 add_band_traces(fig, sub, n, colours[n], row=r, col=c, legend=i == 0)
-        if _is_percent(m):
+        if is_percent(m):
             fig.update_yaxes(tickformat=".0%", row=r, col=c)
     _layout(fig, title, height=380 * rows, big=big)
     fig.update_xaxes(title_text="week")
@@ -215,7 +249,7 @@ def breakdown(results: pd.DataFrame, metric: str, by: str = "seniority", *, colo
             error_y={"type": "data", "symmetric": False, "array": (sub["high"] - sub["mean"]).tolist(), "arrayminus": (sub["mean"] - sub["low"]).tolist()},
         ))
     fig.update_layout(barmode="group")
-    _layout(fig, f"{_label(metric)} by {'task type' if by == 'task' else by}, end of horizon", percent=_is_percent(metric), big=big)
+    _layout(fig, f"{metric_title(metric)} by {'task type' if by == 'task' else by}, end of horizon", percent=is_percent(metric), big=big)
     fig.update_xaxes(title_text=by)
     return fig
 
@@ -224,14 +258,14 @@ def end_of_horizon(summary: pd.DataFrame, metrics: Sequence[str], *, colours: di
     """End-of-horizon means with 90% band whiskers for several metrics, one bar per scenario."""
     names = list(dict.fromkeys(summary["scenario"]))
     colours = colours or scenario_colours(names)
-    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[_label(m) for m in metrics])
+    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[metric_title(m) for m in metrics])
     for i, m in enumerate(metrics, start=1):
         sub = summary[(summary["metric"] == m) & (summary["group"] == "all")].set_index("scenario").reindex(names)
         fig.add_trace(go.Bar(
             x=names, y=sub["mean"], marker_color=[colours[n] for n in names], showlegend=False,
             error_y={"type": "data", "symmetric": False, "array": (sub["high"] - sub["mean"]).tolist(), "arrayminus": (sub["mean"] - sub["low"]).tolist()},
         ), row=1, col=i)
-        if _is_percent(m):
+        if is_percent(m):
             fig.update_yaxes(tickformat=".0%", row=1, col=i)
     fig.update_xaxes(showticklabels=False)
     return _layout(fig, "End of horizon", height=380, big=big)

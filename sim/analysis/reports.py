@@ -1,20 +1,31 @@
-"""A self-contained HTML report of a comparison: takeaways, the end-of-horizon table and the standard figures."""
+"""Self-contained HTML reports: a comparison (`mandate-sim compare --html`) here, a sweep's (`analyze --html`) in sensitivity.py.
+
+Both render Jinja2 templates from ``templates/`` (``base.html.j2`` holds the shared layout, ``report.css`` the one
+stylesheet, inlined) with autoescaping: only HTML the code builds itself (plotly divs, tables pandas writes with
+escaping) is marked safe. plotly.js is inlined once, so a report opens offline. Files are written atomically.
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
-import html
 import os
 import tempfile
+from functools import lru_cache
 from pathlib import Path
+from typing import Any, Iterable
 
+import jinja2
 import pandas as pd
+import plotly.graph_objects as go
 import plotly.io as pio
+from markupsafe import Markup
 
-from sim.version import __version__
-from .figures import standard_figures
-from sim.model.metrics import METRICS
 from sim.experiments.runner import summarise
+from sim.model.metrics import METRICS
+from sim.model.metrics import title as metric_title
+from sim.version import __version__
+
+from .figures import standard_figures
 from .takeaways import takeaways
 
 TABLE_METRICS = [
@@ -23,20 +34,21 @@ TABLE_METRICS = [
     "trust_leadership", "trust_ai", "psych_safety", "honest_reporting_share", "fatigue",
     "attrition_cumulative", "attrition_top_skill_cumulative", "risk_exposure",
 ]
+#: How every report's figures behave: no logo, the camera button saves SVG.
+FIGURE_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "svg"}}
 
 
 def format_value(metric: str, x: float) -> str:
-    """A metric value as people read it: shares and gains in percent, other levels with two decimals."""
+    """A metric value as people read it (``Metric.format``: shares and gains in percent, ...); two decimals for an unknown id."""
     m = METRICS.get(metric)
-    if m is not None and m.kind == "gain":
-        return f"{x:+.1%}"
-    if m is not None and m.kind == "share":
-        return f"{x:.1%}"
-    return f"{x:.2f}"
+    return m.format(x) if m is not None else f"{x:.2f}"
 
 
 def summary_table(results: pd.DataFrame, metrics=TABLE_METRICS) -> pd.DataFrame:
-    """Metrics as rows, scenarios as columns, cells 'mean [5%, 95%]' at the end of the horizon."""
+    """Metrics (ids) as rows, scenarios as columns, cells 'mean [5%, 95%]' at the end of the horizon.
+
+    The index holds metric ids; what is shown to people renames it with ``metric_title``.
+    """
     s = summarise(results)
     s = s[s["metric"].isin(metrics)]
     scen = list(dict.fromkeys(s["scenario"]))
@@ -52,40 +64,74 @@ def summary_table(results: pd.DataFrame, metrics=TABLE_METRICS) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index", columns=scen)
 
 
-def write_html(results: pd.DataFrame, path: str | Path, *, title: str = "mandate-sim comparison", settings: dict | None = None) -> Path:
-    """Write the report (plotly.js inlined once, so it opens offline) atomically to ``path``."""
+# ---------------------------------------------------------------------------
+# Rendering and writing (shared with the sweep report)
+# ---------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    """The reports' Jinja2 environment: templates from this package, everything escaped unless marked safe."""
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("sim.analysis", "templates"),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "htm", "xml", "j2"), default=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def figures_html(figures: Iterable[go.Figure]) -> list[Markup]:
+    """Each figure as a plotly div (trusted HTML); plotly.js is inlined with the first only."""
+    return [Markup(pio.to_html(f, full_html=False, include_plotlyjs=(i == 0), config=FIGURE_CONFIG)) for i, f in enumerate(figures)]
+
+
+def table_html(df: pd.DataFrame, **kwargs: Any) -> Markup:
+    """A table written by pandas with its cells escaped (so it may be marked safe)."""
+    return Markup(df.to_html(escape=True, border=0, **kwargs))
+
+
+def render(template: str, *, title: str, heading: str | None = None, settings: dict | None = None, **context: Any) -> str:
+    """One report page: ``template`` (extending base.html.j2) with the shared layout, stylesheet and generated-by line."""
+    return environment().get_template(template).render(
+        title=title, heading=title if heading is None else heading, settings=dict(settings or {}),
+        generated=_dt.datetime.now().strftime("%Y-%m-%d %H:%M"), version=__version__, **context,
+    )
+
+
+def write_atomic(path: str | Path, text: str, prefix: str = ".report-") -> Path:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename (no half-written report)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figs = standard_figures(results)
-    parts = []
-    for i, fig in enumerate(figs.values()):
-        parts.append(pio.to_html(fig, full_html=False, include_plotlyjs=(i == 0), config={"displaylogo": False, "toImageButtonOptions": {"format": "svg"}}))
-    table = summary_table(results)
-    reps = int(results["replicate"].nunique())
-    weeks = int(results["week"].max())
-    notes = "".join(f"<li>{html.escape(t)}</li>" for t in takeaways(results))
-    setting_rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in (settings or {}).items())
-    doc = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>
-body {{ font-family: system-ui, -apple-system, Segoe UI, Roboto, sans-serif; margin: 2rem auto; max-width: 1200px; color: #222; padding: 0 1rem; }}
-h1 {{ font-size: 1.6rem; }} table {{ border-collapse: collapse; font-size: 0.9rem; margin: 1rem 0; }}
-th, td {{ border-bottom: 1px solid #ddd; padding: 0.3rem 0.6rem; text-align: right; }} th:first-child, td:first-child {{ text-align: left; }}
-.note {{ color: #555; font-size: 0.9rem; }} ul.take li {{ margin: 0.4rem 0; }}
-</style></head><body>
-<h1>{html.escape(title)}</h1>
-<p class="note">{reps} replicate(s) per scenario, {weeks} weeks. Lines are means over replicates; shaded bands and
-the ranges in brackets span 5% to 95% of replicates. True gain is throughput against the no-AI counterfactual run with the same seed.
-Generated {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} by mandate-sim {__version__}.</p>
-<table>{setting_rows}</table>
-<h2>Takeaways</h2><ul class="take">{notes}</ul>
-<h2>End of horizon</h2>
-{table.to_html(escape=True, border=0)}
-<h2>Over the weeks</h2>
-{''.join(parts)}
-</body></html>"""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".report-", suffix=".html")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(doc)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".html")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)  # a report is for sharing: not mkstemp's private 0600
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
     return path
+
+
+# ---------------------------------------------------------------------------
+# The comparison report
+# ---------------------------------------------------------------------------
+
+
+def render_html(results: pd.DataFrame, *, title: str = "mandate-sim comparison", settings: dict | None = None) -> str:
+    """The comparison report as one HTML document: takeaways, the end-of-horizon table and the standard figures."""
+    table = summary_table(results)
+    return render(
+        "compare.html.j2", title=title, settings=settings,
+        replicates=int(results["replicate"].nunique()), weeks=int(results["week"].max()),
+        takeaways=takeaways(results), table=table_html(table.rename(index=metric_title)),
+        figures=figures_html(standard_figures(results).values()),
+    )
+
+
+def write_html(results: pd.DataFrame, path: str | Path, *, title: str = "mandate-sim comparison", settings: dict | None = None) -> Path:
+    """Write the report (plotly.js inlined once, so it opens offline) atomically to ``path``."""
+    return write_atomic(path, render_html(results, title=title, settings=settings), prefix=".report-")

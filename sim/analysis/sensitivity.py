@@ -3,15 +3,12 @@
 Every function takes the tidy table of ``sim.sweep.load_sweep`` (run_id, replicate, one column per swept
 parameter, [week], metric, value) or a sweep folder. A run's output is the mean over its replicates of the
 end-of-horizon value (the last week when the sweep kept every week). The figure functions return plotly
-figures and are shared by ``mandate-sim analyze --html`` and the app's sweep explorer.
+figures and are shared by ``mandate-sim analyze --html`` and the app's sweep explorer. Tables and figures
+keep metric ids in their data; what people see names each output by its title ("Trust in AI (0–1)").
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import html
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -22,6 +19,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from sim.errors import InputError
+
+from .figures import format_number, is_percent, series_title
 
 #: Columns of the tidy sweep table that are not swept parameters.
 BASE_COLUMNS = ("run_id", "replicate", "week", "metric", "value")
@@ -63,6 +62,22 @@ def run_means(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
     out = g[params].first() if params else pd.DataFrame(index=g.size().index)
     out["value"] = g["value"].mean()
     return out.reset_index()
+
+
+def titled(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of a table with its ``metric`` column (ids, or sweep outputs 'metric/group') shown as titles, for people."""
+    return df.assign(metric=[series_title(m) for m in df["metric"]]) if "metric" in df.columns and len(df) else df
+
+
+def shown_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """A ``summary`` table as people read it: outputs by title, values in each metric's format ("61.2%", "3.41")."""
+    out = titled(table)
+    for c in out.columns:
+        if c in ("metric", "runs"):
+            continue
+        cells = [format_number(m, float(v)) for m, v in zip(table["metric"], table[c])]
+        out[c] = [x.lstrip("+") for x in cells] if c == "sd" else cells
+    return out
 
 
 def _metrics(frame: pd.DataFrame) -> list[str]:
@@ -180,7 +195,7 @@ def index_bars(indices: pd.DataFrame, metric: str) -> go.Figure:
     sub = indices[indices["metric"] == metric] if indices is not None and not indices.empty else pd.DataFrame(columns=INDEX_COLUMNS)
     fig = go.Figure()
     if sub.empty:
-        fig.update_layout(template=TEMPLATE, title=f"No sensitivity indices for {metric}",
+        fig.update_layout(template=TEMPLATE, title=f"No sensitivity indices for {series_title(metric)}",
                           annotations=[dict(text="Indices come from sobol and morris designs (see docs/SWEEPS.md); for grid and lhs sweeps use the "
                                                  "scatter, heatmap and rank correlations.", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")],
                           xaxis=dict(visible=False), yaxis=dict(visible=False))
@@ -197,7 +212,8 @@ def index_bars(indices: pd.DataFrame, metric: str) -> go.Figure:
             error_y=dict(type="data", array=np.nan_to_num(err), visible=bool(np.isfinite(err).any())),
         ))
     what = "Sobol' indices" if "ST" in kinds else "Morris elementary effects"
-    fig.update_layout(template=TEMPLATE, barmode="group", title=f"{what}: {metric}", yaxis_title="index" if "ST" in kinds else f"effect on {metric}",
+    fig.update_layout(template=TEMPLATE, barmode="group", title=f"{what}: {series_title(metric)}",
+                      yaxis_title="index" if "ST" in kinds else f"effect on {series_title(metric)}",
                       legend=dict(orientation="h", y=-0.2), margin=dict(t=60, b=80))
     return fig
 
@@ -205,15 +221,18 @@ def index_bars(indices: pd.DataFrame, metric: str) -> go.Figure:
 def scatter_matrix(frame: pd.DataFrame, metric: str) -> go.Figure:
     """One panel per parameter: each run's value of ``metric`` (mean over replicates) against the parameter."""
     rm = run_means(frame, metric)
+    name = series_title(metric)
     params = parameters_of(frame)
     cols = min(3, max(1, len(params)))
     rows = max(1, -(-len(params) // cols))
     fig = make_subplots(rows=rows, cols=cols, shared_yaxes=True, subplot_titles=[_short(p) for p in params], horizontal_spacing=0.04, vertical_spacing=0.12)
     for i, p in enumerate(params):
         fig.add_trace(go.Scattergl(x=rm[p], y=rm["value"], mode="markers", marker=dict(size=5, color="#0072B2", opacity=0.6), name=p, showlegend=False,
-                                   hovertemplate=f"{p}=%{{x}}<br>{metric}=%{{y}}<extra></extra>"), row=i // cols + 1, col=i % cols + 1)
-    fig.update_layout(template=TEMPLATE, title=f"{metric} against each parameter (one dot per run)", height=280 * rows + 80, margin=dict(t=80))
-    fig.update_yaxes(title_text=metric, col=1)
+                                   hovertemplate=f"{p}=%{{x}}<br>{name}=%{{y}}<extra></extra>"), row=i // cols + 1, col=i % cols + 1)
+    fig.update_layout(template=TEMPLATE, title=f"{name} against each parameter (one dot per run)", height=280 * rows + 80, margin=dict(t=80))
+    fig.update_yaxes(title_text=name, col=1)
+    if is_percent(metric):
+        fig.update_yaxes(tickformat=".0%")
     return fig
 
 
@@ -228,20 +247,23 @@ def _levels(values: pd.Series, max_levels: int = 25, bins: int = 10) -> pd.Serie
 def heatmap(frame: pd.DataFrame, x: str, y: str, metric: str) -> go.Figure:
     """Mean of ``metric`` over runs and replicates on the grid of two parameters (continuous designs are binned)."""
     rm = run_means(frame, metric)
+    name = series_title(metric)
     rm = rm.assign(_x=_levels(rm[x]), _y=_levels(rm[y]))
     table = rm.groupby(["_y", "_x"])["value"].mean().unstack("_x").sort_index().sort_index(axis=1)
     fig = go.Figure(go.Heatmap(z=table.to_numpy(), x=table.columns.to_numpy(), y=table.index.to_numpy(), colorscale="Viridis",
-                               colorbar=dict(title=metric), hovertemplate=f"{x}=%{{x}}<br>{y}=%{{y}}<br>mean {metric}=%{{z}}<extra></extra>"))
-    fig.update_layout(template=TEMPLATE, title=f"Mean {metric} by {_short(x)} and {_short(y)}", xaxis_title=x, yaxis_title=y)
+                               colorbar=dict(title=name, tickformat=".0%" if is_percent(metric) else None), hovertemplate=f"{x}=%{{x}}<br>{y}=%{{y}}<br>mean=%{{z}}<extra></extra>"))
+    fig.update_layout(template=TEMPLATE, title=f"{name}: mean by {_short(x)} and {_short(y)}", xaxis_title=x, yaxis_title=y)
     return fig
 
 
 def parallel_coordinates(frame: pd.DataFrame, metric: str) -> go.Figure:
     """One line per run through its parameter values to its ``metric`` (coloured by the output)."""
     rm = run_means(frame, metric)
-    dims = [dict(label=_short(p), values=rm[p]) for p in parameters_of(frame)] + [dict(label=metric, values=rm["value"])]
-    fig = go.Figure(go.Parcoords(line=dict(color=rm["value"], colorscale="Viridis", showscale=True, colorbar=dict(title=metric)), dimensions=dims))
-    fig.update_layout(template=TEMPLATE, title=f"Runs through parameter space, coloured by {metric}", margin=dict(l=80, r=80))
+    name = series_title(metric)
+    dims = [dict(label=_short(p), values=rm[p]) for p in parameters_of(frame)] + [
+        dict(label=name, values=rm["value"], tickformat=".0%" if is_percent(metric) else None)]
+    fig = go.Figure(go.Parcoords(line=dict(color=rm["value"], colorscale="Viridis", showscale=True, colorbar=dict(title=name)), dimensions=dims))
+    fig.update_layout(template=TEMPLATE, title=f"Runs through parameter space, coloured by {name}", margin=dict(l=80, r=80))
     return fig
 
 
@@ -271,12 +293,15 @@ def figures(path_or_frame: Any, manifest: dict | None = None, indices: pd.DataFr
 # ---------------------------------------------------------------------------
 
 
-def _table_html(df: pd.DataFrame, digits: int = 3) -> str:
-    fmt = df.copy()
+def _table_html(df: pd.DataFrame, digits: int = 3):
+    """A table for the report: floats to ``digits``, outputs by title, cells escaped by pandas (so it is trusted HTML)."""
+    from .reports import table_html
+
+    fmt = titled(df)
     for c in fmt.columns:
         if pd.api.types.is_float_dtype(fmt[c]):
             fmt[c] = fmt[c].map(lambda v: "" if pd.isna(v) else f"{v:.{digits}g}" if abs(v) >= 1e4 or (v != 0 and abs(v) < 1e-3) else f"{v:.{digits}f}")
-    return fmt.to_html(index=False, escape=True, border=0)
+    return table_html(fmt, index=False)
 
 
 def indices_wide(indices: pd.DataFrame) -> pd.DataFrame:
@@ -291,10 +316,9 @@ def indices_wide(indices: pd.DataFrame) -> pd.DataFrame:
 
 def write_report(folder: str | Path, path: str | Path, *, title: str | None = None) -> Path:
     """Write a self-contained HTML report of a sweep folder (plotly.js inlined once) atomically to ``path``."""
-    import plotly.io as pio
-
-    from sim.version import __version__
     from sim.experiments.sweeps import load_sweep, read_manifest
+
+    from .reports import figures_html, render, table_html, write_atomic
 
     folder, path = Path(folder), Path(path)
     manifest = read_manifest(folder)
@@ -303,51 +327,23 @@ def write_report(folder: str | Path, path: str | Path, *, title: str | None = No
     design = spec["design"]
     indices = sensitivity(frame, manifest) if design in ("sobol", "morris") and len(manifest["finished"]) == manifest["runs"] else None
     figs = figures(frame, manifest, indices)
-    parts = [pio.to_html(f, full_html=False, include_plotlyjs=(i == 0), config={"displaylogo": False, "toImageButtonOptions": {"format": "svg"}})
-             for i, f in enumerate(figs.values())]
     what = spec.get("scenario") or f"function {spec.get('function')}"
     settings = {
         "sweep": spec.get("name") or folder.name, "model": what, "organisation": spec.get("org") or "(the scenario's)", "design": design,
         "runs finished": f"{len(manifest['finished'])} of {manifest['runs']}", "replicates per run": manifest["replicates"],
         "seed": f"{spec['seed']} ({spec['seeds']} seeds)", "engineers": spec.get("engineers") or "(the scenario's)", "weeks": spec.get("weeks") or "(the scenario's)",
-        "parameters": "; ".join(f"{p} {v}" for p, v in manifest["parameters"].items()), "outputs": ", ".join(manifest["outputs"]),
+        "parameters": "; ".join(f"{p} {v}" for p, v in manifest["parameters"].items()),
+        "outputs": ", ".join(series_title(o) for o in manifest["outputs"]),
         "mandate-sim": manifest.get("package_version"),
     }
-    rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in settings.items())
-    if indices is not None and not indices.empty:
-        how = ("First-order index S1: the share of the output's variance due to the parameter alone; total index ST: including all its "
-               "interactions. ST much larger than S1 means interactions matter; ST near 0 means the parameter can be fixed anywhere in its range."
-               if design == "sobol" else
-               "mu*: the mean absolute change of the output per change of the parameter across its range (importance); sigma: how much that effect "
-               "varies (non-linearity or interactions). Parameters with small mu* can be fixed.")
-        index_html = f"<h2>Sensitivity indices</h2><p class='note'>{how} ± gives the 95% bootstrap interval.</p>{_table_html(indices_wide(indices))}"
-    elif design in ("sobol", "morris"):
-        index_html = "<h2>Sensitivity indices</h2><p class='note'>Not computed: the sweep is incomplete. Run the same sweep command again to finish it.</p>"
-    else:
-        index_html = ("<h2>Rank correlations</h2><p class='note'>Spearman rank correlation of each parameter with each output over runs "
-                      "(a first look at which parameters matter; use design: sobol or morris for indices).</p>"
-                      + _table_html(correlations(frame).pivot(index="parameter", columns="metric", values="spearman").reset_index()))
-    doc = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title or 'mandate-sim sweep')}</title>
-<style>
-body {{ font-family: system-ui, -apple-system, Segoe UI, Roboto, sans-serif; margin: 2rem auto; max-width: 1200px; color: #222; padding: 0 1rem; }}
-h1 {{ font-size: 1.6rem; }} table {{ border-collapse: collapse; font-size: 0.9rem; margin: 1rem 0; }}
-th, td {{ border-bottom: 1px solid #ddd; padding: 0.3rem 0.6rem; text-align: right; }} th:first-child, td:first-child {{ text-align: left; }}
-.note {{ color: #555; font-size: 0.9rem; }}
-</style></head><body>
-<h1>{html.escape(title or 'mandate-sim sweep: ' + str(settings['sweep']))}</h1>
-<p class="note">Each run's output is the mean over its replicates of the end-of-horizon value.
-Generated {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} by mandate-sim {__version__}.</p>
-<table>{rows}</table>
-<h2>Outputs over runs</h2>{_table_html(summary(frame))}
-{index_html}
-<h2>Figures</h2>
-{''.join(parts)}
-</body></html>"""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".sweep-report-", suffix=".html")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(doc)
-    os.chmod(tmp, 0o644)  # a report is for sharing: not mkstemp's private 0600
-    os.replace(tmp, path)
-    return path
+    has_indices = indices is not None and not indices.empty
+    correlation_table = None
+    if not has_indices and design not in ("sobol", "morris"):
+        wide = correlations(frame).pipe(titled).pivot(index="parameter", columns="metric", values="spearman")
+        correlation_table = _table_html(wide.rename_axis(columns=None).reset_index())
+    doc = render(
+        "analyze.html.j2", title=title or "mandate-sim sweep", heading=title or f"mandate-sim sweep: {settings['sweep']}", settings=settings,
+        design=design, summary=table_html(shown_summary(summary(frame)), index=False), indices=_table_html(indices_wide(indices)) if has_indices else None,
+        correlations=correlation_table, figures=figures_html(figs.values()),
+    )
+    return write_atomic(path, doc, prefix=".sweep-report-")

@@ -1,4 +1,4 @@
-"""`mandate-sim sweep` and `mandate-sim analyze`: parameter sweeps from the command line (registered by sim/cli.py)."""
+"""`mandate-sim sweep` and `mandate-sim analyze`: parameter sweeps from the command line (registered in sim/cli/__init__.py)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from typing import Optional
 
 import typer
 
+from .common import check_extension, check_html, console, err_console, write_table
+
 ORG_HELP = "Organisation profile (built-in name or YAML file) under the swept scenario; overrides the spec's org."
 
 
 def _progress_display():
     """A rich progress bar showing runs done, failed, rate and time left; returns (callback, progress)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from .main import err_console
 
     progress = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("runs"),
@@ -54,7 +54,6 @@ def sweep_command(
     chunk_size: Optional[int] = typer.Option(None, "--chunk-size", help="Runs per chunk (default: adaptive, about 2 s of work each). Results never depend on it."),
 ) -> None:
     """Run a parameter sweep: every design point x replicate, in parallel, into resumable Parquet parts."""
-    from .main import console, err_console
     from sim.experiments.sweeps import SweepFailed, read_manifest, sweep
 
     callback, progress = _progress_display()
@@ -83,15 +82,12 @@ def analyze_command(
     from rich import box
     from rich.table import Table
 
-    from sim.analysis.sensitivity import correlations, indices_wide, sensitivity, summary, write_report
-    from .main import console, err_console, write_table
+    from sim.analysis.sensitivity import correlations, indices_wide, sensitivity, shown_summary, summary, titled, write_report
     from sim.errors import InputError
     from sim.experiments.sweeps import load_sweep, read_manifest
 
-    if html_ is not None and html_.suffix.lower() not in (".html", ".htm"):
-        raise InputError("has an unknown extension", source="--html", value=str(html_), allowed="a path ending in .html")
-    if out is not None and out.suffix.lower() not in (".csv", ".parquet"):
-        raise InputError("has an unknown extension", source="--out", value=str(out), allowed="a path ending in .parquet or .csv")
+    check_html("--html", html_)
+    check_extension("--out", out, (".csv", ".parquet"), "a path ending in .parquet or .csv")
     if not folder.is_dir():
         raise InputError("is not a folder" if folder.exists() else "not found", source=str(folder), allowed="a sweep folder written by `mandate-sim sweep`")
     m = read_manifest(folder)
@@ -111,18 +107,18 @@ def analyze_command(
         what = spec.get("scenario") or f"function {spec.get('function')}"
         console.print(f"[bold]{spec.get('name') or folder.name}[/bold]: {what}, design {design}, {len(m['finished'])} of {m['runs']} runs "
                       f"x {m['replicates']} replicate(s), seed {spec['seed']}")
-        s = summary(frame).drop(columns=["min", "max"])
+        s = shown_summary(summary(frame).drop(columns=["min", "max"]))
         t = Table(title="Outputs over runs (mean over replicates, end of horizon)", header_style="bold", box=box.SIMPLE_HEAD)
         for c in s.columns:
-            t.add_column(c, justify="left" if c == "metric" else "right", no_wrap=c == "metric", overflow="fold")
+            t.add_column(c, justify="left" if c == "metric" else "right", no_wrap=c != "metric", overflow="fold")
         for _, r in s.iterrows():
-            t.add_row(str(r["metric"]), str(r["runs"]), *["" if r[c] != r[c] else f"{r[c]:.3g}" for c in s.columns[2:]])
+            t.add_row(str(r["metric"]), str(r["runs"]), *[str(r[c]) for c in s.columns[2:]])
         console.print(t)
         if table is None:
             console.print(f"[yellow]{design} indices need every run: {len(m['finished'])} of {m['runs']} are finished. "
                           "Run the same sweep command again to finish it.[/yellow]")
         elif design in ("sobol", "morris"):
-            wide = indices_wide(table)
+            wide = titled(indices_wide(table))
             t = Table(box=box.SIMPLE_HEAD, title=("Sobol' indices (S1 first order, ST total; ± 95% interval)" if design == "sobol"
                              else "Morris elementary effects (mu* importance ± 95% interval, sigma non-linearity/interactions)"), header_style="bold")
             for c in wide.columns:
@@ -132,8 +128,9 @@ def analyze_command(
             console.print(t)
         else:
             t = Table(title="Spearman rank correlation of each parameter with each output", header_style="bold", box=box.SIMPLE_HEAD)
-            wide = table.pivot(index="parameter", columns="metric", values="spearman")
-            wide = wide.reindex(index=list(dict.fromkeys(table["parameter"])), columns=list(dict.fromkeys(table["metric"])))
+            shown = titled(table)
+            wide = shown.pivot(index="parameter", columns="metric", values="spearman")
+            wide = wide.reindex(index=list(dict.fromkeys(shown["parameter"])), columns=list(dict.fromkeys(shown["metric"])))
             t.add_column("parameter", overflow="fold")
             for c in wide.columns:
                 t.add_column(str(c), justify="right", overflow="fold")
@@ -147,8 +144,3 @@ def analyze_command(
         write_report(folder, html_)
         (err_console if json_ else console).print(f"Wrote the report to {html_}", highlight=False)
 
-
-def register(app: typer.Typer) -> None:
-    """Add the `sweep` and `analyze` commands to the mandate-sim CLI."""
-    app.command("sweep")(sweep_command)
-    app.command("analyze")(analyze_command)

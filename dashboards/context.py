@@ -1,0 +1,87 @@
+"""What the pages share with the app, without importing it: the configuration, the context of the app serving a
+request (``current()``) and the share box. ``app.py`` builds the app from the pages; pages import this module,
+never ``app.py``, so the app's modules import one way (app -> pages -> context, compute, jobs, ...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dash_bootstrap_components as dbc
+import flask
+from dash import dcc, html
+
+from .inputs import UploadFolder
+from .jobs import JobManager
+
+#: Engineer-weeks one request may ask for by default (policies + counterfactual x replicates x engineers x weeks).
+DEFAULT_MAX_WORK = 25_000_000
+
+
+@dataclass
+class AppConfig:
+    """How the app runs: where sweep folders may be read from, how much work a request may ask for, the pool and cache."""
+
+    data_root: Path = field(default_factory=Path.cwd)
+    max_work: int = DEFAULT_MAX_WORK
+    workers: int = 2  # worker processes for runs; 0 runs them in a background thread
+    cache_size: int = 16
+    max_pending: int = 16
+    model_doc: Path | None = None  # docs/MODEL.md by default
+    wait_seconds: float = 1.8  # how long a click waits for its run before showing progress (a faster run shows at once)
+
+
+@dataclass
+class AppContext:
+    """What the pages share: the configuration, the run pool and cache, and the upload folder."""
+
+    config: AppConfig
+    jobs: JobManager
+    uploads: UploadFolder
+
+    @property
+    def data_root(self) -> Path:
+        return Path(self.config.data_root).resolve()
+
+    @property
+    def model_doc(self) -> Path:
+        return self.config.model_doc or Path(__file__).resolve().parent.parent / "docs" / "MODEL.md"
+
+
+#: The key under which an app's context sits in its Flask server's config.
+CONFIG_KEY = "MANDATE_SIM"
+_last_context: AppContext | None = None
+
+
+def install(server: flask.Flask, ctx: AppContext) -> None:
+    """Attach a context to an app's server (``create_app`` does this); it also becomes the context outside requests."""
+    global _last_context
+    server.config[CONFIG_KEY] = ctx
+    _last_context = ctx
+
+
+def current() -> AppContext:
+    """The context of the app serving this request (or of the app created last, outside requests)."""
+    if flask.has_app_context():
+        ctx = flask.current_app.config.get(CONFIG_KEY)
+        if ctx is not None:
+            return ctx
+    if _last_context is None:
+        raise RuntimeError("no mandate-sim app has been created")
+    return _last_context
+
+
+def share_box(page: str) -> html.Div:
+    """A read-only box with the link that reopens this view, and a copy button (``app.url_sync`` fills it)."""
+    return html.Div(
+        [
+            html.Div("Link to this view", className="small fw-semibold"),
+            dbc.InputGroup([
+                dbc.Input(id={"type": "share-link", "page": page}, readonly=True, size="sm", className="share-link"),
+                dbc.InputGroupText(dcc.Clipboard(target_id={"type": "share-link", "page": page}, title="copy the link")),
+            ], size="sm"),
+            dcc.Store(id={"type": "url-state", "page": page}),
+        ],
+        className="mb-2",
+    )

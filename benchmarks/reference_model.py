@@ -42,7 +42,7 @@ import numpy as np
 from sim.model import bundles, kernels
 from sim.model import rules as R
 from sim.model.levers import LeverSetup, Observations, PolicyChannels, WorkRecord, build_levers
-from sim.model.metrics import TALLY_ROWS, Recorder
+from sim.model.metrics import Recorder
 from sim.model.params import Scenario
 from sim.model.streams import WeeklyDraws, named_rng
 from sim.model.week import WeekScratch
@@ -468,8 +468,8 @@ class ReferenceOrg(mesa.Model):
         for lever in self.levers:
             lever.setup(setup)
         self.recorder = Recorder(tb.task_names, self.weeks, {
-            "positions": {"total": n, "seniority": np.maximum(self.level_initial, 1)},
-            "top_initial": {"total": max(self.is_top_skill_initial, 1)},
+            "positions": (n, np.maximum(self.level_initial, 1), None),
+            "top_initial": (max(self.is_top_skill_initial, 1), None, None),
         })
 
     # -- organisation level --------------------------------------------------------
@@ -512,7 +512,7 @@ class ReferenceOrg(mesa.Model):
             for lever in self.levers:
                 lever.act(obs, ch)
         ch.permit &= obs.present[:, None, None]
-        ch.in_programme = ch.permit.any(axis=(1, 2))
+        ch.in_programme[:] = ch.permit.any(axis=(1, 2))
         self.told = SimpleNamespace(
             permit=ch.permit.tolist(), approved=ch.permit.any(axis=2).tolist(), pressure=ch.pressure.tolist(), norm=ch.norm.tolist(),
             stake=ch.stake.tolist(), training_hours=ch.training_hours.tolist(), in_programme=ch.in_programme.tolist(),
@@ -587,12 +587,12 @@ class ReferenceOrg(mesa.Model):
         wk = bundles.make(WeekScratch, _Week(self))
         c = self.counters
         self.recorder.record(
-            lambda sums, layout: kernels.SERIAL.week_sums(eng, wk, self.channels.bundle(), self.tables.bundle(), TALLY_ROWS, layout, sums),
+            lambda sums: kernels.SERIAL.week_sums(eng, wk, self.channels.bundle(), self.tables.bundle(), sums),
             {
-                "leavers": {"total": c.leavers, "seniority": c.leavers_level},
-                "leavers_top": {"total": c.leavers_top},
-                "hires": {"total": c.hires},
-                "cycle_time": {"total": self.cycle_time, "task": self.cycle_time_task},
+                "leavers": (c.leavers, c.leavers_level, None),
+                "leavers_top": (c.leavers_top, None, None),
+                "hires": (c.hires, None, None),
+                "cycle_time": (self.cycle_time, None, self.cycle_time_task),
             },
         )
 

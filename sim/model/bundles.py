@@ -22,6 +22,7 @@ import sys
 import typing
 from typing import Any, Iterable
 
+import numpy as np
 from pydantic import BaseModel
 
 from . import params as P
@@ -34,8 +35,25 @@ def bundle_type(name: str, fields: Iterable[str], module: str) -> type:
     return cls
 
 
+#: The type of every field of each bundle type, fixed by the first bundle made of it (see ``make``).
+_FIELD_TYPES: dict[type, tuple] = {}
+
+
+def field_type(value: Any) -> Any:
+    """What numba compiles a field for: an array's dtype, dimensions, contiguity and writability, or a scalar's type."""
+    if type(value) is np.ndarray:
+        flags = value.flags
+        return (value.dtype, value.ndim, flags.c_contiguous, flags.writeable)
+    return type(value)
+
+
 def make(kind: type, source: Any, **values: Any):
-    """A ``kind`` bundle whose fields are ``source``'s attributes of the same names (or ``values``); a missing one is an error naming it."""
+    """A ``kind`` bundle whose fields are ``source``'s attributes of the same names (or ``values``).
+
+    A missing field is an error naming it. Every bundle of one type must carry fields of the same types (the
+    first one made fixes them; a later one that differs is an error naming the field), so a kernel compiled for a
+    bundle type fits every bundle of that type and can be called without numba re-typing its arguments.
+    """
     out = {}
     for field in kind._fields:
         if field in values:
@@ -47,7 +65,13 @@ def make(kind: type, source: Any, **values: Any):
     extra = set(values) - set(kind._fields)
     if extra:
         raise AttributeError(f"bundle {kind.__name__} has no fields {sorted(extra)}")
-    return kind(**out)
+    bundle = kind(**out)
+    types = tuple([field_type(v) for v in bundle])
+    fixed = _FIELD_TYPES.setdefault(kind, types)
+    if fixed != types:
+        i = next(i for i, (a, b) in enumerate(zip(fixed, types)) if a != b)
+        raise TypeError(f"bundle {kind.__name__}: field {kind._fields[i]!r} is {types[i]}, but this bundle type carries {fixed[i]}")
+    return bundle
 
 
 # ---------------------------------------------------------------------------

@@ -13,49 +13,27 @@ writes each engineer's row once (see benchmarks/RESULTS.md).
 
 from __future__ import annotations
 
+import ast
 import contextlib
-import hashlib
+import inspect
+import operator
 import os
-import tempfile
+import textwrap
 import threading
 import types
+from typing import Callable
 
 import numba as nb
 import numpy as np
 
+from . import bundles, jit
 from . import metrics as M
 from . import rules as R
-from .fingerprint import source_digest
+from .levers.base import Channels
+from .streams import Draws
+from .week import WeekScratch
+from .state import EngineerState, OrgArrays
 
-
-def _cache_dir() -> str:
-    """Numba's on-disk cache, keyed by the model's sources (sim/model/fingerprint.py) and the numba and numpy versions.
-
-    Numba checks only the cached function's own file, so a change to a rule it
-    calls (or to a declaration a bundle is built from) would otherwise leave stale
-    machine code in use; a new key per source version avoids that.
-    """
-    digest = hashlib.sha256(f"{source_digest()} {nb.__version__} {np.__version__}".encode())
-    key = digest.hexdigest()[:16]
-    bases = [os.environ.get("NUMBA_CACHE_DIR"), os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "mandate-sim", "numba"),
-             os.path.join(tempfile.gettempdir(), "mandate-sim-numba")]
-    for base in bases:
-        if not base:
-            continue
-        path = os.path.join(base, key)
-        try:
-            os.makedirs(path, exist_ok=True)
-            probe = os.path.join(path, f".probe-{os.getpid()}")
-            with open(probe, "w"):
-                pass
-            os.unlink(probe)
-            return path
-        except OSError:
-            continue
-    return ""
-
-
-nb.config.CACHE_DIR = _cache_dir()
 
 #: Engineers per chunk of a parallel pass. Chunks are fixed by the number of engineers, never by the number of
 #: threads, and every sum over engineers is combined chunk by chunk in order, so results are bit-identical
@@ -63,8 +41,7 @@ nb.config.CACHE_DIR = _cache_dir()
 CHUNK = 256
 
 
-def _jit(f):
-    return nb.njit(cache=True)(f)
+_jit = jit.compile
 
 
 # The rules the kernels call, compiled as they are.
@@ -114,7 +91,127 @@ safety_change = _jit(R.safety_change)
 leave_probability = _jit(R.leave_probability)
 
 
-@nb.njit(cache=True)
+# ---------------------------------------------------------------------------
+# Kernels: compiled passes whose bundle arguments are trimmed to the fields they read
+# ---------------------------------------------------------------------------
+
+#: The bundle each kernel parameter of these names receives (the names are the convention every kernel follows).
+BUNDLE_PARAMETERS: dict[str, type] = {"eng": EngineerState, "wk": WeekScratch, "ch": Channels, "draws": Draws, "org": OrgArrays}
+
+
+def _fields_read(f, bundle_params: dict[str, str]) -> dict[str, list[str]]:
+    """For each bundle parameter of ``f``, the fields ``f`` reads from it (``eng.skill``), following the bundle into the
+    compiled helpers it is passed to (``engineer_tallies(i, eng, ...)``); from the source, so nothing runs."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(f)))
+    fn = tree.body[0]
+    names = [a.arg for a in fn.args.args]
+    used: dict[str, list[str]] = {p: [] for p in bundle_params}
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in used:
+            if node.attr not in used[node.value.id]:
+                used[node.value.id].append(node.attr)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            helper = f.__globals__.get(node.func.id)
+            passed = {i: a.id for i, a in enumerate(node.args) if isinstance(a, ast.Name) and a.id in used}
+            if passed and hasattr(helper, "py_func"):
+                inner_names = list(inspect.signature(helper.py_func).parameters)
+                inner = _fields_read(helper.py_func, {inner_names[i]: p for i, p in passed.items()})
+                for i, p in passed.items():
+                    used[p] += [x for x in inner[inner_names[i]] if x not in used[p]]
+    return {bundle_params[p]: fields for p, fields in used.items()} if set(bundle_params.values()) != set(bundle_params) else used
+
+
+class Kernel:
+    """One compiled pass, called with whole bundles (``kernel(eng, wk, ch, ...)``).
+
+    Two things keep a call cheap. The compiled code receives a bundle of just the fields the kernel reads (its
+    *trimmed* bundle, built once per whole bundle), so each call unboxes only those arrays; a field a kernel reads
+    that its bundle does not declare is an error when this module is imported, naming the kernel and the field.
+    And once a kernel has been compiled for a combination of argument types, later calls with the same types go
+    straight to that compiled code: numba's dispatcher types a namedtuple argument in Python, field by field,
+    which would cost more than the whole pass for a small organisation. A bundle type's fields always have the
+    same types (``bundles.make`` enforces it), so the bundle's class stands for its types.
+    """
+
+    def __init__(self, f, compiled, trims: list | None = None):
+        self.py_func, self.compiled = f, compiled
+        self.__name__, self.__doc__ = f.__name__, f.__doc__
+        if trims is None:
+            trims = []
+            params = list(inspect.signature(f).parameters)
+            bundle_params = {p: p for p in params if p in BUNDLE_PARAMETERS}
+            for p, fields in _fields_read(f, bundle_params).items():
+                kind = BUNDLE_PARAMETERS[p]
+                unknown = [x for x in fields if x not in kind._fields]
+                if unknown:
+                    raise AttributeError(f"kernel {f.__name__} reads {p}.{unknown[0]}, which {kind.__name__} does not declare")
+                sub = bundles.bundle_type(f"{f.__name__}__{p}", [x for x in kind._fields if x in fields], __name__)
+                trims.append((params.index(p), sub, operator.attrgetter(*sub._fields) if len(sub._fields) > 1 else _one(sub._fields[0])))
+        self.trims = trims
+        self._last: dict[int, tuple] = {}
+        self._entries: dict[tuple, Callable] = {}
+        self._last_call: tuple | None = None  # (the arguments, what the compiled code got, its entry point)
+        _ALL.append(self)
+
+    def forget(self) -> None:
+        """Drop the remembered bundles (they hold a model's arrays)."""
+        self._last = {}
+        self._last_call = None
+
+    def __call__(self, *args):
+        last_call = self._last_call
+        if last_call is not None and len(args) == len(last_call[0]) and all(map(operator.is_, args, last_call[0])):
+            return last_call[2](*last_call[1])  # the very same arguments as last time: no trimming, no typing
+        given = args
+        if self.trims:
+            args = list(args)
+            for pos, sub, getter in self.trims:
+                whole = args[pos]
+                last = self._last.get(pos)
+                if last is not None and last[0] is whole:
+                    args[pos] = last[1]
+                else:
+                    args[pos] = part = sub._make(getter(whole))
+                    self._last[pos] = (whole, part)  # one tuple: a reader in another thread sees a matching pair or none
+        key = tuple([type(a) if type(a) is not np.ndarray else (a.dtype.num, a.ndim, a.flags.c_contiguous, a.flags.writeable) for a in args])
+        entry = self._entries.get(key)
+        if entry is None:
+            result = self.compiled(*args)  # typed by numba (compiled or loaded from the cache the first time)
+            entry = self._entries[key] = self.compiled.overloads[tuple(self.compiled.typeof_pyval(a) for a in args)].entry_point
+        else:
+            result = entry(*args)
+        self._last_call = (given, tuple(args), entry)
+        return result
+
+    def parallel_twin(self) -> "Kernel":
+        """The same pass compiled multi-threaded (its own numba cache entry), with the same trimmed bundles."""
+        f = self.py_func
+        clone = types.FunctionType(f.__code__, f.__globals__, f.__name__, f.__defaults__, f.__closure__)
+        clone.__qualname__ = f"{f.__qualname__}__parallel"
+        return Kernel(f, nb.njit(cache=True, parallel=True)(clone), self.trims)
+
+
+#: Every kernel, serial and multi-threaded (for ``forget_all``).
+_ALL: list[Kernel] = []
+
+
+def forget_all() -> None:
+    """Every kernel drops the bundles it remembers (called when a model is freed, so its arrays can be freed too)."""
+    for k in _ALL:
+        k.forget()
+
+
+def _one(name: str) -> Callable:
+    getter = operator.attrgetter(name)
+    return lambda b: (getter(b),)
+
+
+def kernel(f) -> Kernel:
+    """Declare a kernel: compiled serial here (``KernelSet`` compiles its multi-threaded twin)."""
+    return Kernel(f, nb.njit(cache=True)(f))
+
+
+@kernel
 def team_mean(x, present, team_starts, out):
     """Mean over each team's present engineers of x [N, M], one row per team in out [n_teams, M]."""
     N, M = x.shape
@@ -135,7 +232,7 @@ def team_mean(x, present, team_starts, out):
             out[t, m] = out[t, m] / d
 
 
-@nb.njit(cache=True)
+@kernel
 def choose_tools(eng, wk, ch, draws, choice_params):
     """Step 2: per engineer and task type, no AI or an approved tool (logit, with and without pressure), or a barred tool (shadow); token uses."""
     cp = choice_params
@@ -204,7 +301,7 @@ def choose_tools(eng, wk, ch, draws, choice_params):
                 token[i] = u_token[i] < token_probability(pressure[i], cp.token_propensity)
 
 
-@nb.njit(cache=True)
+@kernel
 def do_work(eng, wk, ch, org, work, quality, learning, perception):
     """Step 3: task time with the chosen tool's true effect, hours, delivered work, defects and rework; the felt saving of every tool."""
     w, q = work, quality
@@ -279,7 +376,7 @@ def do_work(eng, wk, ch, org, work, quality, learning, perception):
             token_hours[i] = tok
 
 
-@nb.njit(cache=True)
+@kernel
 def perceive(eng, wk, draws, perception):
     """Step 4a: beliefs about tools not used drift toward their felt saving; used tools are perceived (anchored, noisy) and beliefs update."""
     pr = perception
@@ -308,7 +405,7 @@ def perceive(eng, wk, draws, perception):
                     perceived[i, k] = 0.0
 
 
-@nb.njit(cache=True)
+@kernel
 def learn(eng, wk, ch, perception, learning, work, people):
     """Step 4b: peers pull beliefs, proficiency follows use and training, trust in AI follows felt gains, habits, fatigue and morale."""
     lp, pe = learning, people
@@ -365,7 +462,7 @@ def learn(eng, wk, ch, perception, learning, work, people):
             fatigue[i] = fat
 
 
-@nb.njit(cache=True)
+@kernel
 def report(eng, wk, ch, trust):
     """Step 5: who telemetry counts active, who reports honestly, and the gain each reports."""
     safety, team, honesty_threshold, task_mix = eng.safety, eng.team, eng.honesty_threshold, eng.task_mix
@@ -390,7 +487,7 @@ def report(eng, wk, ch, trust):
             reported_gain[i] = slanted_report(implied_gain(ai_share, mean_felt), honest[i], stake[i], wanted_gain)
 
 
-@nb.njit(cache=True)
+@kernel
 def trust_and_voice(eng, wk, ch, draws, trust):
     """Step 6 (engineers): believed harm from barred tools and forced use, voice, trust in leadership, punishment of dissent."""
     tr = trust
@@ -429,7 +526,7 @@ def trust_and_voice(eng, wk, ch, draws, trust):
             punished[i] = punishment(vf, enforcement, feedback_safety)
 
 
-@nb.njit(cache=True)
+@kernel
 def team_safety(eng, wk, climate, trust):
     """Step 6 (teams): safety moves toward the climate, minus the share of the team punished for dissent."""
     safety, team_starts = eng.safety, eng.team_starts
@@ -448,7 +545,7 @@ def team_safety(eng, wk, climate, trust):
         safety[t] = safety_change(safety[t], climate, s / max(n, 1), trust.safety_rate, trust.punishment_cost)
 
 
-@nb.njit(cache=True)
+@kernel
 def leave(eng, wk, draws, people, trust):
     """Step 8 (departures): a week of tenure, then each engineer leaves with the rule's probability."""
     pe = people
@@ -468,44 +565,19 @@ def leave(eng, wk, draws, people, trust):
             leavers[i] = u_leave[i] < p
 
 
+# The rule that adds each engineer's values to the week's sums (its helpers are compiled in sim/model/metrics.py).
 engineer_tallies = _jit(M.engineer_tallies)
 
 
-@nb.njit(cache=True)
-def week_sums(eng, wk, ch, org, ix, layout, out):
-    """Step 9: the week's tallies summed over engineers, in one pass (layout and tallies: sim/model/metrics.py)."""
-    level = eng.seniority
-    e_all, e_level = layout.engineer_all, layout.engineer_level
-    t_all, t_level, t_task, t_element = layout.task_all, layout.task_level, layout.task_task, layout.task_element
-    n_slots = layout.kernel_slots
-    NE, NT = e_all.shape[0], t_all.shape[0]
+@kernel
+def week_sums(eng, wk, ch, org, out):
+    """Step 9: the week's tallies summed over engineers, chunk by chunk (the tallies and where they go: sim/model/metrics.py)."""
     N, K = wk.choice.shape
+    n_slots = M.TASK_TASK + M.N_TASK * K  # as metrics.kernel_slots
     n_chunks = (N + CHUNK - 1) // CHUNK
     partial = np.zeros((n_chunks, n_slots))
     for c in nb.prange(n_chunks):
-        acc = partial[c]
-        v = np.empty(NE)
-        vk = np.empty((NT, K))
-        for i in range(c * CHUNK, min(N, (c + 1) * CHUNK)):
-            engineer_tallies(i, eng, wk, ch, org, ix, v, vk)
-            lv = level[i]
-            for a in range(NE):
-                acc[e_all[a]] += v[a]
-                if e_level[a] >= 0:
-                    acc[e_level[a] + lv] += v[a]
-            for b in range(NT):
-                s = 0.0
-                for k in range(K):
-                    x = vk[b, k]
-                    s += x
-                    if t_task[b] >= 0:
-                        acc[t_task[b] + k] += x
-                    if t_element[b]:
-                        acc[t_all[b]] += x
-                if not t_element[b]:
-                    acc[t_all[b]] += s
-                if t_level[b] >= 0:
-                    acc[t_level[b] + lv] += s
+        engineer_tallies(c * CHUNK, min(N, (c + 1) * CHUNK), eng, wk, ch, org, partial[c], np.zeros(M.N_TASK))
     # Combine the chunks' sums in chunk order, so the result does not depend on the number of threads.
     for a in range(n_slots):
         out[a] = 0.0
@@ -514,26 +586,7 @@ def week_sums(eng, wk, ch, org, ix, layout, out):
             out[a] += partial[c, a]
 
 
-@nb.njit(cache=True)
-def _splitmix64(x):
-    x = x + np.uint64(0x9E3779B97F4A7C15)
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
-
-
-@nb.njit(cache=True)
-def hashed_uniforms(entropy, slots, counters, out):
-    """Fill out[m, width] with uniforms in [0, 1) hashed from (entropy, slot, counter, column)."""
-    m, width = out.shape
-    for r in range(m):
-        key = _splitmix64(entropy ^ _splitmix64(np.uint64(slots[r]) * np.uint64(0x100000001B3) + np.uint64(counters[r])))
-        for c in range(width):
-            x = _splitmix64(key + np.uint64(c) * np.uint64(0x9E3779B97F4A7C15))
-            out[r, c] = (x >> np.uint64(11)) * (1.0 / 9007199254740992.0)
-
-
-@nb.njit(cache=True)
+@kernel
 def close_permits(ch, present):
     """Step 1, last: vacant slots get no permission; who is in the AI programme and which tools each may use at all."""
     permit, in_programme, approved_tool = ch.permit, ch.in_programme, ch.approved_tool
@@ -552,7 +605,7 @@ def close_permits(ch, present):
         in_programme[i] = any_tool
 
 
-@nb.njit(cache=True)
+@kernel
 def fill_engineers(slots, u, new_hire, eng, org, params):
     """New engineers in ``slots`` from one row of uniforms each (layout: Workforce.draw_width): level, skill, tenure,
     task mix, proficiency, prior beliefs, trust, morale, honesty threshold and affinity (normals by Box-Muller)."""
@@ -615,13 +668,7 @@ class KernelSet:
         self.parallel = parallel
         for name in PASSES:
             serial = globals()[name]
-            if parallel:
-                f = serial.py_func
-                clone = types.FunctionType(f.__code__, f.__globals__, f.__name__, f.__defaults__, f.__closure__)
-                clone.__qualname__ = f"{f.__qualname__}__parallel"  # its own numba cache entry
-                setattr(self, name, nb.njit(cache=True, parallel=True)(clone))
-            else:
-                setattr(self, name, serial)
+            setattr(self, name, serial.parallel_twin() if parallel else serial)
 
 
 SERIAL = KernelSet(parallel=False)

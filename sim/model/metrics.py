@@ -8,19 +8,20 @@ of the kernel's sums, the recorder's columns (``series_list``), the tidy table, 
 charts and tables (``Metric.title``, ``Metric.format``) and the docs table (docs/PARAMETERS.md).
 
 To add a metric: declare it in ``METRICS`` as a ratio of tallies; if it needs a new per-engineer quantity,
-declare the tally in ``TALLIES`` and set its value in ``engineer_tallies``. Metrics that need the paired
+declare the tally in ``TALLIES`` and add each engineer's value in ``engineer_tallies``. Metrics that need the paired
 no-AI counterfactual (``derived=True``: ``true_gain``, ``measurement_gap``) are added by the runner.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
-from . import bundles
+from . import bundles, jit
 from .params import SENIORITY_LEVELS
 
 BREAKDOWNS = ("seniority", "task")
@@ -87,65 +88,124 @@ TALLIES: tuple[Tally, ...] = (
 )
 TALLY: dict[str, Tally] = {t.name: t for t in TALLIES}
 
-#: Row of each engineer tally in one engineer's values (v), and of each engineer-task tally in its [tally, task] values (vk).
-TallyRows = bundles.bundle_type("TallyRows", [t.name for t in TALLIES if t.over != "organisation"], __name__)
-TALLY_ROWS = TallyRows(**{
-    **{t.name: r for r, t in enumerate(t for t in TALLIES if t.over == "engineer")},
-    **{t.name: r for r, t in enumerate(t for t in TALLIES if t.over == "engineer_task")},
-})
+_ENGINEER = [t for t in TALLIES if t.over == "engineer"]
+_TASK = [t for t in TALLIES if t.over == "engineer_task"]
+N_ENGINEER, N_TASK, N_LEVELS = len(_ENGINEER), len(_TASK), len(SENIORITY_LEVELS)
+
+#: Each engineer tally's row in its blocks of the weekly sums, and each engineer-task tally's in its blocks.
+TallyRows = bundles.bundle_type("TallyRows", [t.name for t in _ENGINEER + _TASK], __name__)
+ROWS = TallyRows(**{t.name: r for r, t in enumerate(_ENGINEER)}, **{t.name: r for r, t in enumerate(_TASK)})
+
+# Where the weekly-sums pass adds the tallies: one block per kind of sum, each tally at its row in the block. The blocks'
+# positions (all but the last, by task type, independent of the number of task types) and what each tally needs are
+# compile-time constants of the pass, so it adds only what some metric reads, with no lookups.
+ENGINEER_ALL = 0  # [engineer tallies] the organisation's sums
+ENGINEER_LEVEL = ENGINEER_ALL + N_ENGINEER  # [level, engineer tallies]
+TASK_ALL = ENGINEER_LEVEL + N_LEVELS * N_ENGINEER  # [engineer-task tallies] the organisation's sums
+TASK_LEVEL = TASK_ALL + N_TASK  # [level, engineer-task tallies]
+TASK_TASK = TASK_LEVEL + N_LEVELS * N_TASK  # [engineer-task tallies, task type]
+ENGINEER_HAS_LEVEL = tuple(t.by_seniority for t in _ENGINEER)
+TASK_HAS_LEVEL = tuple(t.by_seniority for t in _TASK)
+TASK_HAS_TASK = tuple(t.by_task for t in _TASK)
+TASK_BY_ENGINEER = tuple(t.total == "engineer" for t in _TASK)
 
 
-def engineer_tallies(i, eng, wk, ch, org, ix, v, vk):
-    """Engineer ``i``'s value of every engineer tally (``v[ix.name]``) and engineer-task tally (``vk[ix.name, k]``) this week."""
-    for a in range(v.shape[0]):
-        v[a] = 0.0
-    for b in range(vk.shape[0]):
-        for k in range(vk.shape[1]):
-            vk[b, k] = 0.0
-    v[ix.present_now] = 1.0 if eng.is_present[i] else 0.0
-    if not wk.present[i]:
-        return
-    choice, shadow, forced, task_mix, delivered = wk.choice, wk.shadow, wk.forced, eng.task_mix, wk.delivered
-    genuine = False
-    any_forced = False
-    any_shadow = False
-    for k in range(choice.shape[1]):
-        w = task_mix[i, k]
-        c = choice[i, k]
-        vk[ix.work, k] = w
-        vk[ix.delivered, k] = delivered[i, k]
-        vk[ix.escaped, k] = wk.escaped[i, k]
-        if c > 0:
-            vk[ix.ai_work, k] = w
-            vk[ix.risk, k] = delivered[i, k] / org.task_hours[k] * org.data_risk[c - 1] * (1.0 if shadow[i, k] else org.vetted_risk)
-            if shadow[i, k]:
+def kernel_slots(n_tasks: int) -> int:
+    """Positions the weekly-sums pass fills (the organisation tallies follow them)."""
+    return TASK_TASK + N_TASK * n_tasks
+
+
+@jit.inlined
+def add(acc, level, row, x):
+    """Add one engineer's value ``x`` of the engineer tally in ``row`` to the week's sums: the organisation's, and its level's."""
+    acc[ENGINEER_ALL + row] += x
+    if ENGINEER_HAS_LEVEL[row]:
+        acc[ENGINEER_LEVEL + level * N_ENGINEER + row] += x
+
+
+@jit.inlined
+def add_task(acc, subtotal, row, k, n_tasks, x):
+    """Add one engineer's value ``x`` on task type ``k`` of the engineer-task tally in ``row``: to the task type's sum, and
+    to the organisation's sum either value by value or through the engineer's subtotal over task types (``close_tasks``)."""
+    if TASK_HAS_TASK[row]:
+        acc[TASK_TASK + row * n_tasks + k] += x
+    if not TASK_BY_ENGINEER[row]:
+        acc[TASK_ALL + row] += x
+    subtotal[row] += x
+
+
+@jit.inlined
+def close_tasks(acc, level, subtotal):
+    """Add one engineer's subtotals over task types to the organisation's sums (those added engineer by engineer) and to
+    their level's, and clear them."""
+    for row in range(N_TASK):
+        if TASK_BY_ENGINEER[row]:
+            acc[TASK_ALL + row] += subtotal[row]
+        if TASK_HAS_LEVEL[row]:
+            acc[TASK_LEVEL + level * N_TASK + row] += subtotal[row]
+        subtotal[row] = 0.0
+
+
+def engineer_tallies(first, stop, eng, wk, ch, org, acc, subtotal):
+    """Add the values of engineers ``first`` to ``stop - 1`` of every engineer tally and engineer-task tally (their rows:
+    ``ROWS.name``) to the week's sums ``acc``; ``subtotal`` is a zeroed scratch [engineer-task tallies]."""
+    ix = ROWS
+    present, present_now, level, task_mix, ever_used, trust_leadership, trust_ai, fatigue, morale, safety, team = (
+        wk.present, eng.is_present, eng.seniority, eng.task_mix, eng.ever_used, eng.trust_leadership, eng.trust_ai, eng.fatigue,
+        eng.morale, eng.safety, eng.team)
+    choice, shadow, forced, token, delivered, escaped, reporting, voiced, honest, reported_gain = (
+        wk.choice, wk.shadow, wk.forced, wk.token, wk.delivered, wk.escaped, wk.reporting, wk.voiced, wk.honest, wk.reported_gain)
+    capacity, rework_hours, verify_hours, pressure = wk.capacity, wk.rework_hours, wk.verify_hours, ch.pressure
+    task_hours, data_risk, vetted_risk = org.task_hours, org.data_risk, org.vetted_risk
+    K = choice.shape[1]
+    for i in range(first, stop):
+        lv = level[i]
+        add(acc, lv, ix.present_now, 1.0 if present_now[i] else 0.0)
+        if not present[i]:
+            continue
+        genuine = False
+        any_forced = False
+        any_shadow = False
+        for k in range(K):
+            w = task_mix[i, k]
+            c = choice[i, k]
+            used = c > 0
+            unapproved = used and shadow[i, k]
+            add_task(acc, subtotal, ix.work, k, K, w)
+            add_task(acc, subtotal, ix.delivered, k, K, delivered[i, k])
+            add_task(acc, subtotal, ix.escaped, k, K, escaped[i, k])
+            add_task(acc, subtotal, ix.ai_work, k, K, w if used else 0.0)
+            add_task(acc, subtotal, ix.shadow_work, k, K, w if unapproved else 0.0)
+            add_task(acc, subtotal, ix.forced_work, k, K, w if forced[i, k] else 0.0)
+            add_task(acc, subtotal, ix.risk, k, K,
+                     delivered[i, k] / task_hours[k] * data_risk[c - 1] * (1.0 if unapproved else vetted_risk) if used else 0.0)
+            if unapproved:
                 any_shadow = True
-                vk[ix.shadow_work, k] = w
-            elif forced[i, k]:
-                any_forced = True
-            else:
-                genuine = True
-        if forced[i, k]:
-            vk[ix.forced_work, k] = w
-    v[ix.engineers] = 1.0
-    v[ix.reporting] = 1.0 if wk.reporting[i] else 0.0
-    v[ix.ever_used] = 1.0 if eng.ever_used[i] else 0.0
-    v[ix.genuine] = 1.0 if genuine else 0.0
-    v[ix.forced_only] = 1.0 if not genuine and any_forced else 0.0
-    v[ix.token_only] = 1.0 if not genuine and not any_forced and wk.token[i] else 0.0
-    v[ix.shadow_users] = 1.0 if any_shadow else 0.0
-    v[ix.voiced] = 1.0 if wk.voiced[i] else 0.0
-    v[ix.pressure] = ch.pressure[i]
-    v[ix.capacity] = wk.capacity[i]
-    v[ix.rework] = wk.rework_hours[i]
-    v[ix.verification] = wk.verify_hours[i]
-    v[ix.trust_leadership] = eng.trust_leadership[i]
-    v[ix.trust_ai] = eng.trust_ai[i]
-    v[ix.fatigue] = eng.fatigue[i]
-    v[ix.morale] = eng.morale[i]
-    v[ix.safety] = eng.safety[eng.team[i]]
-    v[ix.honest] = 1.0 if wk.honest[i] else 0.0
-    v[ix.reported_gain] = wk.reported_gain[i] if wk.reporting[i] else 0.0
+            elif used:
+                if forced[i, k]:
+                    any_forced = True
+                else:
+                    genuine = True
+        close_tasks(acc, lv, subtotal)
+        add(acc, lv, ix.engineers, 1.0)
+        add(acc, lv, ix.reporting, 1.0 if reporting[i] else 0.0)
+        add(acc, lv, ix.ever_used, 1.0 if ever_used[i] else 0.0)
+        add(acc, lv, ix.genuine, 1.0 if genuine else 0.0)
+        add(acc, lv, ix.forced_only, 1.0 if not genuine and any_forced else 0.0)
+        add(acc, lv, ix.token_only, 1.0 if not genuine and not any_forced and token[i] else 0.0)
+        add(acc, lv, ix.shadow_users, 1.0 if any_shadow else 0.0)
+        add(acc, lv, ix.voiced, 1.0 if voiced[i] else 0.0)
+        add(acc, lv, ix.pressure, pressure[i])
+        add(acc, lv, ix.capacity, capacity[i])
+        add(acc, lv, ix.rework, rework_hours[i])
+        add(acc, lv, ix.verification, verify_hours[i])
+        add(acc, lv, ix.trust_leadership, trust_leadership[i])
+        add(acc, lv, ix.trust_ai, trust_ai[i])
+        add(acc, lv, ix.fatigue, fatigue[i])
+        add(acc, lv, ix.morale, morale[i])
+        add(acc, lv, ix.safety, safety[team[i]])
+        add(acc, lv, ix.honest, 1.0 if honest[i] else 0.0)
+        add(acc, lv, ix.reported_gain, reported_gain[i] if reporting[i] else 0.0)
 
 
 # ---------------------------------------------------------------------------
@@ -290,105 +350,101 @@ def series_list(task_names: tuple[str, ...]) -> list[tuple[str, str]]:
 # The layout of the weekly sums, and the recorder
 # ---------------------------------------------------------------------------
 
-#: Where the weekly-sums kernel adds each engineer tally and engineer-task tally (-1: no such breakdown).
-SumsLayout = bundles.bundle_type(
-    "SumsLayout", ["engineer_all", "engineer_level", "task_all", "task_level", "task_task", "task_element", "kernel_slots"], __name__
-)
-
-
 class Sums:
-    """Positions of every tally's organisation total and breakdowns in the vector of weekly sums (kernel tallies first)."""
+    """Positions in the vector of weekly sums: the blocks the weekly-sums pass fills (above), then the organisation tallies."""
 
     def __init__(self, n_tasks: int):
-        self.K = n_tasks
-        self.slot: dict[tuple[str, str], int] = {}  # (tally, "all" | "seniority" | "task") -> first position
-        i = 0
-        ordered = [t for t in TALLIES if t.over != "organisation"] + [t for t in TALLIES if t.over == "organisation"]
-        for t in ordered:
-            self.slot[(t.name, "all")] = i
+        self.K = K = n_tasks
+        self.kernel_slots = kernel_slots(K)
+        self.organisation: dict[tuple[str, str], int] = {}  # (tally, "all" | "seniority" | "task") -> first position
+        i = self.kernel_slots
+        for t in TALLIES:
+            if t.over != "organisation":
+                continue
+            self.organisation[(t.name, "all")] = i
             i += 1
             if t.by_seniority:
-                self.slot[(t.name, "seniority")] = i
-                i += len(SENIORITY_LEVELS)
+                self.organisation[(t.name, "seniority")] = i
+                i += N_LEVELS
             if t.by_task:
-                self.slot[(t.name, "task")] = i
-                i += n_tasks
-            if t.over != "organisation":
-                kernel_slots = i
+                self.organisation[(t.name, "task")] = i
+                i += K
         self.size = i
-        eng = [t for t in TALLIES if t.over == "engineer"]
-        task = [t for t in TALLIES if t.over == "engineer_task"]
-
-        def at(t: Tally, b: str) -> int:
-            return self.slot.get((t.name, b), -1)
-
-        self.layout = SumsLayout(
-            engineer_all=np.array([at(t, "all") for t in eng], dtype=np.int64),
-            engineer_level=np.array([at(t, "seniority") for t in eng], dtype=np.int64),
-            task_all=np.array([at(t, "all") for t in task], dtype=np.int64),
-            task_level=np.array([at(t, "seniority") for t in task], dtype=np.int64),
-            task_task=np.array([at(t, "task") for t in task], dtype=np.int64),
-            task_element=np.array([t.total == "task" for t in task], dtype=np.bool_),
-            kernel_slots=kernel_slots,
-        )
 
     def position(self, tally: str, group: str, task_names: tuple[str, ...]) -> int:
-        """Position of one tally's value for a group ("all", "seniority=mid", "task=debugging"), or its organisation total."""
-        if group.startswith("seniority=") and (tally, "seniority") in self.slot:
-            return self.slot[(tally, "seniority")] + SENIORITY_LEVELS.index(group.split("=", 1)[1])
-        if group.startswith("task=") and (tally, "task") in self.slot:
-            return self.slot[(tally, "task")] + task_names.index(group.split("=", 1)[1])
-        return self.slot[(tally, "all")]
+        """Position of one tally's value for a group ("all", "seniority=mid", "task=debugging"), or its organisation total
+        when the tally has no such breakdown."""
+        t = TALLY[tally]
+        level = SENIORITY_LEVELS.index(group.split("=", 1)[1]) if group.startswith("seniority=") and t.by_seniority else None
+        task = task_names.index(group.split("=", 1)[1]) if group.startswith("task=") and t.by_task else None
+        if t.over == "engineer":
+            row = getattr(ROWS, tally)
+            return ENGINEER_ALL + row if level is None else ENGINEER_LEVEL + level * N_ENGINEER + row
+        if t.over == "engineer_task":
+            row = getattr(ROWS, tally)
+            if level is not None:
+                return TASK_LEVEL + level * N_TASK + row
+            if task is not None:
+                return TASK_TASK + row * self.K + task
+            return TASK_ALL + row
+        if level is not None:
+            return self.organisation[(tally, "seniority")] + level
+        if task is not None:
+            return self.organisation[(tally, "task")] + task
+        return self.organisation[(tally, "all")]
 
     def set(self, values: np.ndarray, tally: str, total: float, *, seniority=None, task=None) -> None:
         """Set an organisation tally's total (and its breakdowns) in ``values``."""
-        values[self.slot[(tally, "all")]] = total
+        values[self.organisation[(tally, "all")]] = total
         if seniority is not None:
-            p = self.slot[(tally, "seniority")]
+            p = self.organisation[(tally, "seniority")]
             values[p : p + len(SENIORITY_LEVELS)] = seniority
         if task is not None:
-            p = self.slot[(tally, "task")]
+            p = self.organisation[(tally, "task")]
             values[p : p + self.K] = task
 
 
-def _plan(series: list[tuple[str, str]], sums: Sums, task_names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Numerator and denominator position of every recorded series."""
+@functools.lru_cache(maxsize=32)
+def _plan(task_names: tuple[str, ...]) -> tuple[list, Sums, np.ndarray, np.ndarray]:
+    """The recorded series, the sums' positions, and the numerator and denominator position of every series (per task types)."""
+    series = series_list(task_names)
+    sums = Sums(len(task_names))
     num, den = [], []
     for metric, group in series:
         m = METRICS[metric]
         num.append(sums.position(m.numerator, group, task_names))
         den.append(sums.position(m.denominator, group if m.group_denominator else "all", task_names))
-    return np.array(num, dtype=np.int64), np.array(den, dtype=np.int64)
+    return series, sums, np.array(num, dtype=np.int64), np.array(den, dtype=np.int64)
 
 
 class Recorder:
     """Preallocated [weeks, series] store filled once per week from one pass of weekly sums."""
 
     def __init__(self, task_names: tuple[str, ...], weeks: int, constants: Mapping[str, dict]):
-        """``constants``: the organisation tallies that stay fixed over a run (positions, top_initial), as ``Sums.set`` keywords."""
+        """``constants``: the organisation tallies that stay fixed over a run (positions, top_initial), each as (total, by seniority, by task)."""
         self.task_names = tuple(task_names)
-        self.series = series_list(self.task_names)
+        series, self.sums_layout, self.num, self.den = _plan(self.task_names)
+        self.series = list(series)
         self.col = {s: i for i, s in enumerate(self.series)}
         self.values = np.full((weeks, len(self.series)), np.nan)
         self.n_weeks = 0
-        self.sums_layout = Sums(len(self.task_names))
         self.sums = np.zeros(self.sums_layout.size)
-        self.num, self.den = _plan(self.series, self.sums_layout, self.task_names)
         self.sums_layout.set(self.sums, "one", 1.0)
-        for tally, kw in constants.items():
-            self.sums_layout.set(self.sums, tally, **kw)
+        for tally, (total, seniority, task) in constants.items():
+            self.sums_layout.set(self.sums, tally, total, seniority=seniority, task=task)
 
     def latest(self, metric: str, group: str = "all") -> float:
         return float(self.values[self.n_weeks - 1, self.col[(metric, group)]])
 
-    def record(self, week_sums, organisation: Mapping[str, dict]) -> None:
-        """Record one week: ``week_sums(sums, layout)`` fills the engineer tallies; ``organisation`` gives the organisation's (``Sums.set`` keywords)."""
+    def record(self, week_sums, organisation: Mapping[str, tuple]) -> None:
+        """Record one week: ``week_sums(sums)`` fills the engineer tallies into ``sums``; ``organisation`` gives each
+        organisation tally as (total, by seniority or None, by task type or None)."""
         if self.n_weeks >= self.values.shape[0]:
             self.values = np.vstack([self.values, np.full_like(self.values, np.nan)])
         S, L = self.sums, self.sums_layout
-        week_sums(S, L.layout)
-        for tally, kw in organisation.items():
-            L.set(S, tally, **kw)
+        week_sums(S)
+        for tally, (total, seniority, task) in organisation.items():
+            L.set(S, tally, total, seniority=seniority, task=task)
         self.values[self.n_weeks] = S[self.num] / np.maximum(S[self.den], 1e-12)
         self.n_weeks += 1
 

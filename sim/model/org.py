@@ -7,8 +7,8 @@ all engineers at once. ``EngineeringOrg.PHASES`` lists the story in order.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
+import weakref
 import time
 from types import SimpleNamespace
 
@@ -17,7 +17,7 @@ import numpy as np
 
 from . import bundles, kernels, rules
 from .levers import LeverSetup, Observations, PolicyChannels, WorkRecord, build_levers
-from .metrics import TALLY_ROWS, Recorder
+from .metrics import Recorder
 from .params import SENIORITY_LEVELS, Scenario
 from .streams import WeeklyDraws, named_rng
 from .week import WeekData
@@ -95,14 +95,14 @@ class EngineeringOrg(mesa.Model):
         self.spec = scenario if scenario is not None else Scenario()
         sc = self.spec
         self.behaviour = sc.behaviour
-        self.params = bundles.params(sc.behaviour)  # the behaviour as the kernels read it
+        self.params = bundles.params(sc.behaviour)  # the behaviour as the kernels read it (and the hiring office)
         self.weeks = sc.weeks
         self.tables = OrgTables.from_organisation(sc.organisation)
-        self.org = self.tables.bundle()
         n = sc.organisation.size
         # All streams derive from the model's seeded generator.
         self.entropy = int(self.rng.integers(2**63))
-        self.workforce = Workforce(n, sc.organisation.team_size, self.tables, self.behaviour)
+        self.workforce = Workforce(n, sc.organisation.team_size, self.tables, self.behaviour, self.params)
+        self.org = self.workforce.org_bundle  # the organisation's tables as the kernels read them
         wf = self.workforce
         wf.fill(np.arange(n), named_rng(self.entropy, "init/engineers"), new_hire=False)
         wf.safety[:] = self.behaviour.trust.initial_safety
@@ -124,11 +124,12 @@ class EngineeringOrg(mesa.Model):
         self.telemetry_weekly_active = 0.0
         self.counters = SimpleNamespace(leavers=0, leavers_top=0, hires=0, leavers_level=np.zeros(3, dtype=np.int64))
         self.recorder = Recorder(self.tables.task_names, self.weeks, {
-            "positions": {"total": n, "seniority": np.maximum(self.level_initial, 1)},
-            "top_initial": {"total": max(self.is_top_skill_initial, 1)},
+            "positions": (n, np.maximum(self.level_initial, 1), None),
+            "top_initial": (max(self.is_top_skill_initial, 1), None, None),
         })
         self.wk = WeekData(n, self.tables.n_tools, self.tables.n_tasks, wf.n_teams)
         self.passes = kernels.for_model(n)  # the compiled per-engineer passes: multi-threaded for larger organisations
+        weakref.finalize(self, kernels.forget_all)  # the passes remember this model's bundles for speed: let them go with it
         self.last_week: WeekData | None = None
         self.profile = profile
         self.phase_seconds = {p: 0.0 for p in self.PHASES}
@@ -201,13 +202,12 @@ class EngineeringOrg(mesa.Model):
     def observe(self, *, after_work: bool) -> Observations:
         """What leadership can see now: who works here (and, after the week's work, telemetry, measured work and outcomes)."""
         wf, wk = self.workforce, self.wk
-        obs = Observations(week=self.week, present=wf.is_present, skill=wf.skill, seniority=wf.seniority)
         if not after_work:
-            return obs
+            return Observations(week=self.week, present=wf.is_present, skill=wf.skill, seniority=wf.seniority)
         work = WorkRecord(present=wk.present, choice=wk.choice, shadow=wk.shadow, multiplier=wk.multiplier, delivered=wk.delivered,
                           hours=wk.hours, escaped=wk.escaped)
-        return dataclasses.replace(obs, weekly_active=self.telemetry_weekly_active, work=work, cycle_time=wk.cycle_time,
-                                   escaped_total=wk.escaped_total)
+        return Observations(week=self.week, present=wf.is_present, skill=wf.skill, seniority=wf.seniority, weekly_active=self.telemetry_weekly_active,
+                            work=work, cycle_time=wk.cycle_time, escaped_total=wk.escaped_total)
 
     def policy_acts(self) -> None:
         """1. The levers write this week's permissions, pressure, norms, endorsements and training."""
@@ -299,17 +299,18 @@ class EngineeringOrg(mesa.Model):
     def record(self) -> None:
         """9. Record this week's outputs."""
         c, wk = self.counters, self.wk
-        self.recorder.record(
-            lambda sums, layout: self.passes.week_sums(self.workforce.bundle(), wk.bundle, self._ch, self.org, TALLY_ROWS, layout, sums),
-            {
-                "leavers": {"total": c.leavers, "seniority": c.leavers_level},
-                "leavers_top": {"total": c.leavers_top},
-                "hires": {"total": c.hires},
-                "cycle_time": {"total": wk.cycle_time, "task": wk.cycle_time_task},
-            },
-        )
+        self.recorder.record(self._sum_week, {
+            "leavers": (c.leavers, c.leavers_level, None),
+            "leavers_top": (c.leavers_top, None, None),
+            "hires": (c.hires, None, None),
+            "cycle_time": (wk.cycle_time, None, wk.cycle_time_task),
+        })
         if self.datacollector is not None:
             self.datacollector.collect(self)
+
+    def _sum_week(self, sums: np.ndarray) -> None:
+        """The week's engineer tallies, summed over engineers into ``sums`` (one compiled pass)."""
+        self.passes.week_sums(self.workforce.bundle(), self.wk.bundle, self._ch, self.org, sums)
 
     # ------------------------------------------------------------------
 

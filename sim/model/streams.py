@@ -14,7 +14,28 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import bundles
+import numba as nb
+
+from . import bundles, jit  # noqa: F401  (jit: the model's numba cache, set before compiling)
+
+
+@nb.njit(cache=True)
+def _splitmix64(x):
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+@nb.njit(cache=True)
+def hashed_uniforms(entropy, slots, counters, out):
+    """Fill out[m, width] with uniforms in [0, 1) hashed from (entropy, slot, counter, column)."""
+    m, width = out.shape
+    for r in range(m):
+        key = _splitmix64(entropy ^ _splitmix64(np.uint64(slots[r]) * np.uint64(0x100000001B3) + np.uint64(counters[r])))
+        for c in range(width):
+            x = _splitmix64(key + np.uint64(c) * np.uint64(0x9E3779B97F4A7C15))
+            out[r, c] = (x >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
 def counter_uniforms(entropy: int, slots: np.ndarray, counters: np.ndarray, width: int) -> np.ndarray:
@@ -23,8 +44,6 @@ def counter_uniforms(entropy: int, slots: np.ndarray, counters: np.ndarray, widt
     Used for new hires, so that the same slot's k-th hire draws the same numbers in every
     compared scenario, whatever the week they arrive (SplitMix64 finaliser as the hash).
     """
-    from .kernels import hashed_uniforms
-
     out = np.empty((slots.size, width))
     hashed_uniforms(np.uint64(int(entropy) & 0xFFFFFFFFFFFFFFFF), slots.astype(np.int64), counters.astype(np.int64), out)
     return out

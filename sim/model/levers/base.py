@@ -74,13 +74,23 @@ class PolicyChannels:
         """Whether leadership published measured results this week."""
         return bool(self.publications)
 
+    def __setattr__(self, name: str, value) -> None:
+        # Rebinding a field other than the two numbers (checked in ``bundle``) makes the kernels' bundle stale.
+        if name in _CHANNEL_ARRAYS:
+            self.__dict__.pop("_bundle", None)
+        object.__setattr__(self, name, value)
+
     def bundle(self):
-        """This week's channels as the kernels read them."""
-        return bundles.make(Channels, self)
+        """This week's channels as the kernels read them (the same bundle object while no field has changed)."""
+        last = self.__dict__.get("_bundle")
+        if last is None or last.enforcement is not self.enforcement or last.feedback_safety is not self.feedback_safety:
+            last = self._bundle = bundles.make(Channels, self)
+        return last
 
 
 #: The policy channels as a kernel bundle (publications are applied by the model, not read by kernels).
 Channels = bundles.bundle_type("Channels", [f for f in PolicyChannels.__dataclass_fields__ if f != "publications"], __name__)
+_CHANNEL_ARRAYS = frozenset(Channels._fields) - {"enforcement", "feedback_safety"}
 
 
 @dataclass(frozen=True)
@@ -96,7 +106,7 @@ class LeverSetup:
     rng: Callable[[str], np.random.Generator]  # the generator of one named decision (common random numbers)
 
 
-@dataclass(frozen=True)
+@dataclass
 class WorkRecord:
     """The week's work as leadership's measurements see it (read-only views)."""
 
@@ -119,7 +129,7 @@ class WorkRecord:
         return (self.choice == 0) & self.present[:, None]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Observations:
     """What leadership can see in a week: who works here, telemetry and (at react time) the measured work and outcomes."""
 

@@ -14,19 +14,9 @@ import itertools
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
-
-DESIGNS = ("grid", "lhs", "sobol", "morris")
-
-#: What each design is for (shown by the CLI and docs/SWEEPS.md).
-DESIGN_HELP = {
-    "grid": "full factorial grid: every combination of the listed values (or `samples` evenly spaced points per range)",
-    "lhs": "Latin hypercube: `samples` points that cover each range evenly; good all-purpose exploration",
-    "sobol": "Saltelli's extension of Sobol' sequences: `samples` (a power of 2) x (D + 2) points for first-order and total Sobol' indices",
-    "morris": "Morris elementary effects: `samples` trajectories of D + 1 points each; a cheap screening of many parameters",
-}
 
 #: Largest number of design points a sweep may ask for.
 MAX_POINTS = 5_000_000
@@ -67,29 +57,16 @@ def problem(axes: Sequence[Axis]) -> dict:
 
 def n_points(design: str, axes: Sequence[Axis], samples: int | None, *, second_order: bool = False) -> int:
     """Number of design points the design will produce (checked before anything is built)."""
-    d = len(axes)
-    if design == "grid":
-        return math.prod(len(a.grid_values(samples or 2)) for a in axes)
-    if design == "lhs":
-        return int(samples)
-    if design == "sobol":
-        return int(samples) * (2 * d + 2 if second_order else d + 2)
-    if design == "morris":
-        return int(samples) * (d + 1)
-    raise ValueError(f"unknown design {design!r}")
+    if design not in DESIGNS:
+        raise ValueError(f"unknown design {design!r}")
+    return DESIGNS[design].n_points(axes, samples, second_order)
 
 
 def build(design: str, axes: Sequence[Axis], samples: int | None, seed: int, *, levels: int = 4, second_order: bool = False) -> np.ndarray:
     """The [points, parameters] design matrix (raw: integer axes are rounded only when applied)."""
-    if design == "grid":
-        return grid(axes, samples)
-    if design == "lhs":
-        return lhs(axes, int(samples), seed)
-    if design == "sobol":
-        return sobol(axes, int(samples), seed, second_order=second_order)
-    if design == "morris":
-        return morris(axes, int(samples), seed, levels=levels)
-    raise ValueError(f"unknown design {design!r}")
+    if design not in DESIGNS:
+        raise ValueError(f"unknown design {design!r}")
+    return DESIGNS[design].build(axes, samples, seed, levels, second_order)
 
 
 def grid(axes: Sequence[Axis], samples: int | None) -> np.ndarray:
@@ -125,6 +102,43 @@ def morris(axes: Sequence[Axis], samples: int, seed: int, *, levels: int = 4) ->
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return salib_morris.sample(problem(axes), samples, num_levels=levels, seed=int(seed))
+
+
+@dataclass(frozen=True)
+class Design:
+    """One kind of design: what it is for, how many points it makes, and how it builds them."""
+
+    help: str  # shown by the CLI and docs/SWEEPS.md
+    n_points: Callable[[Sequence[Axis], int | None, bool], int]  # (axes, samples, second order)
+    build: Callable[[Sequence[Axis], int | None, int, int, bool], np.ndarray]  # (axes, samples, seed, levels, second order)
+
+
+#: Every design a sweep spec may name (``design:``). To add one, write its function above and add it here.
+DESIGNS: dict[str, Design] = {
+    "grid": Design(
+        "full factorial grid: every combination of the listed values (or `samples` evenly spaced points per range)",
+        lambda axes, samples, so: math.prod(len(a.grid_values(samples or 2)) for a in axes),
+        lambda axes, samples, seed, levels, so: grid(axes, samples),
+    ),
+    "lhs": Design(
+        "Latin hypercube: `samples` points that cover each range evenly; good all-purpose exploration",
+        lambda axes, samples, so: int(samples),
+        lambda axes, samples, seed, levels, so: lhs(axes, int(samples), seed),
+    ),
+    "sobol": Design(
+        "Saltelli's extension of Sobol' sequences: `samples` (a power of 2) x (D + 2) points for first-order and total Sobol' indices",
+        lambda axes, samples, so: int(samples) * (2 * len(axes) + 2 if so else len(axes) + 2),
+        lambda axes, samples, seed, levels, so: sobol(axes, int(samples), seed, second_order=so),
+    ),
+    "morris": Design(
+        "Morris elementary effects: `samples` trajectories of D + 1 points each; a cheap screening of many parameters",
+        lambda axes, samples, so: int(samples) * (len(axes) + 1),
+        lambda axes, samples, seed, levels, so: morris(axes, int(samples), seed, levels=levels),
+    ),
+}
+
+#: What each design is for.
+DESIGN_HELP = {name: d.help for name, d in DESIGNS.items()}
 
 
 def applied(design: np.ndarray, axes: Sequence[Axis]) -> list[np.ndarray]:

@@ -33,7 +33,7 @@ class SweepSpec(BaseModel):
     scenario: str | dict[str, Any] | None = None
     function: str | None = None
     org: str | None = None
-    design: Literal["grid", "lhs", "sobol", "morris"]
+    design: Literal[tuple(designs.DESIGNS)]  # type: ignore[valid-type]  (the registered designs)
     samples: int | None = Field(None, ge=1, le=designs.MAX_POINTS)
     replicates: int = Field(1, ge=1, le=1000)
     seed: int = Field(0, ge=0, le=2**63 - 1)
@@ -54,7 +54,7 @@ FIELD_ALLOWED = {
     "scenario": "a built-in scenario name or a scenario YAML file",
     "function": "one of: " + ", ".join(TEST_FUNCTIONS),
     "org": "a built-in organisation profile name or a YAML file",
-    "design": "grid, lhs, sobol or morris",
+    "design": ", ".join(list(designs.DESIGNS)[:-1]) + " or " + list(designs.DESIGNS)[-1],
     "samples": f"a whole number from 1 to {designs.MAX_POINTS:,} (grid: points per range; lhs: points; sobol: base sample, a power of 2; morris: trajectories)",
     "replicates": "a whole number from 1 to 1000",
     "seed": "a whole number from 0 to 2^63-1",

@@ -18,6 +18,7 @@ namedtuple field inside ``prange`` are silently lost).
 from __future__ import annotations
 
 import collections
+from dataclasses import dataclass
 import sys
 import typing
 from typing import Any, Iterable
@@ -26,6 +27,23 @@ import numpy as np
 from pydantic import BaseModel
 
 from . import params as P
+
+
+@dataclass(frozen=True)
+class ArrayVar:
+    """One declared array of the model's state or scratch: its name, type, axes and meaning (docs/MODEL.md lists them)."""
+
+    name: str
+    dtype: type
+    axes: tuple[str, ...]  # engineer, tool, task, team, tool_task
+    description: str
+    initial: float = 0
+
+
+def allocate(owner: Any, variables: Iterable[ArrayVar], sizes: dict[str, int]) -> None:
+    """Give ``owner`` one array per declared variable, shaped by the sizes of its axes and filled with its initial value."""
+    for var in variables:
+        setattr(owner, var.name, np.full(tuple(sizes[a] for a in var.axes), var.initial, dtype=var.dtype))
 
 
 def bundle_type(name: str, fields: Iterable[str], module: str) -> type:

@@ -86,15 +86,7 @@ OrgArrays = bundles.bundle_type(
 )
 
 
-@dataclass(frozen=True)
-class StateVar:
-    """One variable of the engineers' state: its name, type, axes and meaning (docs/MODEL.md, 'State variables')."""
-
-    name: str
-    dtype: type
-    axes: tuple[str, ...]  # engineer, tool, task, team
-    description: str
-    initial: float = 0
+StateVar = bundles.ArrayVar
 
 
 #: The engineers' state, one row per engineer position (slot); the kernels read it as the ``EngineerState`` bundle.

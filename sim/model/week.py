@@ -6,23 +6,12 @@ and write them as the ``WeekScratch`` bundle, and the recorder and leadership's 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from . import bundles
 
 
-@dataclass(frozen=True)
-class ScratchVar:
-    """One array of the week's scratch: name, type, axes and meaning."""
-
-    name: str
-    dtype: type
-    axes: tuple[str, ...]  # engineer, tool, task, team, tool_task
-    description: str
-    initial: float = 0
-
+ScratchVar = bundles.ArrayVar
 
 SCRATCH: tuple[ScratchVar, ...] = (
     ScratchVar("present", bool, ("engineer",), "Works this week (the slot was filled at the start of the week)."),
@@ -60,8 +49,7 @@ class WeekData:
 
     def __init__(self, n: int, n_tools: int, n_tasks: int, n_teams: int):
         sizes = {"engineer": n, "tool": n_tools, "task": n_tasks, "team": n_teams, "tool_task": n_tools * n_tasks}
-        for var in SCRATCH:
-            setattr(self, var.name, np.full(tuple(sizes[a] for a in var.axes), var.initial, dtype=var.dtype))
+        bundles.allocate(self, SCRATCH, sizes)
         self.cycle_time_task = np.zeros(n_tasks)  # days, per task type
         self.cycle_time = 0.0  # days, the organisation's
         self.escaped_total = 0.0  # defects escaped this week, the organisation's

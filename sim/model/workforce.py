@@ -26,8 +26,7 @@ class Workforce:
         self.n_teams = int(self.team[-1]) + 1
         self.team_starts = np.arange(0, n, team_size, dtype=np.int64)
         sizes = {"engineer": n, "tool": tables.n_tools, "task": tables.n_tasks, "team": self.n_teams}
-        for var in STATE:
-            setattr(self, var.name, np.full(tuple(sizes[a] for a in var.axes), var.initial, dtype=var.dtype))
+        bundles.allocate(self, STATE, sizes)
         self._bundle = None
         self.org_bundle = tables.bundle()  # what hiring reads, as the kernels read it
         self.params = params if params is not None else bundles.params(behaviour)  # the behaviour as the hiring kernel reads it

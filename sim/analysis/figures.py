@@ -22,7 +22,6 @@ from sim.experiments.runner import bands, summarise
 
 #: Colour-blind-safe palette (Okabe-Ito, then Tol's muted).
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#882255", "#117733", "#999933", "#AA4499"]
-BUILTIN_ORDER = ["no_ai", "mandate_single_tool", "mandate_any_tool", "generate_and_supervise", "free_choice", "outcome_goals", "pilot_and_measure"]
 BUILTIN_COLOURS = {
     "no_ai": "#7F7F7F",
     "mandate_single_tool": "#D55E00",
@@ -252,23 +251,6 @@ def breakdown(results: pd.DataFrame, metric: str, by: str = "seniority", *, colo
     _layout(fig, f"{metric_title(metric)} by {'task type' if by == 'task' else by}, end of horizon", percent=is_percent(metric), big=big)
     fig.update_xaxes(title_text=by)
     return fig
-
-
-def end_of_horizon(summary: pd.DataFrame, metrics: Sequence[str], *, colours: dict | None = None, big: bool = False) -> go.Figure:
-    """End-of-horizon means with 90% band whiskers for several metrics, one bar per scenario."""
-    names = list(dict.fromkeys(summary["scenario"]))
-    colours = colours or scenario_colours(names)
-    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[metric_title(m) for m in metrics])
-    for i, m in enumerate(metrics, start=1):
-        sub = summary[(summary["metric"] == m) & (summary["group"] == "all")].set_index("scenario").reindex(names)
-        fig.add_trace(go.Bar(
-            x=names, y=sub["mean"], marker_color=[colours[n] for n in names], showlegend=False,
-            error_y={"type": "data", "symmetric": False, "array": (sub["high"] - sub["mean"]).tolist(), "arrayminus": (sub["mean"] - sub["low"]).tolist()},
-        ), row=1, col=i)
-        if is_percent(m):
-            fig.update_yaxes(tickformat=".0%", row=1, col=i)
-    fig.update_xaxes(showticklabels=False)
-    return _layout(fig, "End of horizon", height=380, big=big)
 
 
 PEOPLE = ("trust_leadership", "trust_ai", "psych_safety", "honest_reporting_share")

@@ -106,9 +106,8 @@ def morris(axes: Sequence[Axis], samples: int, seed: int, *, levels: int = 4) ->
 
 @dataclass(frozen=True)
 class Design:
-    """One kind of design: what it is for, how many points it makes, and how it builds them."""
+    """One kind of design: how many points it makes, and how it builds them (docs/SWEEPS.md says what each is for)."""
 
-    help: str  # shown by the CLI and docs/SWEEPS.md
     n_points: Callable[[Sequence[Axis], int | None, bool], int]  # (axes, samples, second order)
     build: Callable[[Sequence[Axis], int | None, int, int, bool], np.ndarray]  # (axes, samples, seed, levels, second order)
 
@@ -116,30 +115,22 @@ class Design:
 #: Every design a sweep spec may name (``design:``). To add one, write its function above and add it here.
 DESIGNS: dict[str, Design] = {
     "grid": Design(
-        "full factorial grid: every combination of the listed values (or `samples` evenly spaced points per range)",
         lambda axes, samples, so: math.prod(len(a.grid_values(samples or 2)) for a in axes),
         lambda axes, samples, seed, levels, so: grid(axes, samples),
     ),
     "lhs": Design(
-        "Latin hypercube: `samples` points that cover each range evenly; good all-purpose exploration",
         lambda axes, samples, so: int(samples),
         lambda axes, samples, seed, levels, so: lhs(axes, int(samples), seed),
     ),
     "sobol": Design(
-        "Saltelli's extension of Sobol' sequences: `samples` (a power of 2) x (D + 2) points for first-order and total Sobol' indices",
         lambda axes, samples, so: int(samples) * (2 * len(axes) + 2 if so else len(axes) + 2),
         lambda axes, samples, seed, levels, so: sobol(axes, int(samples), seed, second_order=so),
     ),
     "morris": Design(
-        "Morris elementary effects: `samples` trajectories of D + 1 points each; a cheap screening of many parameters",
         lambda axes, samples, so: int(samples) * (len(axes) + 1),
         lambda axes, samples, seed, levels, so: morris(axes, int(samples), seed, levels=levels),
     ),
 }
-
-#: What each design is for.
-DESIGN_HELP = {name: d.help for name, d in DESIGNS.items()}
-
 
 def applied(design: np.ndarray, axes: Sequence[Axis]) -> list[np.ndarray]:
     """The values the runs use, per axis: integer axes rounded to whole numbers."""

@@ -29,9 +29,6 @@ from sim.model.workforce import OrgTables
 
 STUDY_DIR = bundled("studies")
 
-MEASURES = ("time_change", "forecast_saving", "perceived_saving")
-
-
 class Population(Strict):
     """Who takes part."""
 

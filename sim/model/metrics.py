@@ -24,9 +24,6 @@ import pandas as pd
 from . import bundles, jit
 from .params import SENIORITY_LEVELS
 
-BREAKDOWNS = ("seniority", "task")
-
-
 # ---------------------------------------------------------------------------
 # Tallies: the weekly sums every metric is a ratio of
 # ---------------------------------------------------------------------------

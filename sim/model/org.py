@@ -288,7 +288,6 @@ class EngineeringOrg(mesa.Model):
         due = np.flatnonzero(wf.t_hire == self.week + 1)
         wf.fill(due, self.entropy, new_hire=True)
         c.hires += due.size
-        wk.hired = due
         if self._agent_of_slot is not None:
             for s in leavers:
                 self._agent_of_slot[s].remove()

@@ -53,5 +53,4 @@ class WeekData:
         self.cycle_time_task = np.zeros(n_tasks)  # days, per task type
         self.cycle_time = 0.0  # days, the organisation's
         self.escaped_total = 0.0  # defects escaped this week, the organisation's
-        self.hired = np.zeros(0, dtype=np.int64)  # slots hired this week
         self.bundle = bundles.make(WeekScratch, self)

@@ -269,3 +269,14 @@ def test_python_dash_m_runs_the_same_command_line_without_loading_the_app():
     proc = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]", "the command line imports the app only inside `mandate-sim app`"
+
+
+def test_an_old_policy_key_runs_with_a_one_line_warning_through_the_installed_command(tmp_path):
+    old = tmp_path / "old.yaml"
+    old.write_text("extends: mandate_single_tool\npolicy:\n  enforcement: 0.4\n")
+    out = subprocess.run([str(Path(PYTHON).parent / "mandate-sim"), "run", str(old), "-r", "1", "-n", "20", "--weeks", "2"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    warning_lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert len(warning_lines) == 1 and warning_lines[0].startswith("warning: ") and "policy.usage_enforcement" in warning_lines[0]
+    assert "Traceback" not in out.stderr and ".py:" not in out.stderr

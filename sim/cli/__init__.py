@@ -38,8 +38,18 @@ app.command("analyze")(sweeps.analyze_command)
 app.command("app")(serve.app_command)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings to a user (an old key in a scenario file, say) as one line, without the code's file and line."""
+    from rich.markup import escape
+
+    err_console.print(f"[yellow]warning:[/yellow] {escape(str(message))}", highlight=False, soft_wrap=True)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the app; user errors become one message and exit code 2."""
+    """Entry point: run the app; user errors become one message and exit code 2; warnings one line each."""
+    import warnings
+
+    warnings.showwarning = _show_warning
     try:
         rv = app(args=argv, prog_name="mandate-sim", standalone_mode=False)
         if isinstance(rv, int) and not isinstance(rv, bool):

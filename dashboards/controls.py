@@ -171,11 +171,8 @@ def coerce(path: str, value: Any) -> Any:
         vals = list(value or [])
         return "all" if "all" in vals and allows_all(path) else vals
     info = field_at(path)
-    if info is not None and info.annotation is int and value is not None:
-        try:
-            return int(round(float(value)))
-        except (TypeError, ValueError):
-            return value
+    if info is not None and info.annotation is int and isinstance(value, float) and value.is_integer():
+        return int(value)  # a slider's 6.0; anything else (true, "5", 2.5) goes to validation as it is, and is refused there
     return value
 
 

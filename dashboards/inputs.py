@@ -1,26 +1,43 @@
-"""What a page asks to run: uploads checked like the CLI checks files, scenarios built with sim.scenarios, work bounded.
+"""What a page asks to run: every input from the web goes through one gate (``gate``) before it becomes a scenario
+or an organisation; work is bounded.
 
-An uploaded file is written under its own name to a private folder of the
-server and loaded with the same functions the CLI uses, so an invalid file gets
-exactly the CLI's message (with the file named as the user named it). An
-upload may ``extends:`` only a built-in scenario or profile: no path on the
-server can be read through a file.
+Whatever arrives from a browser is untrusted: an upload, a file packed into a link, a form field, or any value of a
+callback's payload (the page's stores included: a request can carry any records it likes). ``gate`` is the only way
+the pages turn such input into a Scenario or an Organisation. It gives a file given as text (an upload, a packed
+link, a record in a store) the CLI's own checks and messages (the size limit, UTF-8, safe and bounded YAML, the
+declarations), allows ``extends:`` only to built-in scenario or profile names (never a path: no file of the server
+is opened, stat-ed or resolved, so a path gets the same message whether or not a file is there), accepts only
+built-in names for everything else, bounds the overrides, and shows the user's values only as short excerpts. Files
+are checked in memory: nothing is written to the server.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import copy
+import functools
 import hashlib
+import math
 import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from sim.errors import InputError
-from sim.model.params import Scenario
-from sim.model.scenarios import MAX_FILE_BYTES, builtin_orgs, builtin_scenarios, load_org, load_scenario, parse_yaml
+from sim.errors import InputError, cut
+from sim.model.params import Organisation, Scenario
+from sim.model.scenarios import (
+    MAX_FILE_BYTES,
+    builtin_orgs,
+    builtin_scenarios,
+    decode_yaml,
+    field_at,
+    load_org_data,
+    load_scenario,
+    load_scenario_data,
+    load_text,
+)
 
 #: Files a page keeps at once (older uploads drop out).
 MAX_UPLOADS = 8
@@ -28,32 +45,42 @@ MAX_UPLOADS = 8
 MIN_POLICIES, MAX_POLICIES = 2, 4
 #: Replicates one request may ask for.
 MAX_REPLICATES = 200
+#: Parameter overrides one request may carry, and the longest parameter path (there are about 200 paths).
+MAX_SETS, MAX_PATH_CHARS = 400, 200
+#: Longest name of a file a page shows.
+MAX_NAME_CHARS = 100
 UPLOAD_PREFIX = "upload:"
+KINDS = {"scenario": "scenario", "org": "organisation profile"}
 
 
 def decode_contents(contents: str, filename: str) -> bytes:
     """The bytes of a dcc.Upload 'data:...;base64,...' value."""
+    name = safe_name(filename) if filename else "upload"
     if not isinstance(contents, str) or "," not in contents:
-        raise InputError("could not be read as an upload", source=filename or "upload")
+        raise InputError("could not be read as an upload", source=name)
     head, b64 = contents.split(",", 1)
     if len(b64) > (MAX_FILE_BYTES * 4) // 3 + 8:
         size = len(b64) * 3 // 4
-        raise InputError(f"is about {size:,} bytes; a file may be at most {MAX_FILE_BYTES:,} bytes", source=filename or "upload")
+        raise InputError(f"is about {size:,} bytes; a file may be at most {MAX_FILE_BYTES:,} bytes", source=name)
     try:
         return base64.b64decode(b64, validate=False)
     except (binascii.Error, ValueError):
-        raise InputError("could not be decoded as an upload", source=filename or "upload") from None
+        raise InputError("could not be decoded as an upload", source=name) from None
 
 
 def safe_name(filename: str | None) -> str:
-    """The file's own name without folders, reduced to safe characters."""
-    name = Path(str(filename or "")).name
+    """The file's own name without folders, reduced to safe characters and a bounded length."""
+    name = str(filename or "").replace("\\", "/").rpartition("/")[2]
     name = re.sub(r"[^A-Za-z0-9._ -]", "_", name).strip(" .")
+    if len(name) > MAX_NAME_CHARS:
+        stem, dot, ext = name.rpartition(".")
+        name = (stem[: MAX_NAME_CHARS - len(ext) - 1] + dot + ext) if dot and len(ext) <= 10 else name[:MAX_NAME_CHARS]
     return name or "upload.yaml"
 
 
 class UploadFolder:
-    """A private folder where each uploaded file is written once, by content hash, under its own name."""
+    """A private folder of the server for uploads (kept for the app's context; the gate checks files in memory and
+    writes nothing here)."""
 
     def __init__(self, root: Path | None = None):
         self._tmp = None
@@ -63,20 +90,8 @@ class UploadFolder:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
 
-    def path(self, data: bytes, filename: str) -> Path:
-        """Where ``data`` lives on disk (written on first use)."""
-        digest = hashlib.sha256(data).hexdigest()[:16]
-        folder = self.root / digest
-        folder.mkdir(exist_ok=True)
-        p = folder / safe_name(filename)
-        if not p.exists():
-            tmp = folder / (p.name + ".part")
-            tmp.write_bytes(data)
-            tmp.replace(p)
-        return p
-
     def clean(self, message: str) -> str:
-        """A message with the private folder taken out, so the file is named as the user named it."""
+        """A message with the private folder taken out."""
         return re.sub(re.escape(str(self.root)) + r"/[0-9a-f]{16}/", "", message)
 
 
@@ -85,49 +100,142 @@ def upload_id(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:12]
 
 
-def _check_extends(data: bytes, filename: str, kind: str) -> None:
-    """Refuse ``extends:`` of anything but a built-in name (a path would read files on the server)."""
-    try:
-        mapping = parse_yaml(data.decode("utf-8"), filename, kind)
-    except (InputError, UnicodeDecodeError):
-        return  # loading it gives the CLI's own message
-    parent = mapping.get("extends")
-    names = builtin_scenarios() if kind == "scenario" else builtin_orgs()
-    if parent is not None and parent not in names:
-        raise InputError(
-            "may only extend a built-in name in the app (a path would read files on the server)",
-            source=filename, field="extends", value=parent, allowed=", ".join(names),
-        )
+# ---------------------------------------------------------------------------
+# The gate
+# ---------------------------------------------------------------------------
 
 
-def check_upload(kind: str, filename: str, data: bytes, folder: UploadFolder) -> dict:
-    """Validate an uploaded scenario or organisation file as the CLI would; a record for the page's store.
+@functools.lru_cache(maxsize=16)
+def _checked_text(kind: str, filename: str, text: str) -> dict:
+    """``load_text`` of a file given as text, remembered (a page asks for the same upload several times a request)."""
+    return load_text(text, filename, kind, where="in the app")
 
-    Raises InputError with the CLI's message for that file.
+
+def _file_mapping(record: Any, kind: str) -> tuple[dict, str]:
+    """The checked mapping of an upload record (from a store, a link or a payload: anything) and the file's name."""
+    what = KINDS[kind]
+    if not isinstance(record, dict):
+        raise InputError(f"is not an uploaded {what}", source="uploaded file", value=record)
+    name = safe_name(record.get("filename"))
+    text = record.get("text")
+    if not isinstance(text, str):
+        raise InputError(f"is not an uploaded {what} (it holds no text)", source=name)
+    if len(text) > MAX_FILE_BYTES or len(data := text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        raise InputError(f"is more than {MAX_FILE_BYTES:,} bytes; a {what} may be at most {MAX_FILE_BYTES:,} bytes", source=name)
+    if record.get("kind") != kind:
+        raise InputError(f"is not an uploaded {what}", source=name, value=record.get("kind"), allowed=f"an uploaded {what}")
+    if record.get("id") != upload_id(data):
+        raise InputError("is not a file this app checked (its id does not match its content): upload it again", source=name)
+    text = decode_yaml(data, name, what)  # a NUL or a lone surrogate: the CLI's message for a binary or non-UTF-8 file
+    return copy.deepcopy(_checked_text(kind, name, text)), name
+
+
+def _find(ref: str, files: Any, kind: str) -> dict:
+    """The record an 'upload:<id>' reference names among the page's files."""
+    uid = ref[len(UPLOAD_PREFIX):]
+    if isinstance(files, (list, tuple)):
+        for f in files:
+            if isinstance(f, dict) and f.get("id") == uid:
+                return f
+    raise InputError("refers to an uploaded file this page no longer has; upload it again", source="policies" if kind == "scenario" else "organisation",
+                     value=ref)
+
+
+def _org(org: Any, files: Any) -> "str | dict | None":
+    """What ``load_scenario`` takes as ``org``: None (each scenario's own), a built-in name, or a checked upload's mapping."""
+    if org is None or org == "":
+        return None
+    if isinstance(org, str) and org.startswith(UPLOAD_PREFIX):
+        return _file_mapping(_find(org, files, "org"), "org")[0]
+    if not isinstance(org, str) or org not in builtin_orgs():
+        raise InputError("is not a built-in organisation profile", source="organisation", value=org, allowed=", ".join(builtin_orgs()))
+    return org
+
+
+def _sets(sets: Any) -> dict[str, Any] | None:
+    """Parameter overrides from the web: a bounded mapping of short paths (the values are checked by the declarations)."""
+    if sets is None or sets == {}:
+        return None
+    if not isinstance(sets, dict):
+        raise InputError("must map parameter paths to values", source="parameters", value=sets)
+    if len(sets) > MAX_SETS:
+        raise InputError(f"sets {len(sets):,} parameters; a request may set at most {MAX_SETS}", source="parameters")
+    for path in sets:
+        if not isinstance(path, str) or not path or len(path) > MAX_PATH_CHARS:
+            raise InputError("is not a parameter path", source="parameters", value=path, allowed="the paths `mandate-sim params` lists")
+    return dict(sets)
+
+
+def _declared(path: str) -> tuple[int, int]:
+    info = field_at(path)
+    lo = hi = None
+    for meta in info.metadata if info else []:
+        lo = getattr(meta, "ge", None) if getattr(meta, "ge", None) is not None else lo
+        hi = getattr(meta, "le", None) if getattr(meta, "le", None) is not None else hi
+    return int(lo), int(hi)
+
+
+def gate(ref: Any, files: Any = (), *, kind: str = "scenario", org: Any = None, sets: Any = None, engineers: Any = None,
+         weeks: Any = None, label: str = "policies") -> "Scenario | Organisation":
+    """The one way input from the web becomes a Scenario (``kind`` 'scenario') or an Organisation (``kind`` 'org').
+
+    ``ref``: a built-in name or 'upload:<id>' naming one of ``files`` (upload records, as untrusted as the rest);
+    ``org``: a built-in profile, 'upload:<id>', or None/'' for the scenario's own; ``sets``: parameter overrides;
+    ``engineers`` and ``weeks``: whole numbers within the declared bounds; ``label``: what the page calls ``ref``.
+    Raises InputError with a bounded message (for an uploaded file, the message the CLI gives for that file).
     """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {sorted(KINDS)}")
+    if kind == "org":
+        if isinstance(ref, str) and ref.startswith(UPLOAD_PREFIX):
+            return Organisation.model_validate(_file_mapping(_find(ref, files, "org"), "org")[0])
+        return Organisation.model_validate(load_org_data(_org(ref, files) or "default"))
+    if isinstance(ref, str) and ref.startswith(UPLOAD_PREFIX):
+        base, source = _file_mapping(_find(ref, files, "scenario"), "scenario")
+    elif isinstance(ref, str) and ref in builtin_scenarios():
+        base, source = load_scenario_data(ref)[0], f"scenario '{ref}'"  # named, not by its path on the server
+    else:
+        raise InputError("is not a built-in scenario", source=label, value=ref, allowed=", ".join(builtin_scenarios()))
+    if engineers is not None:
+        engineers = check_whole(engineers, "engineers", *_declared("organisation.size"), "engineers")
+    if weeks is not None:
+        weeks = check_whole(weeks, "weeks", *_declared("weeks"), "weeks")
+    return load_scenario(base, org=_org(org, files), overrides=_sets(sets), engineers=engineers, weeks=weeks, source=source)
+
+
+def check_upload(kind: str, filename: str, data: bytes, folder: UploadFolder | None = None) -> dict:
+    """Validate an uploaded scenario or organisation file (through ``gate``) as the CLI would; a record for the page's store.
+
+    Raises InputError with the CLI's message for that file. ``folder`` is not used (nothing is written).
+    """
+    if kind not in KINDS:
+        raise InputError("is not a kind of file this page takes", source="upload", value=kind, allowed="scenario, org")
     name = safe_name(filename)
-    what = "scenario" if kind == "scenario" else "organisation profile"
+    what = KINDS[kind]
+    if not isinstance(data, (bytes, bytearray)):
+        raise InputError("could not be read as an upload", source=name)
     if len(data) > MAX_FILE_BYTES:
         raise InputError(f"is {len(data):,} bytes; a {what} may be at most {MAX_FILE_BYTES:,} bytes", source=name)
-    _check_extends(data, name, what)
-    path = folder.path(data, name)
-    try:
-        if kind == "scenario":
-            spec = load_scenario(str(path))
-            title = spec.title or spec.name
-            label = spec.name
-        else:
-            org = load_org(str(path))
-            title = org.description or org.name
-            label = org.name
-    except InputError as e:
-        raise InputError(folder.clean(str(e))) from None
-    return {"id": upload_id(data), "kind": kind, "filename": name, "text": data.decode("utf-8"), "name": label, "title": title}
+    text = decode_yaml(bytes(data), name, what)
+    record = {"id": upload_id(bytes(data)), "kind": kind, "filename": name, "text": text}
+    checked = gate(UPLOAD_PREFIX + record["id"], [record], kind=kind)
+    if kind == "scenario":
+        title, label = checked.title or checked.name, checked.name
+    else:
+        title, label = checked.description or checked.name, checked.name
+    return {**record, "name": cut(label, MAX_NAME_CHARS), "title": cut(title, 2 * MAX_NAME_CHARS)}
 
 
-def upload_path(record: dict, folder: UploadFolder) -> Path:
-    """The file of an upload record on this server (written again if the server restarted)."""
-    return folder.path(record["text"].encode("utf-8"), record["filename"])
+def check_record(record: Any) -> dict:
+    """An upload record from a link or a store, checked through ``gate`` as if uploaded again (its name and title
+    recomputed from its text, never taken from the record)."""
+    if not isinstance(record, dict) or record.get("kind") not in KINDS or not isinstance(record.get("text"), str):
+        raise InputError("is not a file this app packed into a link", source="link parameter 'file'", value=record)
+    text = record["text"]
+    if len(text) > MAX_FILE_BYTES:
+        raise InputError(f"is more than {MAX_FILE_BYTES:,} bytes; a {KINDS[record['kind']]} may be at most {MAX_FILE_BYTES:,} bytes",
+                         source=safe_name(record.get("filename")))
+    return check_upload(record["kind"], str(record.get("filename") or ""), text.encode("utf-8", "surrogatepass"))
 
 
 @dataclass
@@ -144,77 +252,34 @@ class CompareRequest:
     files: list[dict] = field(default_factory=list)  # upload records (scenario or org files)
 
 
-def _record(ref: str, files: Sequence[dict]) -> dict:
-    uid = ref[len(UPLOAD_PREFIX):]
-    for f in files:
-        if f.get("id") == uid:
-            return f
-    raise InputError("refers to an uploaded file this page no longer has; upload it again", source="policies", value=ref)
-
-
-def scenario_ref(ref: str, files: Sequence[dict], folder: UploadFolder) -> str:
-    """A scenario reference load_scenario takes: a built-in name, or the path of an uploaded file."""
-    if ref.startswith(UPLOAD_PREFIX):
-        return str(upload_path(_record(ref, files), folder))
-    if ref not in builtin_scenarios():
-        raise InputError("is not a built-in scenario", source="policies", value=ref, allowed=", ".join(builtin_scenarios()))
-    return ref
-
-
-def org_ref(ref: str | None, files: Sequence[dict], folder: UploadFolder) -> str | None:
-    """An organisation reference load_scenario takes (None: each scenario's own organisation)."""
-    if not ref:
-        return None
-    if ref.startswith(UPLOAD_PREFIX):
-        return str(upload_path(_record(ref, files), folder))
-    if ref not in builtin_orgs():
-        raise InputError("is not a built-in organisation profile", source="organisation", value=ref, allowed=", ".join(builtin_orgs()))
-    return ref
-
-
 def check_whole(value: Any, name: str, lo: int, hi: int, what: str) -> int:
-    """A whole number within [lo, hi], or an InputError naming the control."""
+    """A whole number within [lo, hi], or an InputError naming the control (true/false is not a number)."""
+    allowed = f"a whole number from {lo:,} to {hi:,} ({what})"
+    if isinstance(value, bool) or (isinstance(value, str) and len(value) > 40):
+        raise InputError("is not a whole number", source=name, value=value, allowed=allowed)
     try:
         v = float(value)
-    except (TypeError, ValueError):
-        raise InputError("is not a whole number", source=name, value=value, allowed=f"a whole number from {lo:,} to {hi:,} ({what})") from None
-    if v != int(v) or not (lo <= v <= hi):
-        raise InputError("is out of range", source=name, value=value, allowed=f"a whole number from {lo:,} to {hi:,} ({what})")
+    except (TypeError, ValueError, OverflowError):
+        raise InputError("is not a whole number", source=name, value=value, allowed=allowed) from None
+    if not math.isfinite(v) or v != int(v):
+        raise InputError("is not a whole number", source=name, value=value, allowed=allowed)
+    if not (lo <= v <= hi):
+        raise InputError("is out of range", source=name, value=value, allowed=allowed)
     return int(v)
 
 
-def _declared(path: str) -> tuple[int, int]:
-    from sim.model.scenarios import field_at
-
-    info = field_at(path)
-    lo = hi = None
-    for meta in info.metadata if info else []:
-        lo = getattr(meta, "ge", None) if getattr(meta, "ge", None) is not None else lo
-        hi = getattr(meta, "le", None) if getattr(meta, "le", None) is not None else hi
-    return int(lo), int(hi)
-
-
-def build_specs(req: CompareRequest, folder: UploadFolder) -> list[Scenario]:
-    """Validated scenarios for a comparison (built-in or uploaded policies, one organisation, its edits, size and horizon)."""
-    if not (MIN_POLICIES <= len(req.policies) <= MAX_POLICIES):
-        raise InputError(f"names {len(req.policies)} policies", source="policies", allowed=f"{MIN_POLICIES} to {MAX_POLICIES} policies")
-    lo, hi = _declared("organisation.size")
-    engineers = check_whole(req.engineers, "engineers", lo, hi, "engineers")
-    lo, hi = _declared("weeks")
-    weeks = check_whole(req.weeks, "weeks", lo, hi, "weeks")
+def build_specs(req: CompareRequest, folder: UploadFolder | None = None) -> list[Scenario]:
+    """Validated scenarios for a comparison (built-in or uploaded policies, one organisation, its edits, size and
+    horizon), each through ``gate``. ``folder`` is not used (nothing is written)."""
+    if not isinstance(req.policies, (list, tuple)) or not (MIN_POLICIES <= len(req.policies) <= MAX_POLICIES):
+        n = len(req.policies) if isinstance(req.policies, (list, tuple)) else 0
+        raise InputError(f"names {n} policies", source="policies", allowed=f"{MIN_POLICIES} to {MAX_POLICIES} policies")
+    engineers = check_whole(req.engineers, "engineers", *_declared("organisation.size"), "engineers")
+    weeks = check_whole(req.weeks, "weeks", *_declared("weeks"), "weeks")
     check_whole(req.replicates, "replicates", 1, MAX_REPLICATES, "replicates per policy")
-    org = org_ref(req.org, req.files, folder)
-    specs = []
-    for ref in req.policies:
-        path = scenario_ref(ref, req.files, folder)
-        try:
-            specs.append(load_scenario(path, org=org, overrides=dict(req.sets) or None, engineers=engineers, weeks=weeks))
-        except InputError as e:
-            raise InputError(folder.clean(str(e))) from None
-    return specs
+    return [gate(ref, req.files, org=req.org, sets=req.sets, engineers=engineers, weeks=weeks) for ref in req.policies]
 
 
-def org_scenario(org: str | None, files: Sequence[dict], folder: UploadFolder) -> Scenario:
-    """A scenario holding the chosen organisation (for the organisation editor's values)."""
-    ref = org_ref(org, files, folder)
-    return load_scenario("free_choice", org=ref)
+def org_scenario(org: str | None, files: Sequence[dict], folder: UploadFolder | None = None) -> Scenario:
+    """A scenario holding the chosen organisation (for the organisation editor's values), through ``gate``."""
+    return gate("free_choice", files, org=org)

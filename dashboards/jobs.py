@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from sim.errors import InputError
+from sim.model import limits
 from sim.model.params import Scenario
 
 log = logging.getLogger("mandate_sim.app")
@@ -48,8 +49,17 @@ def work_of(specs: Sequence[Scenario], replicates: int) -> int:
     return (len(specs) + 1) * int(replicates) * per_run
 
 
-def check_work(specs: Sequence[Scenario], replicates: int, max_work: int) -> None:
-    """Refuse a request that asks for more engineer-weeks than the server allows."""
+#: How a server's operator raises the memory limits (the app has no command-line option for them).
+RAISE_WITH = {"model": f"the environment variable {limits.ENV_MODEL} of the server",
+              "table": f"the environment variable {limits.ENV_TABLE} of the server"}
+
+
+def check_work(specs: Sequence[Scenario], replicates: int, max_work: int, *, max_model_bytes: int | None = None,
+               max_table_bytes: int | None = None) -> None:
+    """Refuse a request that asks for more than the server allows: more engineer-weeks than ``max_work``, a model run that
+    needs more memory than ``max_model_bytes`` (many engineers x tools x task types; the estimate of sim.model.limits,
+    the one every model is admitted with), or results larger than ``max_table_bytes``. Defaults: the limits of
+    sim.model.limits ($MANDATE_SIM_MAX_MODEL_BYTES, $MANDATE_SIM_MAX_TABLE_BYTES)."""
     work = work_of(specs, replicates)
     if work > max_work:
         raise InputError(
@@ -57,6 +67,14 @@ def check_work(specs: Sequence[Scenario], replicates: int, max_work: int) -> Non
             f"this server allows at most {max_work:,} per request: lower the replicates, engineers or weeks",
             source="request",
         )
+    for sc in specs:  # the counterfactual has the same organisation and horizon as its policy
+        limits.check_model(sc, limit=max_model_bytes, source="request", raise_with=RAISE_WITH["model"])
+    if specs:
+        weeks = max(int(s.weeks) for s in specs)
+        tasks = max(len(s.organisation.task_types) for s in specs)
+        limits.check_table(limits.table_rows(len(specs), replicates, weeks, tasks), source="request", limit=max_table_bytes,
+                           what=f"the results of {len(specs)} policies x {int(replicates):,} replicates x {weeks} weeks",
+                           lower="lower the replicates or weeks, or use an organisation with fewer task types", raise_with=RAISE_WITH["table"])
 
 
 def _init_worker(progress_queue: Any) -> None:

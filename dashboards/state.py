@@ -5,6 +5,11 @@ opening a link rebuilds the same controls and runs the same request (same seed,
 same figures). Parameter overrides travel as ``set=PATH=VALUE`` (the CLI's
 ``--set`` syntax, parsed by ``sim.scenarios.parse_override``); uploaded files
 travel compressed inside the link.
+
+A link is input from the web like any other: its parts are bounded (the number of
+files and overrides, the size of a packed file, packed and unpacked), and a file
+packed into it is checked through ``inputs.gate`` exactly as an upload is (its
+name and title are recomputed from its text, never taken from the link).
 """
 
 from __future__ import annotations
@@ -18,12 +23,16 @@ from urllib.parse import urlencode
 import yaml
 
 from sim.errors import InputError
-from sim.model.scenarios import parse_override
+from sim.model.scenarios import MAX_FILE_BYTES, parse_override
 
-from .inputs import CompareRequest
+from .inputs import MAX_SETS, MAX_UPLOADS, CompareRequest, check_record
 
 #: Longest query string a link carries uploads in (browsers and the server take longer ones, but links get unwieldy).
 MAX_LINK_CHARS = 60_000
+#: Longest record ``unpack`` takes, packed (characters) and unpacked (bytes): a file of at most MAX_FILE_BYTES, compressed
+#: and in base64; as JSON (where a character takes at most six bytes, ``\uXXXX``), with its other fields.
+MAX_PACKED_CHARS = 2 * MAX_FILE_BYTES
+MAX_UNPACKED_BYTES = 6 * MAX_FILE_BYTES + 16_384
 
 
 def value_text(value: Any) -> str:
@@ -41,11 +50,15 @@ def encode_sets(sets: Mapping[str, Any]) -> list[str]:
 
 def decode_sets(raw: Any) -> dict[str, Any]:
     """'PATH=VALUE' texts (one or a list) back to overrides."""
-    items = [raw] if isinstance(raw, str) else list(raw or [])
+    items = [raw] if isinstance(raw, str) else list(raw) if isinstance(raw, (list, tuple)) else [] if raw is None else [raw]
+    if len(items) > MAX_SETS:
+        raise InputError(f"is given {len(items):,} times; a link may set at most {MAX_SETS} parameters", source="link parameter 'set'")
     out: dict[str, Any] = {}
     for item in items:
         if item == "":
             continue
+        if not isinstance(item, str) or len(item) > 4_000:
+            raise InputError("must be PATH=VALUE", source="link parameter 'set'", value=item, allowed="e.g. policy.feedback_safety=0.5")
         k, v = parse_override(item, source="link parameter 'set'")
         out[k] = v
     return out
@@ -58,17 +71,22 @@ def pack(record: Mapping[str, Any]) -> str:
 
 
 def unpack(text: str) -> dict:
-    """The record ``pack`` made."""
+    """The record ``pack`` made (bounded: at most MAX_PACKED_CHARS in, MAX_UNPACKED_BYTES out, whatever it inflates to)."""
+    refused = InputError("is not a file this app packed into a link", source="link parameter 'file'",
+                         value=text[:40] if isinstance(text, str) else None)
+    if not isinstance(text, str) or len(text) > MAX_PACKED_CHARS:
+        raise refused
     try:
-        raw = zlib.decompress(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)), bufsize=1 << 16)
-        if len(raw) > 4_000_000:
+        inflate = zlib.decompressobj()
+        raw = inflate.decompress(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)), MAX_UNPACKED_BYTES + 1)
+        if len(raw) > MAX_UNPACKED_BYTES or inflate.unconsumed_tail:
             raise ValueError
         data = json.loads(raw)
         if not isinstance(data, dict):
             raise ValueError
         return data
     except Exception:
-        raise InputError("is not a file this app packed into a link", source="link parameter 'file'", value=text[:40]) from None
+        raise refused from None
 
 
 def query(pairs: list[tuple[str, Any]]) -> str:
@@ -85,7 +103,7 @@ def query(pairs: list[tuple[str, Any]]) -> str:
 def _list(raw: Any) -> list[str]:
     if raw is None:
         return []
-    items = [raw] if isinstance(raw, str) else list(raw)
+    items = list(raw) if isinstance(raw, (list, tuple)) else [raw]
     out = []
     for item in items:
         out += [x for x in str(item).split(",") if x]
@@ -122,7 +140,10 @@ def compare_query(req: CompareRequest) -> str:
 def compare_request(params: Mapping[str, Any]) -> CompareRequest:
     """The comparison a link asks for (defaults for what it leaves out)."""
     d = CompareRequest()
-    files = [unpack(t) for t in _list(params.get("file"))]
+    packed = _list(params.get("file"))
+    if len(packed) > MAX_UPLOADS:
+        raise InputError(f"is given {len(packed)} times; a link carries at most {MAX_UPLOADS} files", source="link parameter 'file'")
+    files = [check_record(unpack(t)) for t in packed]
     org = params.get("org", d.org)
     return CompareRequest(
         policies=_list(params.get("p")) or d.policies,

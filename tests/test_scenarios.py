@@ -172,3 +172,31 @@ def test_unknown_scenario_name_suggests_the_close_one():
     with pytest.raises(sim.InputError) as e:
         sim.load_scenario("mandate_singel_tool")
     assert "mandate_single_tool" in str(e.value)
+
+
+def test_a_file_given_as_text_extends_built_in_names_only(tmp_path, monkeypatch):
+    """What the app loads (an upload, a file packed in a link) may extend built-in names, one or a list, and nothing
+    else: a path is refused before anything is looked up, with the same message whether or not a file is there."""
+    from sim.model.scenarios import load_text
+
+    text = "extends: [mandate_single_tool, free_choice]\npolicy:\n  usage_target: 0.4\n"
+    data = load_text(text, "mine.yaml", "scenario")
+    sc = sim.load_scenario(data, source="mine.yaml")
+    assert sc.name == "mine" and sc.policy.usage_target == 0.4
+    assert sc.policy.feedback_safety == sim.load_scenario("free_choice").policy.feedback_safety
+    assert load_text("extends: junior_boilerplate\n", "org.yaml", "org")["name"] == sim.load_org("junior_boilerplate").name
+
+    (tmp_path / "there.yaml").write_text("name: secret\n")
+    monkeypatch.chdir(tmp_path)
+    looked: list[str] = []
+    real_stat = __import__("os").stat
+    monkeypatch.setattr("os.stat", lambda p, *a, **k: looked.append(str(p)) or real_stat(p, *a, **k))
+    messages = []
+    for ref in ("there.yaml", "absent.yaml", str(tmp_path / "there.yaml"), "../there.yaml"):
+        for kind in ("scenario", "org"):
+            with pytest.raises(sim.InputError) as e:
+                load_text(f"extends: {ref}\n", "mine.yaml", kind)
+            assert "may only extend a built-in name in the app" in str(e.value) and "secret" not in str(e.value)
+            messages.append(str(e.value).replace(ref, "REF"))
+    assert len(set(messages[0::2])) == 1 and len(set(messages[1::2])) == 1
+    assert not [p for p in looked if "there" in p or "absent" in p]

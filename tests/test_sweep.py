@@ -171,6 +171,79 @@ def test_rerunning_a_finished_sweep_computes_nothing_and_changes_nothing(tmp_pat
 # ---------------------------------------------------------------------------
 
 
+def processes_of(session: int) -> list[tuple[int, int, str, str]]:
+    """(pid, parent pid, state, command) of every live process in session or process group ``session`` (a process a SIGKILLed
+    sweep started: its worker processes, forkserver, resource tracker...); zombies are dead and left out."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat", "rb") as f:
+                raw = f.read().decode(errors="replace")
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")[:160]
+        except OSError:
+            continue
+        state, ppid, pgrp, sid = raw[raw.rfind(")") + 2:].split()[:4]
+        if session in (int(pgrp), int(sid)) and state not in ("Z", "X"):
+            out.append((int(d), int(ppid), state, cmd))
+    return out
+
+
+def assert_nothing_left(session: int, within_s: float = 5.0) -> None:
+    deadline = time.monotonic() + within_s
+    while (left := processes_of(session)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not left, "processes left behind by the killed sweep:\n" + "\n".join(map(str, left))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigkilling_a_sweep_leaves_no_worker_forkserver_or_resource_tracker(tmp_path):
+    spec_file = write_spec(tmp_path, {**SMALL, "samples": 40, "replicates": 1, "engineers": 200, "weeks": 52})
+    out = tmp_path / "killed"
+    cmd = [MANDATE_SIM, "sweep", str(spec_file), "--out", str(out), "--workers", "2", "--chunk-size", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while len(list((out / "parts").glob("part-*.parquet"))) < 2:
+            assert proc.poll() is None, f"the sweep ended before it could be killed: {proc.stderr.read().decode()}"
+            assert time.monotonic() < deadline, "no parts appeared"
+            time.sleep(0.005)
+        started = processes_of(proc.pid)
+        kinds = " ".join(c for _, _, _, c in started)
+        assert len(started) >= 5 and "forkserver" in kinds and "resource_tracker" in kinds, started  # the sweep, 2 workers and both helpers
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        assert_nothing_left(proc.pid)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def test_a_worker_stops_when_the_sweep_process_dies_even_without_the_kernels_help(tmp_path):
+    """The fallback where prctl is not available: the watchdog thread alone ends a worker whose sweep process died."""
+    code = ("import os, sys, time, subprocess\n"
+            "child = subprocess.Popen([sys.executable, '-c', 'import os, time; from sim.experiments.sweeps import lifeline; "
+            "lifeline.watch(os.getppid(), poll_s=0.05); time.sleep(60)'])\n"
+            "print(child.pid, flush=True); time.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        child = int(parent.stdout.readline())
+        time.sleep(2)  # the child has imported sim and started watching
+        assert any(pid == child for pid, *_ in processes_of(parent.pid))
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(timeout=10)
+        assert_nothing_left(parent.pid)
+    finally:
+        try:
+            os.killpg(parent.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def test_sigkilled_sweep_resumes_to_the_uninterrupted_result(tmp_path):
     # 80 full-size runs (200 engineers x 52 weeks), one per chunk: long enough to be killed mid-way on any machine.
     spec = {**SMALL, "samples": 80, "replicates": 1, "engineers": 200, "weeks": 52, "outputs": ["true_gain", "trust_leadership", "attrition_cumulative"]}
@@ -186,9 +259,10 @@ def test_sigkilled_sweep_resumes_to_the_uninterrupted_result(tmp_path):
             time.sleep(0.005)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
+        assert_nothing_left(proc.pid)  # the pool's workers, its forkserver and the resource tracker stop with the sweep
     finally:
         try:
-            os.killpg(proc.pid, signal.SIGKILL)  # the pool's worker processes, started by the killed sweep
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever a failed test left, started by the killed sweep
         except ProcessLookupError:
             pass
     assert proc.returncode == -signal.SIGKILL
@@ -301,6 +375,74 @@ def test_no_resume_refuses_an_existing_sweep_and_a_folder_of_other_files_is_refu
     with pytest.raises(InputError, match="holds no sweep"):
         sweep(SMALL, other, workers=1)
     assert (other / "notes.txt").read_text() == "mine"
+
+
+# ---------------------------------------------------------------------------
+# Checksummed parts
+# ---------------------------------------------------------------------------
+
+
+def test_every_part_has_its_sha256_in_the_manifest_and_the_journal(tmp_path):
+    out = sweep(SMALL, tmp_path / "c", workers=1, chunk_size=3)
+    parts = sorted((out / "parts").glob("part-*.parquet"))
+    actual = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in parts}
+    assert len(parts) == 3
+    assert json.loads((out / "manifest.json").read_text())["part_sha256"] == actual
+    assert read_manifest(out)["part_sha256"] == actual and read_manifest(out)["format"] == 2
+    journal = (out / "parts" / "SHA256SUMS").read_text().splitlines()
+    assert sorted(journal) == sorted(f"{h}  {n}" for n, h in actual.items())
+    if shutil.which("sha256sum"):  # the journal is sha256sum's own format
+        assert subprocess.run(["sha256sum", "--check", "--quiet", "SHA256SUMS"], cwd=out / "parts").returncode == 0
+
+
+def flip(path: Path, position: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[position] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_a_corrupted_part_is_refused_by_load_and_resume_and_deleting_it_recomputes_exactly_its_runs(reference, tmp_path):
+    clean = sweep(SMALL, tmp_path / "clean", workers=1, chunk_size=3)
+    victim = sorted((clean / "parts").glob("part-*.parquet"))[1]  # runs 3 to 5
+    size = victim.stat().st_size
+    for position in sorted({0, 4, 17, size // 3, size // 2, 2 * size // 3, size - 9, size - 1}):
+        out = tmp_path / f"flip-{position}"
+        shutil.copytree(clean, out)
+        part = out / "parts" / victim.name
+        flip(part, position)
+        for read in (load_sweep, read_manifest):
+            with pytest.raises(InputError) as refused:
+                read(out)
+            msg = str(refused.value)
+            assert f"holds a corrupted part, {victim.name}" in msg and "delete that file and run the sweep again" in msg
+            assert "only runs 3 to 5 are computed again" in msg
+        before = files_in(out)
+        with pytest.raises(InputError, match=f"corrupted part, {victim.name}"):
+            sweep(SMALL, out, workers=1, chunk_size=3)
+        assert files_in(out) == before  # the refusal changes nothing
+    # Delete it, as the message says, and resume: exactly its runs are computed again, bit for bit.
+    part.unlink()
+    calls = []
+    sweep(SMALL, out, workers=1, chunk_size=3, progress=calls.append)
+    assert calls[0].skipped == 5 and calls[-1].done == 8
+    assert sorted(p.name for p in (out / "parts").glob("part-*.parquet")) == sorted(p.name for p in (clean / "parts").glob("part-*.parquet"))
+    assert part.read_bytes() == victim.read_bytes()
+    pd.testing.assert_frame_equal(load_sweep(out), reference, check_exact=True)
+
+
+def test_a_part_written_after_the_last_manifest_is_checked_through_the_journal_and_an_unrecorded_part_is_refused(tmp_path):
+    out = sweep(SMALL, tmp_path / "j", workers=1, chunk_size=3)
+    manifest = json.loads((out / "manifest.json").read_text())
+    first = sorted(manifest["part_sha256"])[0]
+    del manifest["part_sha256"][first]  # as if the sweep was killed before it could record this part in its manifest
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    load_sweep(out)
+    flip(out / "parts" / first, 10)
+    with pytest.raises(InputError, match=f"corrupted part, {first}"):
+        load_sweep(out)
+    (out / "parts" / "SHA256SUMS").unlink()
+    with pytest.raises(InputError, match=f"holds a part with no recorded checksum, {first}.*delete that file"):
+        sweep(SMALL, out, workers=1)
 
 
 def test_a_folder_in_use_by_another_sweep_is_refused(tmp_path):

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -106,4 +110,53 @@ def test_workers_running_another_model_are_refused(cluster, tmp_path, monkeypatc
     refused = r"has a worker \(tcp://127\.0\.0\.1:\d+\) running a different model .*this is mandate-sim 0\.0\.1"
     with pytest.raises(InputError, match=refused):
         sweep(SPEC, tmp_path / "other", scheduler=cluster.scheduler_address)
-    assert read_manifest(tmp_path / "other")["finished"] == []
+    assert not (tmp_path / "other").exists()  # a sweep refused before any run leaves no folder it created
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(InputError, match=refused):
+        sweep(SPEC, tmp_path / "mine", scheduler=cluster.scheduler_address)
+    assert read_manifest(tmp_path / "mine")["finished"] == []  # a folder that was there stays, ready to resume
+
+
+def _left_in(session: int) -> list[str]:
+    """Live processes (not zombies) of a session or process group, as 'pid state command'."""
+    out = []
+    for d in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            raw = open(f"/proc/{d}/stat", "rb").read().decode(errors="replace")
+            cmd = open(f"/proc/{d}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")[:120]
+        except OSError:
+            continue
+        state, _ppid, pgrp, sid = raw[raw.rfind(")") + 2:].split()[:4]
+        if session in (int(pgrp), int(sid)) and state not in ("Z", "X"):
+            out.append(f"{d} {state} {cmd}")
+    return out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigkilling_a_dask_local_sweep_leaves_no_process_behind(tmp_path):
+    import yaml
+
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(yaml.safe_dump({**SPEC, "samples": 64, "replicates": 1}, sort_keys=False))
+    out = tmp_path / "killed"
+    exe = str(Path(sys.executable).with_name("mandate-sim"))
+    proc = subprocess.Popen([exe, "sweep", str(spec_file), "--out", str(out), "--dask-local", "2", "--chunk-size", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len(list((out / "parts").glob("part-*.parquet"))) < 2:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "no parts appeared"
+            time.sleep(0.01)
+        assert len(_left_in(proc.pid)) >= 3  # the sweep and its two Dask workers (and the resource tracker)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while (left := _left_in(proc.pid)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not left, "left behind:\n" + "\n".join(left)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

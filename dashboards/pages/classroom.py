@@ -17,11 +17,12 @@ from dash import Dash, Input, Output, State, callback_context, dcc, html, no_upd
 
 from sim.errors import InputError
 from sim.analysis.figures import adoption_split, measurement_gap, metric_over_time, panel
-from sim.model.scenarios import builtin_orgs, load_scenario
+from sim.model.scenarios import builtin_orgs
 
 from ..compute import results_task
 from ..context import current, share_box
 from ..figures_extra import org_profile
+from ..inputs import gate
 from ..jobs import request_key
 from ..state import _int, query
 
@@ -122,9 +123,9 @@ STEPS: list[Step] = [
 
 def story_specs(org: str) -> list:
     """The story's scenarios on the chosen organisation profile."""
-    if org not in builtin_orgs():
+    if not isinstance(org, str) or org not in builtin_orgs():
         raise InputError("is not a built-in organisation profile", source="organisation", value=org, allowed=", ".join(builtin_orgs()))
-    return [load_scenario(s, org=org, engineers=ENGINEERS, weeks=WEEKS) for s in STORY]
+    return [gate(s, org=org, engineers=ENGINEERS, weeks=WEEKS) for s in STORY]
 
 
 def layout(step: Any = None, week: Any = None, org: Any = None, **_: Any) -> html.Div:
@@ -238,7 +239,7 @@ def register_callbacks(app: Dash) -> None:
         url = query([("step", step), ("week", week), ("org", org_name)])
         if not st.animated:  # the organisation before: no runs needed
             try:
-                org = load_scenario("free_choice", org=org_name, engineers=ENGINEERS).organisation
+                org = gate(org_name, kind="org")
             except InputError as e:
                 return no_update, st.title, st.text, f"error: {e}", "", True, url
             return st.figure(None, org, week), st.title, st.text, "", "", True, url

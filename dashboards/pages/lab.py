@@ -9,21 +9,19 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Dash, Input, Output, State, dcc, html, no_update
 
 from sim.errors import InputError
-from sim.model.scenarios import builtin_scenarios, load_scenario
+from sim.model.scenarios import builtin_scenarios
 
 from .. import controls
 from ..compute import lab_task
 from ..context import current, share_box
-from ..inputs import MAX_REPLICATES, check_whole
+from ..inputs import MAX_REPLICATES, check_whole, gate
 from ..jobs import check_work, request_key
 from ..state import LAB_DEFAULTS, lab_query, lab_state
 
 
 def base_scenario(name: str, n: int, w: int):
-    """The built-in scenario the lab starts from, at the chosen size and horizon."""
-    if name not in builtin_scenarios():
-        raise InputError("is not a built-in scenario", source="base scenario", value=name, allowed=", ".join(builtin_scenarios()))
-    return load_scenario(name, engineers=n, weeks=w)
+    """The built-in scenario the lab starts from, at the chosen size and horizon (through the gate)."""
+    return gate(name, engineers=n, weeks=w, label="base scenario")
 
 
 def lab_specs(state: dict) -> list:
@@ -31,11 +29,9 @@ def lab_specs(state: dict) -> list:
     n = check_whole(state["n"], "engineers", 10, 100_000, "engineers")
     w = check_whole(state["w"], "weeks", 1, 260, "weeks")
     check_whole(state["r"], "replicates", 1, MAX_REPLICATES, "replicates")
-    pin = state.get("pin") or {"base": state["base"], "sets": {}}
-    if pin["base"] not in builtin_scenarios():
-        raise InputError("is not a built-in scenario", source="pinned baseline", value=pin["base"], allowed=", ".join(builtin_scenarios()))
-    baseline = load_scenario(pin["base"], overrides=pin.get("sets") or None, engineers=n, weeks=w)
-    variant = load_scenario(state["base"], overrides=state.get("sets") or None, engineers=n, weeks=w)
+    pin = state.get("pin") if isinstance(state.get("pin"), dict) else {"base": state["base"], "sets": {}}
+    baseline = gate(pin.get("base"), sets=pin.get("sets"), engineers=n, weeks=w, label="pinned baseline")
+    variant = gate(state["base"], sets=state.get("sets"), engineers=n, weeks=w, label="base scenario")
     return [baseline.model_copy(update={"name": "baseline"}), variant.model_copy(update={"name": "what-if"})]
 
 

@@ -17,9 +17,10 @@ from dash import Dash, Input, Output, dcc, html
 
 from sim.errors import InputError
 from sim.model.params import Scenario
-from sim.model.scenarios import builtin_scenarios, load_scenario, parameter_paths
+from sim.model.scenarios import builtin_scenarios, parameter_paths
 
 from ..context import current, share_box
+from ..inputs import gate
 from ..state import query
 
 PARAM_LINE = re.compile(r"^Parameters:\s*(.*)$")
@@ -164,7 +165,7 @@ def _doc(name: str) -> list:
     if path is None:
         return [dbc.Alert("docs/MODEL.md is not there yet.", color="warning")]
     try:
-        sc = load_scenario(name) if name else Scenario()
+        sc = gate(name, label="scenario") if name else Scenario()
     except InputError as e:
         return [dbc.Alert(str(e), color="danger")]
     return render_sections(parse_model(path.read_text(encoding="utf-8")), sc)

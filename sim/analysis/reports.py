@@ -8,8 +8,6 @@ escaping) is marked safe. plotly.js is inlined once, so a report opens offline. 
 from __future__ import annotations
 
 import datetime as _dt
-import os
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
@@ -20,6 +18,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from markupsafe import Markup
 
+from sim.atomic import atomic_write_text
 from sim.experiments.runner import summarise
 from sim.model.metrics import METRICS
 from sim.model.metrics import title as metric_title
@@ -100,20 +99,10 @@ def render(template: str, *, title: str, heading: str | None = None, settings: d
     )
 
 
-def write_atomic(path: str | Path, text: str, prefix: str = ".report-") -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename (no half-written report)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".html")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # a report is for sharing: not mkstemp's private 0600
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+def write_atomic(path: str | Path, text: str, prefix: str = "") -> Path:
+    """Write ``text`` to ``path`` atomically (``sim.atomic``: a temporary file in the same folder, then a rename; nothing is
+    left behind on failure, and an OS error is an ``OutputError`` naming the path). ``prefix`` is ignored (kept for callers)."""
+    return atomic_write_text(path, text)
 
 
 # ---------------------------------------------------------------------------

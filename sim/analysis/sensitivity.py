@@ -346,4 +346,4 @@ def write_report(folder: str | Path, path: str | Path, *, title: str | None = No
         design=design, summary=table_html(shown_summary(summary(frame)), index=False), indices=_table_html(indices_wide(indices)) if has_indices else None,
         correlations=correlation_table, figures=figures_html(figs.values()),
     )
-    return write_atomic(path, doc, prefix=".sweep-report-")
+    return write_atomic(path, doc)

@@ -6,21 +6,27 @@ message naming the file or flag, the field, the value and what is allowed, and e
 
 from __future__ import annotations
 
+import contextlib
 import os
-import tempfile
 import time
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Iterator, List, Optional
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from sim.atomic import atomic_path, check_writable
 from sim.errors import InputError
+from sim.model import limits
 from sim.model.scenarios import describe_allowed, field_at, parse_override
 
 console = Console()
 err_console = Console(stderr=True)
 
+MODEL_MEMORY_HELP = ("Most memory one model run may need, e.g. 8GiB (default 2GiB, or $MANDATE_SIM_MAX_MODEL_BYTES); "
+                     "a larger run is refused before it starts. See docs/ROBUSTNESS.md.")
+TABLE_MEMORY_HELP = ("Most memory the results may need, e.g. 16GiB (default 4GiB, or $MANDATE_SIM_MAX_TABLE_BYTES); "
+                     "larger results are refused before any run starts. See docs/ROBUSTNESS.md.")
 ORG_HELP = "Organisation profile (built-in name such as 'default' or 'junior_boilerplate', or a YAML file) put under every policy."
 SET_HELP = "Override one parameter, PATH=VALUE (repeatable); `mandate-sim params` lists the paths."
 
@@ -64,9 +70,36 @@ def check_org(org: str | None) -> None:
 
 
 def check_extension(flag: str, path: Optional[Path], suffixes: tuple[str, ...], allowed: str) -> None:
-    """A file flag whose name must end in one of ``suffixes`` (checked before any work, so a typo costs nothing)."""
+    """A file flag whose name must end in one of ``suffixes``, in a place it can be written (checked before any work, so a
+    typo or a read-only folder costs nothing)."""
     if path is not None and path.suffix.lower() not in suffixes:
         raise InputError("has an unknown extension", source=flag, value=str(path), allowed=allowed)
+    if path is not None:
+        check_writable(path, source=f"{flag} {path}")
+
+
+@contextlib.contextmanager
+def memory_limits(model: Optional[str] = None, table: Optional[str] = None, runs: Optional[int] = None) -> Iterator[None]:
+    """Apply --max-model-memory, --max-table-memory (sizes such as 8GiB) and --max-runs for one command (its worker
+    processes included: they inherit the environment)."""
+    model_bytes = None if model is None else limits.parse_bytes(model, source=limits.OPTION_MODEL)
+    table_bytes = None if table is None else limits.parse_bytes(table, source=limits.OPTION_TABLE)
+    if runs is not None and runs < 1:
+        raise InputError("is out of range", source="--max-runs", value=runs, allowed="a whole number of at least 1")
+    from sim.experiments.sweeps.plan import ENV_MAX_RUNS
+
+    saved = os.environ.get(ENV_MAX_RUNS)
+    try:
+        if runs is not None:
+            os.environ[ENV_MAX_RUNS] = str(int(runs))
+        with limits.limited(model=model_bytes, table=table_bytes):
+            yield
+    finally:
+        if runs is not None:
+            if saved is None:
+                os.environ.pop(ENV_MAX_RUNS, None)
+            else:
+                os.environ[ENV_MAX_RUNS] = saved
 
 
 def check_html(flag: str, path: Optional[Path]) -> None:
@@ -127,20 +160,13 @@ class ProgressAfter:
         self.close()
 
 
-def write_table(df, out: Path) -> Path:
+def write_table(df, out: Path, flag: str = "--out") -> Path:
     """Write a tidy table as Parquet or CSV, by extension, atomically (its columns keep the metric ids)."""
     write_table_check(out)
     suffix = out.suffix.lower()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(out, source=f"{flag} {out}") as tmp:
         if suffix == ".parquet":
             df.to_parquet(tmp, index=False)
         else:
             df.to_csv(tmp, index=False)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return out

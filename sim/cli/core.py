@@ -11,14 +11,17 @@ import typer
 from rich.table import Table
 
 from .common import (
+    MODEL_MEMORY_HELP,
     ORG_HELP,
     SET_HELP,
+    TABLE_MEMORY_HELP,
     ProgressAfter,
     check_flag,
     check_html,
     check_org,
     check_range,
     console,
+    memory_limits,
     parse_sets,
     write_table,
     write_table_check,
@@ -33,16 +36,20 @@ KEY_METRICS = [
 
 
 def run_specs(refs: list[str], org, replicates, seed, engineers, weeks, sets, label: str):
-    """Check the shared flags, load the scenarios and run them with paired seeds (a progress bar after a second)."""
+    """Check the shared flags, load the scenarios, check the memory they need against the limits (before any run starts) and
+    run them with paired seeds (a progress bar after a second)."""
     from sim.experiments.runner import run_scenarios
+    from sim.model.limits import check_runs
     from sim.model.scenarios import load_scenario
 
     check_range("--replicates", replicates, 1, 1000, "replicates per scenario")
+    check_range("--seed", seed, 0, 2**63 - 1, "the seed")
     check_flag("--engineers", "organisation.size", engineers)
     check_flag("--weeks", "weeks", weeks)
     overrides = parse_sets(sets)
     check_org(org)
     specs = [load_scenario(r, org=org, overrides=overrides, engineers=engineers, weeks=weeks) for r in refs]
+    check_runs(specs, replicates, source="--replicates" if len(specs) == 1 else "the comparison")
     with ProgressAfter(label) as progress:
         results = run_scenarios(specs, replicates=replicates, seed=seed, progress=progress)
     return specs, results
@@ -105,10 +112,13 @@ def run(
     weeks: Optional[int] = typer.Option(None, "--weeks", "-w", help="Weeks to simulate."),
     set_: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the tidy results to FILE.parquet or FILE.csv."),
+    max_model_memory: Optional[str] = typer.Option(None, "--max-model-memory", help=MODEL_MEMORY_HELP),
+    max_table_memory: Optional[str] = typer.Option(None, "--max-table-memory", help=TABLE_MEMORY_HELP),
 ) -> None:
     """Run one scenario and print a short summary (end of horizon, mean and 90% band over replicates)."""
     write_table_check(out)
-    specs, results = run_specs([scenario], org, replicates, seed, engineers, weeks, set_, "running")
+    with memory_limits(max_model_memory, max_table_memory):
+        specs, results = run_specs([scenario], org, replicates, seed, engineers, weeks, set_, "running")
     sc = specs[0]
     console.print(
         f"[bold]{sc.name}[/bold] — {sc.title or sc.description[:80]}\n"
@@ -130,14 +140,22 @@ def compare(
     set_: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the tidy results to FILE.parquet or FILE.csv."),
     html_: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML report with the figures."),
+    max_model_memory: Optional[str] = typer.Option(None, "--max-model-memory", help=MODEL_MEMORY_HELP),
+    max_table_memory: Optional[str] = typer.Option(None, "--max-table-memory", help=TABLE_MEMORY_HELP),
 ) -> None:
     """Compare scenarios side by side with paired seeds; print end-of-horizon outcomes with 90% bands."""
     from sim.analysis.reports import write_html
     from sim.analysis.takeaways import takeaways
 
+    if len(scenarios_) < 2:
+        from sim.errors import InputError
+
+        raise InputError(f"names {len(scenarios_)} scenario; compare needs two or more (use `mandate-sim run` for one)", source="compare",
+                         value=list(scenarios_), allowed="two or more built-in scenario names or scenario files")
     write_table_check(out)
     check_html("--html", html_)
-    specs, results = run_specs(list(scenarios_), org, replicates, seed, engineers, weeks, set_, "comparing")
+    with memory_limits(max_model_memory, max_table_memory):
+        specs, results = run_specs(list(scenarios_), org, replicates, seed, engineers, weeks, set_, "comparing")
     sc = specs[0]
     console.print(f"{sc.organisation.size} engineers ({sc.organisation.name}), {sc.weeks} weeks, {replicates} replicate(s) per scenario, seed {seed}")
     console.print(summary_rich(results))
@@ -180,11 +198,14 @@ def params(
 
 def schema(out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write to this file instead of standard output.")) -> None:
     """Write the JSON Schema of the scenario file format (for editors)."""
+    from sim.atomic import atomic_write_text, check_writable
     from sim.model.scenarios import json_schema
 
+    if out is not None:
+        check_writable(out, source=f"--out {out}")
     text = json.dumps(json_schema(), indent=2)
     if out is None:
         sys.stdout.write(text + "\n")
     else:
-        out.write_text(text + "\n", encoding="utf-8")
+        atomic_write_text(out, text + "\n", source=f"--out {out}")
         console.print(f"Wrote the schema to {out}")

@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from .common import check_extension, check_html, console, err_console, write_table
+from .common import MODEL_MEMORY_HELP, TABLE_MEMORY_HELP, check_extension, check_html, console, err_console, memory_limits, write_table
 
 ORG_HELP = "Organisation profile (built-in name or YAML file) under the swept scenario; overrides the spec's org."
 
@@ -52,15 +52,23 @@ def sweep_command(
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue a sweep already in --out (default); --no-resume refuses an existing sweep."),
     org: Optional[str] = typer.Option(None, "--org", help=ORG_HELP),
     chunk_size: Optional[int] = typer.Option(None, "--chunk-size", help="Runs per chunk (default: adaptive, about 2 s of work each). Results never depend on it."),
+    max_runs: Optional[int] = typer.Option(None, "--max-runs", help="Most model runs (design points x replicates) the sweep may ask for (default 2,000,000, or $MANDATE_SIM_MAX_SWEEP_RUNS)."),
+    max_model_memory: Optional[str] = typer.Option(None, "--max-model-memory", help=MODEL_MEMORY_HELP),
+    max_table_memory: Optional[str] = typer.Option(None, "--max-table-memory", help=TABLE_MEMORY_HELP),
 ) -> None:
     """Run a parameter sweep: every design point x replicate, in parallel, into resumable Parquet parts."""
     from sim.experiments.sweeps import SweepFailed, read_manifest, sweep
 
     callback, progress = _progress_display()
     t0 = time.perf_counter()
+
+    def status(message: str) -> None:
+        err_console.print(message, highlight=False)
+
     try:
-        with progress:
-            sweep(spec, out, workers=workers, scheduler=scheduler, dask_local=dask_local, resume=resume, progress=callback, chunk_size=chunk_size, org=org)
+        with memory_limits(max_model_memory, max_table_memory, max_runs), progress:
+            sweep(spec, out, workers=workers, scheduler=scheduler, dask_local=dask_local, resume=resume, progress=callback, chunk_size=chunk_size, org=org,
+                  status=status)
     except SweepFailed as e:
         err_console.print(f"[bold red]error:[/bold red] {e}", highlight=False, soft_wrap=True, markup=False)
         raise typer.Exit(1)

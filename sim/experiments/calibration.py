@@ -21,6 +21,7 @@ import pandas as pd
 import yaml
 from scipy.optimize import differential_evolution
 
+from sim.atomic import atomic_write_text
 from sim.errors import InputError
 from sim.model.params import Scenario
 from sim.model.scenarios import load_scenario, parameter_paths
@@ -56,6 +57,8 @@ def check_params(paths: Sequence[str], base: Scenario) -> dict[str, tuple[float,
     rows = {r.path: r for r in parameter_paths(base)}
     bounds = {}
     for p in paths:
+        if p in bounds:
+            raise InputError("is listed twice; name each parameter once", source="--params", field=p)
         r = rows.get(p)
         if r is None:
             import difflib
@@ -149,9 +152,8 @@ def _get(data: dict, path: str):
 
 
 def write_overlay(fit: Fit, path: str | Path, *, base: str | None = None) -> Path:
-    """Write the fit as a scenario overlay YAML (a partial scenario with the fitted values)."""
+    """Write the fit as a scenario overlay YAML (a partial scenario with the fitted values), atomically (``sim.atomic``)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     doc: dict = {}
     if base:
         doc["extends"] = base
@@ -162,7 +164,7 @@ def write_overlay(fit: Fit, path: str | Path, *, base: str | None = None) -> Pat
     )
     doc.update(fit.overlay())
     header = "# Scenario overlay written by `mandate-sim calibrate`. Use it with\n#   mandate-sim run THIS.yaml\n# or in a scenario:  extends: [mandate_single_tool, THIS.yaml]\n"
-    path.write_text(header + yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    atomic_write_text(path, header + yaml.safe_dump(doc, sort_keys=False))
     return path
 
 

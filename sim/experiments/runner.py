@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from sim.model.limits import check_runs
 from sim.model.metrics import METRICS, series_list
 from sim.model.org import EngineeringOrg
 from sim.model.params import Scenario
@@ -134,6 +135,7 @@ def run_scenarios(
     if any(not 0 <= r < replicates for r in ids):
         raise ValueError(f"replicate_ids must lie in [0, {replicates})")
     seeds = [(r, all_seeds[r]) for r in ids]
+    check_runs(specs, len(ids))  # every model and the results within the memory limits, before the first run
     cf_cache: dict[tuple[str, int], np.ndarray] = {}
     total = len(specs) * len(seeds)
     done = 0

@@ -19,6 +19,7 @@ import pandas as pd
 from pydantic import Field, ValidationError, model_validator
 
 from sim.model import rules
+from sim.model.limits import ENV_MODEL, check_bytes
 from sim.errors import InputError
 from sim.model.params import P, Scenario, Strict
 from sim.paths import bundled
@@ -67,7 +68,7 @@ class Measure(Strict):
     """One published result and its tolerance."""
 
     estimator: Literal["log_time_regression", "ratio_of_means", "mean"] = Field("mean", description="How the study computed it: log-time regression with engineer fixed effects, ratio of mean times, or a plain mean.")
-    published: float = Field(..., description="The published value.")
+    published: float = Field(..., allow_inf_nan=False, description="The published value (a finite number).")
     ci: list[float] | None = Field(None, description="The published 95% interval, [low, high], if any.")
     tolerance: list[float] = Field(..., description="The simulated mean must lie in [low, high].")
     note: str = Field("", description="What the number means.")
@@ -114,7 +115,13 @@ def load_studies(directory: str | Path | None = None) -> list[tuple[Path, Study]
     files = sorted(list(d.glob("*.yaml")) + list(d.glob("*.yml")))
     if not files:
         raise InputError("holds no study files (*.yaml)", source=str(d))
-    return [(f, load_study(f)) for f in files]
+    studies = [(f, load_study(f)) for f in files]
+    seen: dict[str, Path] = {}
+    for f, study in studies:
+        if study.id in seen:
+            raise InputError(f"has the same id as {seen[study.id].name}; each study needs its own id", source=str(f), field="id", value=study.id)
+        seen[study.id] = f
+    return studies
 
 
 def check_against(study: Study, scenario: Scenario, source: str = "study") -> None:
@@ -147,6 +154,10 @@ def simulate_study(study: Study, scenario: Scenario | None = None, *, replicates
     task_names = list(tk.mix)
     k_index = np.array([tb.task_names.index(k) for k in task_names])
     shares = np.array([tk.mix[k] for k in task_names])
+    # Refuse before allocating: the study's arrays are about 8 bytes x replicates x engineers x (14 per task + 10 per task type + 10).
+    check_bytes(8 * R * E * (14 * n_per + 10 * len(task_names) + 10),
+                what=f"virtual study {study.id} with {R:,} replicates of {E} engineers x {n_per} tasks",
+                lower="lower --replicates", source="--replicates", value=R, raise_with=f"the environment variable {ENV_MODEL}")
 
     # Participants: skill, familiarity with the code, proficiency from prior use, prior belief (the forecast).
     skill = np.clip(pop.skill_mean + pop.skill_sd * rng.standard_normal((R, E)), 0.0, 1.0)
@@ -241,7 +252,10 @@ def summarise_study(study: Study, sims: pd.DataFrame) -> pd.DataFrame:
 def validate(directory: str | Path | None = None, scenario: Scenario | None = None, *, replicates: int = 200, seed: int = 0) -> pd.DataFrame:
     """Run every study in a folder and compare simulated with published results."""
     frames = []
-    for path, study in load_studies(directory):
+    studies = load_studies(directory)
+    for path, study in studies:  # every study checked against the organisation before any runs
+        check_against(study, scenario or Scenario(), str(path))
+    for path, study in studies:
         sims = simulate_study(study, scenario, replicates=replicates, seed=seed)
         frames.append(summarise_study(study, sims))
     return pd.concat(frames, ignore_index=True)

@@ -216,7 +216,7 @@ class Metric:
 
     name: str  # id, in tables and files
     unit: str  # what it is measured in, in words ("share of engineers")
-    kind: str  # 'share' (in [0,1]), 'index' (in [0,1]), 'gain', 'level', 'count'
+    kind: str  # 'share' (in [0,1]), 'index' (in [0,1]), 'ratio' (in percent, may exceed 1), 'gain', 'level', 'count'
     category: str  # adoption, performance, risk, people, gap
     description: str
     by_seniority: bool = False
@@ -240,7 +240,7 @@ class Metric:
         """The format spec of one value (percent for shares and gains, with a sign for gains)."""
         if self.fmt:
             return self.fmt
-        return {"gain": "+.1%", "share": ".1%"}.get(self.kind, ".2f")
+        return {"gain": "+.1%", "share": ".1%", "ratio": ".1%"}.get(self.kind, ".2f")
 
     @property
     def percent(self) -> bool:
@@ -289,9 +289,9 @@ METRICS: dict[str, Metric] = {
         Metric("fatigue", "index", "index", "people", "Mean AI fatigue (the load of reviewing and fixing generated code).", by_seniority=True, label="AI fatigue", symbol="0–1", numerator="fatigue", denominator="engineers"),
         Metric("morale", "index", "index", "people", "Mean morale.", by_seniority=True, label="Morale", symbol="0–1", numerator="morale", denominator="engineers"),
         Metric("headcount", "engineers", "count", "people", "Engineers present (positions minus vacancies).", by_seniority=True, label="Headcount", symbol="engineers", fmt=",.1f", numerator="present_now", denominator="one"),
-        Metric("attrition_cumulative", "share of positions", "share", "people", "Leavers since the start, per position (per initial engineer of the level for breakdowns).", by_seniority=True, label="Attrition since start", symbol="% of positions", numerator="leavers", denominator="positions"),
-        Metric("attrition_top_skill_cumulative", "share of top engineers", "share", "people", "Leavers since the start with skill in the initial top fifth, per initial top-fifth engineer.", label="Attrition of top engineers", symbol="% of the initial top fifth", numerator="leavers_top", denominator="top_initial"),
-        Metric("hires_cumulative", "share of positions", "share", "people", "New hires since the start, per position.", label="Hires since start", symbol="% of positions", numerator="hires", denominator="positions"),
+        Metric("attrition_cumulative", "leavers per position", "ratio", "people", "Leavers since the start, per position (per initial engineer of the level for breakdowns).", by_seniority=True, label="Attrition since start", symbol="% of positions", numerator="leavers", denominator="positions"),
+        Metric("attrition_top_skill_cumulative", "leavers per initial top engineer", "ratio", "people", "Leavers since the start with skill in the initial top fifth, per initial top-fifth engineer.", label="Attrition of top engineers", symbol="% of the initial top fifth", numerator="leavers_top", denominator="top_initial"),
+        Metric("hires_cumulative", "hires per position", "ratio", "people", "New hires since the start, per position.", label="Hires since start", symbol="% of positions", numerator="hires", denominator="positions"),
         # the gap
         Metric("reported_gain", "relative change", "gain", "gap", "Productivity gain leadership hears: self-reported gains of engineers counted active, per engineer.", label="Reported gain", symbol="% claimed", numerator="reported_gain", denominator="engineers"),
         Metric("measurement_gap", "relative change", "gain", "gap", "Reported gain minus true gain.", label="Measurement gap", symbol="reported − true, points", derived=True),

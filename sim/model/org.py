@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import mesa
 import numpy as np
 
-from . import bundles, kernels, rules
+from . import bundles, kernels, limits, rules
 from .levers import LeverSetup, Observations, PolicyChannels, WorkRecord, build_levers
 from .metrics import Recorder
 from .params import SENIORITY_LEVELS, Scenario
@@ -94,6 +94,7 @@ class EngineeringOrg(mesa.Model):
         super().__init__(rng=int(seed))
         self.spec = scenario if scenario is not None else Scenario()
         sc = self.spec
+        limits.check_model(sc)  # refuse, before allocating anything, a model that would need more memory than allowed
         self.behaviour = sc.behaviour
         self.params = bundles.params(sc.behaviour)  # the behaviour as the kernels read it (and the hiring office)
         self.weeks = sc.weeks

@@ -16,10 +16,16 @@ A scenario has four sections:
 
 from __future__ import annotations
 
+import functools
+import numbers
+import types
+import typing
 import warnings
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from sim.errors import excerpt
 
 SENIORITY_LEVELS: tuple[str, ...] = ("junior", "mid", "senior")
 
@@ -31,17 +37,78 @@ SUM_TOLERANCE = 1e-6
 
 
 def P(default: float, lo: float, hi: float, unit: str, description: str, source: str | None = None) -> Any:
-    """Declare one bounded numeric parameter with its unit, description and evidence."""
+    """Declare one bounded numeric parameter with its unit, description and evidence.
+
+    Strict: a number must be written as a number. ``true`` or ``'0.5'`` is refused (pydantic's lax mode took them
+    as 1.0 and 0.5); a whole number is accepted where a number is declared (``weeks: 52``, ``focus_hours: 28``),
+    and a whole-number parameter takes only whole numbers (``size: 200``, not ``200.5`` or ``200.0``).
+    """
     extra: dict[str, Any] = {"unit": unit}
     if source:
         extra["source"] = source
-    return Field(default, ge=lo, le=hi, description=description, json_schema_extra=extra)
+    return Field(default, ge=lo, le=hi, strict=True, description=description, json_schema_extra=extra)
+
+
+def _number_kind(annotation: Any) -> str | None:
+    """'float' or 'int' for a numeric annotation (optional included), 'float map' / 'int map' for a mapping of names
+    to numbers, 'float list' / 'int list' for a list of numbers; None for anything else."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)] if typing.get_origin(annotation) in (typing.Union, types.UnionType) else [annotation]
+    if len(args) != 1:
+        return None
+    ann = args[0]
+    if ann in (float, int):
+        return ann.__name__
+    origin, inner = typing.get_origin(ann), typing.get_args(ann)
+    if origin is dict and len(inner) == 2 and inner[1] in (float, int):
+        return f"{inner[1].__name__} map"
+    if origin is list and len(inner) == 1 and inner[0] in (float, int):
+        return f"{inner[0].__name__} list"
+    return None
+
+
+def _not_a_number(value: Any, kind: str, where: str = "") -> ValueError:
+    what = "a whole number" if kind == "int" else "a number"
+    said = "true or false" if isinstance(value, bool) else "text" if isinstance(value, str) else f"a {type(value).__name__}"
+    return ValueError(f"{where}is {said}, not {what}")
+
+
+def _strict_number(value: Any, kind: str, where: str = "") -> Any:
+    """``value`` if it is a number of the declared kind (numpy numbers become Python ones); else the error that says why."""
+    if isinstance(value, bool) or isinstance(value, (str, bytes)):
+        raise _not_a_number(value, kind, where)
+    if kind == "int" and isinstance(value, numbers.Integral) and type(value) is not int:
+        return int(value)
+    if kind == "float" and isinstance(value, numbers.Real) and not isinstance(value, (int, float)):
+        return float(value)
+    return value
 
 
 class Strict(BaseModel):
-    """Base for every section: unknown keys are errors, values are checked on assignment too."""
+    """Base for every section: unknown keys are errors, values are checked on assignment too, and a number must be
+    a number (true/false and text are refused for every numeric field, plain or in a mapping or list of numbers)."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_are_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        kind = _number_kinds(cls).get(info.field_name or "")
+        if kind is None or value is None:
+            return value
+        if kind in ("float", "int"):
+            return _strict_number(value, kind)
+        base = kind.split()[0]
+        if kind.endswith("map") and isinstance(value, dict):
+            return {k: _strict_number(v, base, f"the entry {excerpt(k, 40)} ") for k, v in value.items()}
+        if kind.endswith("list") and isinstance(value, list):
+            return [_strict_number(v, base, f"item {i} ") for i, v in enumerate(value)]
+        return value
+
+
+@functools.cache
+def _number_kinds(model: type[BaseModel]) -> dict[str, str]:
+    """The numeric fields of a section, by name, with their kind (``_number_kind``)."""
+    return {name: kind for name, info in model.model_fields.items() if (kind := _number_kind(info.annotation)) is not None}
 
 
 # ---------------------------------------------------------------------------

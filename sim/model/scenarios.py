@@ -8,12 +8,19 @@ file holds the fields of the ``organisation`` section and may ``extends:``
 another profile. Sections merge key by key; a task mix is given whole; a set of
 ``task_types`` or ``tools`` naming none of the defaults replaces them (naming
 some of them changes those), and ``name: null`` removes one entry.
+
+Every file a user names is read through ``read_file`` (regular files only, opened without blocking, at most
+MAX_FILE_BYTES) and every YAML text is loaded with ``BoundedSafeLoader`` (PyYAML's safe loading with bounded
+aliases, nesting and numbers, no duplicate keys and only plain tags). A file given as text rather than as a path
+(an upload, a file packed in a link) is loaded with ``load_text``, which lets it extend built-in names only.
 """
 
 from __future__ import annotations
 
 import copy
 import difflib
+import os
+import stat
 import typing
 import warnings
 from dataclasses import dataclass
@@ -23,8 +30,19 @@ from typing import Any, Iterator
 import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
+from yaml.parser import Parser
+from yaml.reader import Reader
+from yaml.resolver import Resolver
+from yaml.scanner import Scanner
 
-from sim.errors import InputError, InputErrors
+try:  # libyaml's parser (events only: composing stays in Python, where the bounds are kept)
+    from yaml._yaml import CParser as _CParser
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    _CParser = None
+
+from sim.errors import MAX_PROBLEMS, InputError, InputErrors, cut, excerpt
 from .params import DEPRECATED_POLICY_KEYS, Organisation, Scenario
 from sim.paths import bundled
 
@@ -52,38 +70,296 @@ def builtin_orgs() -> list[str]:
 # Reading files
 # ---------------------------------------------------------------------------
 
+#: What a path that is not a regular file is, in words (by its stat mode).
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+)
+
+
+def _kind_of(mode: int) -> str:
+    for test, words in _FILE_KINDS:
+        if test(mode):
+            return words
+    return "not a regular file"
+
+
+def _too_big(what: str, limit: int, size: int | None, src: str) -> InputError:
+    said = f"is {size:,} bytes" if size is not None else f"is more than {limit:,} bytes"
+    return InputError(f"{said}; a {what} may be at most {limit:,} bytes", source=src)
+
+
+def read_file(path: "str | os.PathLike[str]", what: str = "file", limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them, or an InputError naming the file and the problem.
+
+    Every file a user names (scenarios, organisation profiles, studies, sweep specs, manifests) is read through here:
+    the file is opened without blocking (a named pipe with no writer does not hang), anything but a regular file
+    (a directory, a pipe, a socket, a device such as /dev/zero) is refused before a byte is read, and at most
+    ``limit + 1`` bytes are read whatever size the file claims (special files claim 0), so a file that grows while
+    it is read is refused too.
+    """
+    src = str(path)
+    try:
+        before = os.stat(path)
+    except FileNotFoundError:
+        raise InputError(f"{what} not found", source=src) from None
+    except NotADirectoryError:
+        raise InputError(f"{what} not found (a folder in its path is a file)", source=src) from None
+    except OSError as e:
+        raise InputError(f"cannot be read ({e.strerror or type(e).__name__})", source=src) from None
+    if stat.S_ISDIR(before.st_mode):
+        raise InputError(f"is a directory, not a {what}", source=src)
+    if not stat.S_ISREG(before.st_mode):
+        raise InputError(f"is {_kind_of(before.st_mode)}, not a regular file (a {what} must be a regular file)", source=src)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise InputError(f"{what} not found", source=src) from None
+    except OSError as e:  # a socket (ENXIO), no permission, ...
+        raise InputError(f"cannot be read ({e.strerror or type(e).__name__})", source=src) from None
+    try:
+        st = os.fstat(fd)  # what was opened, not what the path named a moment ago
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(f"is {_kind_of(st.st_mode)}, not a regular file (a {what} must be a regular file)", source=src)
+        if st.st_size > limit:
+            raise _too_big(what, limit, st.st_size, src)
+        chunks: list[bytes] = []
+        got = 0
+        while got <= limit:
+            try:
+                chunk = os.read(fd, min(1 << 20, limit + 1 - got))
+            except BlockingIOError:  # pragma: no cover - regular files do not block
+                break
+            except OSError as e:
+                raise InputError(f"cannot be read ({e.strerror or type(e).__name__})", source=src) from None
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+        if got > limit:
+            raise _too_big(what, limit, None, src)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def read_text(path: "str | os.PathLike[str]", what: str = "file", limit: int = MAX_FILE_BYTES) -> str:
+    """The text (UTF-8) of the regular file ``path`` (``read_file``'s checks and limit), or a clear InputError."""
+    raw = read_file(path, what, limit)
+    if b"\x00" in raw:
+        raise InputError(f"is a binary file, not a {what}", source=str(path))
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"is not UTF-8 text (byte {e.start}); a {what} must be a text file", source=str(path)) from None
+
 
 def read_yaml(path: Path, what: str = "file") -> dict:
-    """Read a YAML mapping from ``path`` with safe loading, or raise an InputError that names the file and the problem."""
+    """Read a YAML mapping from ``path`` with safe, bounded loading, or raise an InputError that names the file and the problem."""
     src = str(path)
-    if not path.exists():
-        raise InputError(f"{what} not found", source=src)
-    if path.is_dir():
-        raise InputError(f"is a directory, not a {what}", source=src)
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise InputError(f"is {size:,} bytes; a {what} may be at most {MAX_FILE_BYTES:,} bytes", source=src)
-    raw = path.read_bytes()
+    return parse_yaml(decode_yaml(read_file(path, what), src, what), src, what)
+
+
+def decode_yaml(raw: bytes, source: str, what: str = "file") -> str:
+    """The text of a YAML file's bytes, or an InputError for a binary file or one that is not UTF-8."""
     if b"\x00" in raw:
-        raise InputError(f"is a binary file, not a YAML {what}", source=src)
+        raise InputError(f"is a binary file, not a YAML {what}", source=source)
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise InputError(f"is not UTF-8 text (byte {e.start}); a {what} must be a YAML text file", source=src) from None
-    return parse_yaml(text, src, what)
+        raise InputError(f"is not UTF-8 text (byte {e.start}); a {what} must be a YAML text file", source=source) from None
+
+
+# ---------------------------------------------------------------------------
+# YAML: safe loading, bounded
+# ---------------------------------------------------------------------------
+
+#: Most aliases (``*name``) one document may use.
+MAX_YAML_ALIASES = 1_000
+#: Most values one document may hold once its aliases are expanded (each alias counts every value it repeats).
+MAX_YAML_NODES = 100_000
+#: Deepest nesting of lists and mappings one document may have.
+MAX_YAML_DEPTH = 64
+#: Longest number (characters) a document may write.
+MAX_YAML_NUMBER_CHARS = 100
+
+_TAG = "tag:yaml.org,2002:"
+#: The only tags a document may hold (plain values): text, numbers, true/false, null, lists, mappings.
+PLAIN_TAGS = frozenset(_TAG + t for t in ("str", "int", "float", "bool", "null", "seq", "map"))
+
+
+def _short_tag(tag: str | None) -> str:
+    return "!!" + tag[len(_TAG):] if tag and tag.startswith(_TAG) else str(tag)
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """A document refused by the bounded loader (a limit, a tag, a duplicate key)."""
+
+
+class _BoundedRules(Composer, SafeConstructor, Resolver):
+    """PyYAML's safe loader, bounded: what a small document can make the loader (and everything after it) do is bounded.
+
+    * aliases: at most MAX_YAML_ALIASES, and at most MAX_YAML_NODES values once every alias is expanded (an alias
+      counts every value it repeats, so a "billion laughs" of nested aliases is refused after a few of them, before
+      anything is built); an alias to a list or mapping that contains it (a cycle) is refused;
+    * nesting: at most MAX_YAML_DEPTH levels of lists and mappings (deeper input is refused before Python's
+      recursion limit is near);
+    * keys: a key given twice in one mapping is refused (plain PyYAML keeps the last);
+    * tags: only plain values (text, numbers, true/false, null, lists, mappings); ``!!binary``, ``!!set``,
+      ``!!timestamp``, ``!!omap``, ``!!python/...`` and any other tag are refused, naming the tag; an unquoted date
+      is text (not a timestamp) and merge keys (``<<``) are refused;
+    * numbers: at most MAX_YAML_NUMBER_CHARS characters (a huge integer costs quadratic time to convert).
+
+    The events come from libyaml's parser when PyYAML has it (four times faster than PyYAML's own, which is the
+    fallback); composing (where the bounds are kept), resolving and constructing are PyYAML's safe ones, in Python.
+    """
+
+    yaml_constructors = {tag: fn for tag, fn in yaml.SafeLoader.yaml_constructors.items() if tag in PLAIN_TAGS}
+    yaml_multi_constructors: dict = {}
+    yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag not in (_TAG + "timestamp", _TAG + "value")]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def __init__(self, stream: str):
+        self._parser_init(stream)
+        Composer.__init__(self)
+        SafeConstructor.__init__(self)
+        Resolver.__init__(self)
+        self._aliases = 0
+        self._nodes = 0
+        self._depth = 0
+        self._sizes: dict[int, int] = {}  # id(anchored node) -> values it holds, aliases expanded (once it is complete)
+
+    def _refuse(self, problem: str, mark: Any) -> _Refused:
+        return _Refused(None, None, problem, mark)
+
+    def _count(self, n: int, mark: Any) -> None:
+        self._nodes += n
+        if self._nodes > MAX_YAML_NODES:
+            raise self._refuse(f"it holds more than {MAX_YAML_NODES:,} values once its aliases are expanded", mark)
+
+    # -- composing: aliases, sizes, depth ------------------------------------------------------------------
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            node = self.anchors.get(event.anchor)
+            if node is not None:
+                self._aliases += 1
+                if self._aliases > MAX_YAML_ALIASES:
+                    raise self._refuse(f"it uses more than {MAX_YAML_ALIASES:,} aliases (*name)", event.start_mark)
+                size = self._sizes.get(id(node))
+                if size is None:
+                    raise self._refuse(f"the alias *{cut(event.anchor, 40)} refers to a value that contains it", event.start_mark)
+                self._count(size, event.start_mark)
+        return super().compose_node(parent, index)
+
+    def compose_scalar_node(self, anchor: Any) -> Any:
+        self._count(1, self.peek_event().start_mark)
+        node = super().compose_scalar_node(anchor)
+        if anchor is not None:
+            self._sizes[id(node)] = 1
+        return node
+
+    def _collection(self, compose: Any, anchor: Any) -> Any:
+        mark = self.peek_event().start_mark
+        self._depth += 1
+        if self._depth > MAX_YAML_DEPTH:
+            raise self._refuse(f"it nests lists and mappings more than {MAX_YAML_DEPTH} levels deep", mark)
+        start = self._nodes
+        self._count(1, mark)
+        node = compose(anchor)
+        if anchor is not None:
+            self._sizes[id(node)] = self._nodes - start
+        self._depth -= 1
+        return node
+
+    def compose_sequence_node(self, anchor: Any) -> Any:
+        return self._collection(super().compose_sequence_node, anchor)
+
+    def compose_mapping_node(self, anchor: Any) -> Any:
+        return self._collection(super().compose_mapping_node, anchor)
+
+    # -- constructing: tags, keys, numbers -------------------------------------------------------------------
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        if node.tag not in PLAIN_TAGS:
+            if node.tag == _TAG + "merge":
+                raise self._refuse("merge keys (<<) are not supported; write the keys out (an alias repeats a whole value)", node.start_mark)
+            raise self._refuse(f"the tag {cut(_short_tag(node.tag), 60)} is not allowed; only plain values are "
+                               "(text, numbers, true/false, null, lists and mappings)", node.start_mark)
+        if isinstance(node, yaml.ScalarNode) and node.tag in (_TAG + "int", _TAG + "float") and len(node.value) > MAX_YAML_NUMBER_CHARS:
+            raise self._refuse(f"a number is longer than {MAX_YAML_NUMBER_CHARS} characters", node.start_mark)
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, KeyError, IndexError, TypeError, OverflowError):
+            raise self._refuse(f"{cut(node.value, 40)!r} is not a valid {_short_tag(node.tag)} value"
+                               if isinstance(node, yaml.ScalarNode) else f"a value is not a valid {_short_tag(node.tag)}", node.start_mark) from None
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict:
+        if isinstance(node, yaml.MappingNode):
+            seen: set = set()
+            for key_node, _ in node.value:
+                if key_node.tag == _TAG + "merge":
+                    raise self._refuse("merge keys (<<) are not supported; write the keys out (an alias repeats a whole value)", key_node.start_mark)
+                if isinstance(key_node, yaml.ScalarNode):
+                    key = self.construct_object(key_node, deep=True)
+                    if key in seen:
+                        raise self._refuse(f"the key {excerpt(key, 60)} is given twice in one mapping (a duplicate key)", key_node.start_mark)
+                    seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+class PyBoundedSafeLoader(_BoundedRules, Reader, Scanner, Parser):
+    """The bounded safe loader on PyYAML's own (pure Python) parser."""
+
+    def _parser_init(self, stream: str) -> None:
+        Reader.__init__(self, stream)
+        Scanner.__init__(self)
+        Parser.__init__(self)
+
+
+if _CParser is not None:
+
+    class CBoundedSafeLoader(_BoundedRules, _CParser):
+        """The bounded safe loader on libyaml's parser."""
+
+        def _parser_init(self, stream: str) -> None:
+            _CParser.__init__(self, stream)
+
+    BoundedSafeLoader: type = CBoundedSafeLoader
+else:  # pragma: no cover - PyYAML built without libyaml
+    CBoundedSafeLoader = None
+    BoundedSafeLoader = PyBoundedSafeLoader
+
+
+def load_yaml(text: str, loader: type | None = None) -> Any:
+    """The value a YAML document describes, loaded with ``BoundedSafeLoader`` (raises ``yaml.YAMLError``)."""
+    loader = (loader or BoundedSafeLoader)(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 def parse_yaml(text: str, source: str, what: str = "file") -> dict:
-    """Parse YAML text (safe loading) into a mapping, with clear errors."""
+    """Parse YAML text (safe, bounded loading) into a mapping, with clear errors."""
     if not text.strip():
         raise InputError(f"is empty; a {what} must be a YAML mapping (key: value lines)", source=source)
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise InputError(f"is not valid YAML{where}: {problem}", source=source) from None
+        if isinstance(e, _Refused):
+            raise InputError(f"is refused{where}: {problem}", source=source) from None
+        if "maximum nesting depth" in str(problem):  # libyaml's own limit (1,000 flow levels), met before ours
+            raise InputError(f"is refused{where}: it nests lists and mappings more than {MAX_YAML_DEPTH} levels deep", source=source) from None
+        raise InputError(f"is not valid YAML{where}: {cut(problem, 200)}", source=source) from None
+    except RecursionError:  # pragma: no cover - the depth limit comes first
+        raise InputError(f"nests too deeply; a {what} may nest at most {MAX_YAML_DEPTH} levels", source=source) from None
     if data is None:
         raise InputError(f"is empty; a {what} must be a YAML mapping (key: value lines)", source=source)
     if not isinstance(data, dict):
@@ -195,12 +471,25 @@ def _load_chain(ref: str, directory: Path, what: str, relative_to: Path | None =
     return data, path
 
 
-def _load_parents(parent: object, directory: Path, what: str, relative_to: Path | None, seen: tuple[str, ...] = ()) -> dict:
-    """What ``extends:`` names (one name or path, or a list merged in order), loaded and merged."""
+def _load_parents(parent: object, directory: Path, what: str, relative_to: Path | None, seen: tuple[str, ...] = (),
+                  *, builtin_only: str | None = None, source: str | None = None) -> dict:
+    """What ``extends:`` names (one name or path, or a list merged in order), loaded and merged.
+
+    ``builtin_only`` (where the file came from, e.g. "in the app"): only built-in names may be extended, checked
+    against the list of names before anything is looked up, so no path is ever opened, stat-ed or resolved (a path
+    gets the same message whether or not a file is there).
+    """
+    src = source or (str(relative_to) if relative_to else None)
     parents = parent if isinstance(parent, list) else [parent]
+    names = builtin_scenarios() if directory == SCENARIO_DIR else builtin_orgs()
     if not parents or not all(isinstance(p, str) and p for p in parents):
-        raise InputError("must name a scenario or file, or a list of them", source=str(relative_to) if relative_to else None, field="extends", value=parent,
-                         allowed="a built-in name or a path, or a list of these (later ones override earlier ones)")
+        raise InputError("must name a scenario or file, or a list of them", source=src, field="extends", value=parent,
+                         allowed=", ".join(names) if builtin_only else "a built-in name or a path, or a list of these (later ones override earlier ones)")
+    if builtin_only:
+        for p in parents:
+            if p not in names:
+                raise InputError(f"may only extend a built-in name {builtin_only} (a path would read files on the server)",
+                                 source=src, field="extends", value=p, allowed=", ".join(names))
     merged: dict = {}
     for p in parents:
         base, _ = _load_chain(p, directory, what, relative_to=relative_to, seen=seen)
@@ -280,8 +569,11 @@ def describe_allowed(info: FieldInfo | None) -> str | None:
 
 
 def _format_validation(e: ValidationError, source: str, root: type[BaseModel], data: dict, prefix: str = "") -> InputError:
+    """pydantic's errors as one InputError per problem (the first MAX_PROBLEMS of them; the rest are counted),
+    each naming the field, a bounded excerpt of the value and what is allowed."""
     errors = []
-    for err in e.errors():
+    found = e.errors(include_url=False, include_context=False)
+    for err in found[:MAX_PROBLEMS]:
         loc = [str(x) for x in err["loc"]]
         path = ".".join(([prefix] if prefix else []) + loc)
         etype = err["type"]
@@ -290,7 +582,7 @@ def _format_validation(e: ValidationError, source: str, root: type[BaseModel], d
         if etype == "extra_forbidden":
             parent_path = ".".join(loc[:-1])
             allowed = _allowed_keys(parent_path, root)
-            hint = difflib.get_close_matches(loc[-1], allowed, n=1)
+            hint = difflib.get_close_matches(loc[-1][:100], allowed, n=1)
             msg = "unknown key" + (f"; did you mean '{hint[0]}'?" if hint else "")
             errors.append(InputError(msg, source=source, field=path, allowed=", ".join(allowed) if allowed else None))
             continue
@@ -306,7 +598,7 @@ def _format_validation(e: ValidationError, source: str, root: type[BaseModel], d
         if etype.startswith("literal") or etype in ("list_type",):
             allowed = None
         errors.append(InputError(_plain(msg), source=source, field=path or None, value=value, allowed=allowed))
-    return errors[0] if len(errors) == 1 else InputErrors(errors)
+    return errors[0] if len(found) == 1 else InputErrors(errors, more=len(found) - len(errors))
 
 
 def _plain(msg: str) -> str:
@@ -317,6 +609,10 @@ def _plain(msg: str) -> str:
         "Input should be a valid integer, unable to parse string as an integer": "is not a whole number",
         "Input should be a valid integer, got a number with a fractional part": "is not a whole number",
         "Input should be a valid boolean, unable to interpret input": "is not true or false",
+        "Input should be a valid integer": "is not a whole number",
+        "Input should be a valid number": "is not a number",
+        "Input should be a valid string": "is not text",
+        "Input should be a valid list": "is not a list",
         "Input should be a valid dictionary or instance of": "must be a mapping of keys to values, not a plain value;",
     }
     for a, b in replacements.items():
@@ -403,7 +699,7 @@ def parse_override(text: str, source: str = "--set") -> tuple[str, Any]:
     if not path:
         raise InputError("has no parameter path before '='", source=source, value=text)
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = load_yaml(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
     return path, value
@@ -423,7 +719,7 @@ def upgrade_keys(data: Any, source: str) -> Any:
             value = policy.pop(old)
             for key in new:
                 policy.setdefault(key, value)
-            warnings.warn(f"{source}: policy.{old} is now " + " and ".join(f"policy.{k}" for k in new) + f"; {value!r} was used for both",
+            warnings.warn(f"{source}: policy.{old} is now " + " and ".join(f"policy.{k}" for k in new) + f"; {excerpt(value)} was used for both",
                           FutureWarning, stacklevel=2)
     return data
 
@@ -435,7 +731,7 @@ def _expand_deprecated(overrides: dict[str, Any], source: str) -> dict[str, Any]
         old = path.removeprefix("policy.")
         if path.startswith("policy.") and old in DEPRECATED_POLICY_KEYS:
             new = [f"policy.{k}" for k in DEPRECATED_POLICY_KEYS[old]]
-            warnings.warn(f"{source} {path} is now " + " and ".join(new) + f"; {value!r} was used for both", FutureWarning, stacklevel=3)
+            warnings.warn(f"{source} {path} is now " + " and ".join(new) + f"; {excerpt(value)} was used for both", FutureWarning, stacklevel=3)
             out.update({p: value for p in new})
         else:
             out[path] = value
@@ -448,7 +744,7 @@ def apply_overrides(data: dict, overrides: dict[str, Any], source: str = "--set"
     known = {r.path for r in parameter_paths(_validated_or_default(data))}
     for path, value in _expand_deprecated(overrides, source).items():
         if path not in known and field_at(path) is None:
-            hint = difflib.get_close_matches(path, sorted(known), n=1)
+            hint = difflib.get_close_matches(path[:200], sorted(known), n=1)
             raise InputError(
                 "is not a parameter path" + (f"; did you mean '{hint[0]}'?" if hint else ""),
                 source=source, field=path, allowed="the paths `mandate-sim params` lists",
@@ -481,11 +777,38 @@ def _validated_or_default(data: dict) -> Scenario:
 def load_org_data(ref: str) -> dict:
     """Raw mapping of an organisation profile (built-in name or file), extends resolved."""
     data, path = _load_chain(ref, ORG_DIR, "organisation profile")
+    return _org_with_defaults(data, str(path))
+
+
+def _org_with_defaults(data: dict, source: str) -> dict:
+    """An organisation profile's mapping completed with the declared defaults and validated (errors name ``source``)."""
     data = _prune_to_task_types(deep_merge(Organisation().model_dump(), data))
     try:
         Organisation.model_validate(data)
     except ValidationError as e:
-        raise _format_validation(e, str(path), Organisation, data, prefix="") from None
+        raise _format_validation(e, source, Organisation, data, prefix="") from None
+    return data
+
+
+def load_text(text: str, filename: str, kind: str, *, where: str = "in the app") -> dict:
+    """A scenario (``kind`` 'scenario') or an organisation profile (any other ``kind``) given as text rather than as a
+    path (an upload, a file packed in a link): parsed (safe, bounded), ``extends:`` resolved to built-in names only
+    (``where`` says where the text came from, in the message that refuses a path) and merged.
+
+    For a scenario, the raw mapping (``extends`` resolved; ``name`` defaults to the file's stem), ready for
+    ``load_scenario(mapping, source=filename)``; for a profile, the mapping completed and validated, ready for
+    ``load_scenario(..., org=mapping)``. Errors name ``filename`` and are those ``load_scenario(filename)`` or
+    ``--org filename`` give on the command line. No file is read, whatever the text says.
+    """
+    scenario = kind == "scenario"
+    what, directory = ("scenario", SCENARIO_DIR) if scenario else ("organisation profile", ORG_DIR)
+    data = upgrade_keys(parse_yaml(text, filename, what), filename)
+    parent = data.pop("extends", None)
+    if parent is not None:
+        data = deep_merge(_load_parents(parent, directory, what, None, builtin_only=where, source=filename), data)
+    if not scenario:
+        return _org_with_defaults(data, filename)
+    data.setdefault("name", Path(filename).stem)
     return data
 
 
@@ -504,26 +827,37 @@ def load_scenario_data(ref: str) -> tuple[dict, str]:
 def load_scenario(
     ref: "str | Scenario | dict",
     *,
-    org: str | None = None,
+    org: "str | dict | Organisation | None" = None,
     overrides: dict[str, Any] | None = None,
     engineers: int | None = None,
     weeks: int | None = None,
+    source: str | None = None,
 ) -> Scenario:
-    """A validated Scenario from a built-in name, a file, a mapping or a Scenario, with an organisation profile and overrides on top."""
+    """A validated Scenario from a built-in name, a file, a mapping or a Scenario, with an organisation profile and overrides on top.
+
+    ``org``: a built-in profile name or a file, or a profile's mapping (``load_text``) or an Organisation.
+    ``source``: what messages call a mapping (default 'scenario mapping').
+    """
     if isinstance(ref, Scenario):
-        data, source = ref.model_dump(), f"scenario '{ref.name}'"
+        data, source = ref.model_dump(), source or f"scenario '{cut(ref.name, 60)}'"
     elif isinstance(ref, dict):
-        data, source = upgrade_keys(copy.deepcopy(ref), "scenario mapping"), "scenario mapping"
+        source = source or "scenario mapping"
+        data = upgrade_keys(copy.deepcopy(ref), source)
         if "extends" in data:
-            data = deep_merge(_load_parents(data.pop("extends"), SCENARIO_DIR, "scenario", None), data)
+            data = deep_merge(_load_parents(data.pop("extends"), SCENARIO_DIR, "scenario", None, source=source), data)
     else:
         data, source = load_scenario_data(str(ref))
     data = with_defaults(data)
-    if org is not None:
+    if isinstance(org, Organisation):
+        data["organisation"] = org.model_dump()
+    elif isinstance(org, dict):
+        data["organisation"] = copy.deepcopy(org)
+    elif org is not None:
         data["organisation"] = load_org_data(org)
     if overrides:
         data = apply_overrides(data, overrides)
-        source += " with --set " + ", ".join(f"{k}={v}" for k, v in overrides.items())
+        source += " with --set " + cut(", ".join(f"{cut(k, 80)}={cut(v, 40) if isinstance(v, str) else v if isinstance(v, (int, float)) else excerpt(v, 40)}"
+                                                for k, v in list(overrides.items())[:20]), 300)
     if engineers is not None:
         data.setdefault("organisation", {})["size"] = engineers
     if weeks is not None:

@@ -33,12 +33,14 @@ Python: ``sweep(spec, out)`` runs (the module itself is callable too:
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 import types
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from sim.atomic import write_error
 from sim.errors import InputError
 
 from .. import designs
@@ -55,12 +57,13 @@ from .worker import run_chunk
 # monkeypatch a constant in its own module, e.g. sim.experiments.sweeps.executors.SCHEDULER_TIMEOUT_S).
 from .evaluators import parse_output  # noqa: F401
 from .executors import CHUNK_SECONDS, DASK_ATTEMPTS, MAX_CHUNK, SCHEDULER_TIMEOUT_S  # noqa: F401
-from .parts import PARTS  # noqa: F401
+from .parts import CHECKSUMS, PARTS  # noqa: F401
 from .plan import MAX_MODEL_RUNS  # noqa: F401
 from .spec import FIELD_ALLOWED, read_spec  # noqa: F401
 from .store import FORMAT, LOCK, MANIFEST  # noqa: F401
 
-#: The manifest's list of finished runs is rewritten at most this often (seconds); the parts are always current.
+#: The manifest's list of finished runs is rewritten at most this often (seconds), and less often when writing it takes long
+#: (at most 5% of the time); the parts and their checksum journal are always current.
 MANIFEST_EVERY_S = 1.0
 
 
@@ -80,6 +83,7 @@ def sweep(
     chunk_size: int | None = None,
     org: str | None = None,
     function: Callable[..., Any] | None = None,
+    status: Callable[[str], None] | None = None,
 ) -> Path:
     """Run a sweep into folder ``out`` and return it; run it again on the same folder to resume.
 
@@ -88,7 +92,9 @@ def sweep(
     127.0.0.1. ``progress(SweepProgress)`` is called after every chunk. ``chunk_size`` fixes the runs per chunk
     (default: adaptive, about 2 s of work); results never depend on it. ``org`` overrides the spec's organisation;
     ``function`` sweeps a plain function instead of the model (see ``load_spec``). A folder written by a different
-    version of the model (see ``sim.model.fingerprint``) is refused with an InputError, and left as it was.
+    version of the model (see ``sim.model.fingerprint``) is refused with an InputError, and left as it was. A sweep
+    larger than the limits (docs/ROBUSTNESS.md) is refused before anything is built; ``status(message)`` hears about
+    planning that takes noticeable time. A corrupted part is refused (delete it and run again to recompute its runs).
     """
     if scheduler is not None and dask_local is not None:
         raise InputError("cannot be combined with --dask-local: pick one executor", source="--scheduler", value=scheduler)
@@ -101,19 +107,40 @@ def sweep(
     if chunk_size is not None and not (1 <= int(chunk_size) <= 1_000_000):
         raise InputError("is out of range", source="--chunk-size", value=chunk_size, allowed="a whole number from 1 to 1,000,000")
 
-    plan = load_spec(spec, org=org, function=function)
+    plan = load_spec(spec, org=org, function=function, status=status)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError("exists and is not a folder", source=str(out), allowed="a new or empty folder, or a sweep folder to resume")
-    out.mkdir(parents=True, exist_ok=True)
     lock = FolderLock(out)
-    lock.acquire()
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        lock.acquire()
+    except OSError as e:
+        raise write_error(out, e) from None
     try:
         manifest, finished_parts = open_folder(out, plan, resume)
         return _execute(plan, out, manifest, set(finished_parts), workers=workers, scheduler=scheduler, dask_local=dask_local,
                         progress=progress, chunk_size=chunk_size)
+    except BaseException:
+        if created:
+            _remove_if_nothing_finished(out)  # a sweep that failed before finishing any run (an unreachable scheduler) leaves no folder
+        raise
     finally:
         lock.release()
+
+
+def _remove_if_nothing_finished(out: Path) -> None:
+    """Remove a folder this call created when it holds no finished part: only the files a sweep itself puts there."""
+    parts = out / PARTS
+    if list(parts.glob("part-*.parquet")):
+        return
+    for p in [out / MANIFEST, out / LOCK, parts / CHECKSUMS, *parts.glob(".tmp-*"), *out.glob(".tmp-*")]:
+        with contextlib.suppress(OSError):
+            p.unlink()
+    for d in (parts, out):
+        with contextlib.suppress(OSError):
+            d.rmdir()  # only if nothing else is in it
 
 
 def _execute(plan: Plan, out: Path, manifest: dict, finished: set[int], *, workers: int | None, scheduler: str | None,
@@ -128,6 +155,7 @@ def _execute(plan: Plan, out: Path, manifest: dict, finished: set[int], *, worke
         stream = executor.run(plan, feeder)
         t0 = time.perf_counter()
         last_manifest = 0.0
+        manifest_s = 0.0
         cpu = 0.0
 
         def report() -> None:
@@ -139,18 +167,25 @@ def _execute(plan: Plan, out: Path, manifest: dict, finished: set[int], *, worke
         try:
             for chunk, res in stream:
                 if res["run_ids"]:
-                    write_part(out, chunk_table(plan, applied, res), res["run_ids"])
+                    part, digest = write_part(out, chunk_table(plan, applied, res), res["run_ids"])
+                    manifest.setdefault("part_sha256", {})[part.name] = digest
                     finished.update(res["run_ids"])
                 failed.update(res["failed"])
                 feeder.observe(len(chunk), res["seconds"])
                 cpu += res.get("cpu_s", 0.0)
-                if time.perf_counter() - last_manifest > MANIFEST_EVERY_S:
+                if time.perf_counter() - last_manifest > max(MANIFEST_EVERY_S, 20 * manifest_s):
+                    t_write = time.perf_counter()
                     save_progress(out, manifest, finished, failed)
                     last_manifest = time.perf_counter()
+                    manifest_s = last_manifest - t_write  # a large manifest is rewritten less often: at most 5% of the time
                 report()
-        finally:
+        except BaseException:
             stream.close()  # stops a pool or cancels queued Dask chunks now, while the client is still open
-            save_progress(out, manifest, finished, failed)
+            with contextlib.suppress(OSError, InputError):  # the first problem is the one to report (a full disk fails this too)
+                save_progress(out, manifest, finished, failed)
+            raise
+        stream.close()
+        save_progress(out, manifest, finished, failed)
     if failed:
         first_id, (kind, message) = next(iter(sorted(failed.items())))
         n = len(failed)

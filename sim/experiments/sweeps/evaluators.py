@@ -78,12 +78,17 @@ class ModelEvaluator:
     """
 
     CF_CACHE = 256
+    #: The counterfactual cache also holds at most this many bytes (long horizons and many task types make each entry larger).
+    CF_CACHE_BYTES = 64 * 1024 * 1024
 
-    def __init__(self, base: dict, outputs: list[str], keep: str):
+    def __init__(self, base: dict, outputs: list[str], keep: str, max_model_bytes: int | None = None):
         self.base = base
         self.outputs = list(outputs)
         self.keep = keep
-        self.token = hashlib.sha256(json.dumps([base, self.outputs, keep], sort_keys=True).encode()).hexdigest()[:16]
+        #: The memory limit of one model run, as the planner checked it: applied wherever this evaluator runs (a Dask worker
+        #: on another machine included), so every run is held to the limit the sweep was admitted under.
+        self.max_model_bytes = max_model_bytes
+        self.token = hashlib.sha256(json.dumps([base, self.outputs, keep, max_model_bytes], sort_keys=True).encode()).hexdigest()[:16]
         self._state: dict | None = None
 
     def __getstate__(self) -> dict:
@@ -145,12 +150,20 @@ class ModelEvaluator:
             return cache[key]
         values = simulate(cf, seed)
         cache[key] = values
-        if len(cache) > self.CF_CACHE:
+        while len(cache) > 1 and (len(cache) > self.CF_CACHE or sum(v.nbytes for v in cache.values()) > self.CF_CACHE_BYTES):
             cache.popitem(last=False)
         return values
 
     def __call__(self, point: Mapping[str, Any], seeds: Sequence[int]) -> np.ndarray:
         """[replicates, weeks (1 for keep: final), outputs] for one design point."""
+        if self.max_model_bytes is None:
+            return self._evaluate(point, seeds)
+        from sim.model.limits import limited
+
+        with limited(model=self.max_model_bytes, environ=False):
+            return self._evaluate(point, seeds)
+
+    def _evaluate(self, point: Mapping[str, Any], seeds: Sequence[int]) -> np.ndarray:
         from ..runner import _derive, simulate
 
         st = self._state or self._setup()

@@ -21,6 +21,7 @@ from typing import Any, Iterator, Sequence
 from sim.errors import InputError
 from sim.model.fingerprint import model_fingerprint
 
+from . import lifeline
 from .plan import Plan
 from .store import describe_model
 from .worker import failed_result, run_chunk, worker_info
@@ -111,19 +112,24 @@ class InProcessExecutor(Executor):
 
 
 def _mp_context():
-    """Worker processes forked from a server that has the model imported and its kernels loaded (spawned where there is no forkserver)."""
+    """Worker processes forked from a server that has the model imported and its kernels loaded (spawned where there is no forkserver).
+
+    The forkserver's first preload ties its life to this process (lifeline.py), before the slower imports."""
     import multiprocessing as mp
 
     if sys.platform.startswith("linux"):
+        os.environ[lifeline.ENV_SWEEP_PID] = str(os.getpid())  # read by the forkserver when it starts (it inherits the environment)
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["sim.experiments.sweeps.worker", "sim.experiments.sweeps.evaluators", "sim.experiments.runner",
-                                    "sim.experiments._warm"])
+        ctx.set_forkserver_preload(["sim.experiments.sweeps._forkserver", "sim.experiments.sweeps.worker", "sim.experiments.sweeps.evaluators",
+                                    "sim.experiments.runner", "sim.experiments._warm"])
         return ctx
     return mp.get_context("spawn")
 
 
 class ProcessPoolExecutor(Executor):
-    """A pool of ``workers`` local processes; a pool broken by a dying worker is rebuilt and its chunks sent again (up to 3 times)."""
+    """A pool of ``workers`` local processes; a pool broken by a dying worker is rebuilt and its chunks sent again (up to 3 times).
+
+    Killing this process, even with SIGKILL, stops the workers, the forkserver and the resource tracker too (lifeline.py)."""
 
     RESTARTS = 3
 
@@ -138,7 +144,8 @@ class ProcessPoolExecutor(Executor):
         restarts = 0
         ctx = _mp_context()
         while True:
-            pool = Pool(max_workers=workers, mp_context=ctx)
+            # Each worker stops when the forkserver or this process dies, even by SIGKILL (lifeline.py).
+            pool = Pool(max_workers=workers, mp_context=ctx, initializer=lifeline.worker_init, initargs=(os.getpid(),))
             inflight: dict[Any, list[int]] = {}
             broken = False
             clean = False

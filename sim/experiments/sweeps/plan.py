@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -17,15 +18,34 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 from pydantic import ValidationError
 
-from sim.errors import InputError
+from sim.errors import InputError, InputErrors
+from sim.model import limits
 
 from .. import designs
 from ..designs import Axis
 from .evaluators import TEST_FUNCTIONS, FunctionEvaluator, ModelEvaluator, output_columns
 from .spec import FIELD_ALLOWED, SweepSpec, check_outputs, parse_axis, read_spec, resolve_ref, rewrap, spec_errors
 
-#: Largest number of model runs (design points x replicates) one sweep may ask for.
-MAX_MODEL_RUNS = 20_000_000
+#: Largest number of model runs (design points x replicates) one sweep may ask for, by default; the environment variable
+#: MANDATE_SIM_MAX_SWEEP_RUNS (or ``sweep --max-runs``) sets another.
+MAX_MODEL_RUNS = 2_000_000
+ENV_MAX_RUNS = "MANDATE_SIM_MAX_SWEEP_RUNS"
+OPTION_MAX_RUNS = "--max-runs"
+#: Planning announces itself (``status``) when it is about to build more seeds than this, one by one (seeds: per_run, about 10 us each).
+ANNOUNCE_SEEDS = 100_000
+#: Bytes per row of a sweep's results as ``load_sweep`` builds them (run_id, replicate, week, metric, value: 32 bytes;
+#: 8 per parameter), times 3 for the copies held at once while reading, converting and sorting.
+SWEEP_ROW_BYTES, SWEEP_ROW_BYTES_PER_PARAMETER, SWEEP_ROW_COPIES = 32, 8, 3
+
+
+def max_sweep_runs() -> int:
+    """The most model runs one sweep may ask for: $MANDATE_SIM_MAX_SWEEP_RUNS, else ``MAX_MODEL_RUNS``."""
+    raw = os.environ.get(ENV_MAX_RUNS, "").strip().replace("_", "").replace(",", "")
+    if not raw:
+        return MAX_MODEL_RUNS
+    if not raw.isdigit() or int(raw) < 1:
+        raise InputError("is not a whole number of at least 1", source=f"environment variable {ENV_MAX_RUNS}", value=os.environ[ENV_MAX_RUNS])
+    return int(raw)
 
 
 @dataclass
@@ -91,12 +111,18 @@ def _function_name(fn: Any) -> str:
     return f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', repr(fn))}"
 
 
-def load_spec(spec: "Mapping | str | Path", *, org: str | None = None, function: Callable | None = None) -> Plan:
+def load_spec(spec: "Mapping | str | Path", *, org: str | None = None, function: Callable | None = None,
+              status: Callable[[str], None] | None = None) -> Plan:
     """Validate a sweep spec (file or mapping) and build its design: every problem is one clear InputError.
 
     ``org`` overrides the spec's organisation profile (as ``--org``); ``function`` (Python only) sweeps a plain
     top-level function instead of the model: it takes the parameters as keyword arguments and returns a number or a
     mapping of output name to number.
+
+    Before anything is built, the sweep's size is checked against the limits (docs/ROBUSTNESS.md): its model runs
+    (design points x replicates, ``max_sweep_runs()``), the memory of one model run at the design's corners
+    (``sim.model.limits.max_model_bytes()``) and of its results as ``load_sweep`` reads them (``max_table_bytes()``).
+    ``status(message)`` is told when planning will take noticeable time (many seeds to build).
     """
     raw, source, base_dir = read_spec(spec)
     if function is not None:
@@ -144,7 +170,10 @@ def load_spec(spec: "Mapping | str | Path", *, org: str | None = None, function:
                 field = "org"
             else:
                 field = e.field or "scenario"
-            raise rewrap(e, source, field, where=field not in ("engineers", "weeks", "scenario", "org")) from None
+            err = rewrap(e, source, field, where=field not in ("engineers", "weeks", "scenario", "org"))
+            if field in ("scenario", "org") and err.value is None and not isinstance(err, InputErrors):
+                err = InputError(err.detail, source=source, field=field, value=s.scenario if field == "scenario" else s.org, allowed=err.allowed)
+            raise err from None
         rows = {r.path: r for r in parameter_paths(base_scenario)}
         for path in list(s.fixed) + list(s.parameters):
             where = "fixed" if path in s.fixed else "parameters"
@@ -166,7 +195,7 @@ def load_spec(spec: "Mapping | str | Path", *, org: str | None = None, function:
             except InputError as e:
                 raise rewrap(e, source, f"fixed.{e.field}" if e.field else "fixed") from None
         check_outputs(list(s.outputs), output_columns(base_scenario.organisation.task_names), source)
-        evaluator: Any = ModelEvaluator(base_scenario.model_dump(mode="json"), list(s.outputs), s.keep)
+        evaluator: Any = ModelEvaluator(base_scenario.model_dump(mode="json"), list(s.outputs), s.keep, max_model_bytes=limits.max_model_bytes())
     else:
         fn = function
         if fn is None:
@@ -192,39 +221,61 @@ def load_spec(spec: "Mapping | str | Path", *, org: str | None = None, function:
     if s.design == "lhs" and s.samples < 2:
         raise InputError("must be at least 2 for design: lhs", source=source, field="samples", value=s.samples)
     n = designs.n_points(s.design, axes, s.samples, second_order=s.second_order)
-    if n > designs.MAX_POINTS or n * s.replicates > MAX_MODEL_RUNS:
-        raise InputError(f"asks for {n:,} design points x {s.replicates} replicates; the most one sweep may run is {MAX_MODEL_RUNS:,} model runs",
+    most = max_sweep_runs()
+    if n > designs.MAX_POINTS or n * s.replicates > most:
+        raise InputError(f"asks for {n:,} design points x {s.replicates} replicates = {n * s.replicates:,} model runs; the most one sweep may run "
+                         f"is {most:,} model runs: lower samples or replicates (or split the sweep), or raise the limit with {OPTION_MAX_RUNS} or "
+                         f"the environment variable {ENV_MAX_RUNS} (e.g. {ENV_MAX_RUNS}={n * s.replicates})",
                          source=source, field="samples", value=s.samples)
+    corners = _corner_scenarios(axes, base_scenario, source) if model else []
+    if corners:
+        # The largest model of the design: most engineers and weeks, smallest teams (tools and task types are not swept).
+        orgs = [sc.organisation for _, sc in corners]
+        worst = limits.model_estimate(max(o.size for o in orgs), len(orgs[0].tools), len(orgs[0].task_types), max(sc.weeks for _, sc in corners),
+                                      min(o.team_size for o in orgs))
+        field = "parameters" if any(a.path in ("organisation.size", "weeks", "organisation.team_size") for a in axes) else (
+            "engineers" if s.engineers is not None else "scenario")
+        limits.check_estimate(worst, source=source, field=field)
+    weeks = max((sc.weeks for _, sc in corners), default=1) if s.keep == "series" else 1
+    rows_out = n * s.replicates * len(s.outputs) * weeks
+    row_bytes = SWEEP_ROW_COPIES * (SWEEP_ROW_BYTES + SWEEP_ROW_BYTES_PER_PARAMETER * len(axes))
+    limits.check_table(rows_out, what=f"its results ({n:,} runs x {s.replicates} replicates x {len(s.outputs)} outputs"
+                                      + (f" x {weeks} weeks)" if s.keep == "series" else ")"),
+                       lower="lower samples, replicates or outputs" + (", or keep: final" if s.keep == "series" else ""),
+                       source=source, row_bytes=row_bytes)
+    if status is not None and s.seeds == "per_run" and n * s.replicates > ANNOUNCE_SEEDS:
+        status(f"building the seeds of {n * s.replicates:,} model runs (seeds: per_run), about {n * s.replicates / 100_000:.0f} s")
     design = designs.build(s.design, axes, s.samples, s.seed, levels=s.levels, second_order=s.second_order)
 
     spec_dict = s.model_dump(mode="json")
     plan = Plan(spec=jsonable(spec_dict), source=source, axes=axes, design=design, evaluator=evaluator, outputs=list(s.outputs),
                 scenario=None if base_scenario is None else jsonable(base_scenario.model_dump(mode="json")),
                 seed_table=seed_table(s.seed, design.shape[0], s.replicates, s.seeds))
-    if model:
-        _check_corners(plan, base_scenario, source)
-    else:
+    if not model:
         _check_function(plan, source)
     return plan
 
 
-def _check_corners(plan: Plan, base: Any, source: str) -> None:
-    """Validate the design's extreme points up front, so a combination the model refuses is one clear error now, not failed runs later."""
+def _corner_scenarios(axes: list[Axis], base: Any, source: str) -> list[tuple[str, Any]]:
+    """The scenarios at the design's extreme points (every swept parameter at its low end, then its high end), validated up
+    front, so a combination the model refuses is one clear error now, not failed runs later; their memory is checked too."""
     from sim.model.scenarios import load_scenario
 
-    if not plan.axes:
-        return
+    if not axes:
+        return [("base", base)]
     ends = {"low": [], "high": []}
-    for a in plan.axes:
+    for a in axes:
         vals = [a.low, a.high] if a.is_range else [min(a.values), max(a.values)]
         ends["low"].append(vals[0])
         ends["high"].append(vals[1])
+    out = []
     for end, vals in ends.items():
-        point = {a.path: (int(round(v)) if a.integer else float(v)) for a, v in zip(plan.axes, vals)}
+        point = {a.path: (int(round(v)) if a.integer else float(v)) for a, v in zip(axes, vals)}
         try:
-            load_scenario(base, overrides=point)
+            out.append((end, load_scenario(base, overrides=point)))
         except InputError as e:
             raise rewrap(e, source, f"parameters.{e.field}" if e.field else "parameters", f" (with every swept parameter at its {end} end)") from None
+    return out
 
 
 def _check_function(plan: Plan, source: str) -> None:

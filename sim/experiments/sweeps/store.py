@@ -1,8 +1,9 @@
 """The sweep folder: its manifest, its lock, opening it to start or resume, and reading its results back.
 
-``DIR/manifest.json`` holds the spec, the design matrix, the seeds, the fingerprint of the model that wrote it and
-the finished run ids; it is rewritten atomically. ``DIR/parts/`` holds the results (see parts.py), which are the
-record of what is finished. ``open_folder`` creates a folder or reopens one to resume, and refuses one written for
+``DIR/manifest.json`` holds the spec, the design matrix, the seeds, the fingerprint of the model that wrote it,
+the finished run ids and the SHA-256 of every part; it is rewritten atomically. ``DIR/parts/`` holds the results
+(see parts.py), which are the record of what is finished; every part is checked against its recorded SHA-256
+before a resume or a load uses it. ``open_folder`` creates a folder or reopens one to resume, and refuses one written for
 a different spec, scenario or model; ``FolderLock`` keeps a second sweep process out. ``read_manifest`` and
 ``load_sweep`` read a folder, finished or not.
 """
@@ -17,17 +18,19 @@ from typing import Any
 
 import numpy as np
 
+from sim.atomic import atomic_write_bytes as _atomic_write
 from sim.errors import InputError
+from sim.model.scenarios import read_text
 from sim.model.fingerprint import model_fingerprint
 
 from .. import designs
-from .parts import PARTS, finished_from_parts, fsync_dir, part_files
+from .parts import PARTS, finished_from_parts, journal_checksums, part_files, read_parts, verify_parts
 from .plan import Plan, json_default
 
 MANIFEST = "manifest.json"
 LOCK = ".lock"
-#: Version of the folder layout written by this module.
-FORMAT = 1
+#: Version of the folder layout written by this module (2: parts' checksums in ``part_sha256`` and parts/SHA256SUMS).
+FORMAT = 2
 
 
 # ---------------------------------------------------------------------------
@@ -36,14 +39,8 @@ FORMAT = 1
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary name in the same folder, fsync, then rename over ``path``."""
-    tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
+    """Write to a temporary name in the same folder, fsync, then rename over ``path`` and fsync the folder (``sim.atomic``)."""
+    _atomic_write(path, data, durable=True)
 
 
 def manifest_bytes(m: dict) -> bytes:
@@ -58,18 +55,43 @@ def _manifest_path(path: str | Path) -> Path:
     return p / MANIFEST if p.is_dir() or p.suffix != ".json" else p
 
 
+#: Largest manifest read (the design matrix lives in it).
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+
+
 def _read_manifest_file(folder: Path) -> dict:
     """The manifest as stored, or a clear InputError when the folder holds none or an unreadable one."""
     mp = folder / MANIFEST
+    if not os.path.lexists(mp):
+        raise InputError("is not a sweep folder (no manifest.json)", source=str(folder), allowed="a folder written by `mandate-sim sweep`")
+    text = read_text(mp, "sweep manifest", limit=MAX_MANIFEST_BYTES)  # a regular file, read with a byte limit
     try:
-        m = json.loads(mp.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("is not a sweep folder (no manifest.json)", source=str(folder), allowed="a folder written by `mandate-sim sweep`") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        m = json.loads(text)
+    except json.JSONDecodeError as e:
         raise InputError(f"manifest.json is unreadable ({e})", source=str(folder)) from None
-    if not isinstance(m, dict) or "spec" not in m or "design" not in m:
-        raise InputError("manifest.json is not a sweep manifest", source=str(folder))
+    if not isinstance(m, dict):
+        raise InputError("manifest.json is not a sweep manifest (not a mapping)", source=str(folder))
+    for key, ok, allowed in _MANIFEST_FIELDS:
+        if key not in m:
+            raise InputError(f"manifest.json is not a sweep manifest: it has no '{key}'", source=str(folder), field=key, allowed=allowed)
+        if not ok(m[key]):
+            raise InputError("in manifest.json is not what a sweep writes", source=str(folder), field=key, value=m[key], allowed=allowed)
     return m
+
+
+def _whole(lo: int):
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= lo
+
+
+#: What a manifest must hold to be read, in the order it is checked: (key, check, what is allowed).
+_MANIFEST_FIELDS = (
+    ("spec", lambda v: isinstance(v, dict), "a mapping (the sweep's spec)"),
+    ("parameters", lambda v: isinstance(v, dict), "a mapping of parameter path to range or values"),
+    ("runs", _whole(0), "a whole number of at least 0"),
+    ("replicates", _whole(1), "a whole number of at least 1"),
+    ("outputs", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v), "a list of output names"),
+    ("design", lambda v: isinstance(v, str), "the design's name (grid, lhs, sobol or morris)"),
+)
 
 
 def new_manifest(plan: Plan) -> dict:
@@ -97,6 +119,7 @@ def new_manifest(plan: Plan) -> dict:
         "finished": [],
         "failed": {},
         "complete": False,
+        "part_sha256": {},
     }
 
 
@@ -106,7 +129,21 @@ def save_progress(folder: Path, manifest: dict, finished: set[int], failed: dict
     manifest["failed"] = {str(k): v[1] for k, v in sorted(failed.items()) if k not in finished}
     manifest["updated"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     manifest["complete"] = len(finished) == manifest["runs"]
+    manifest["part_sha256"] = dict(sorted((manifest.get("part_sha256") or {}).items()))
     atomic_write_bytes(folder / MANIFEST, manifest_bytes(manifest))
+
+
+def recorded_checksums(folder: Path, m: dict) -> dict[str, str]:
+    """Part name -> SHA-256 as recorded: the manifest's ``part_sha256``, updated by the journal (parts/SHA256SUMS), which
+    also holds the parts written after the manifest was last saved."""
+    return {**(m.get("part_sha256") or {}), **journal_checksums(folder)}
+
+
+def checked_parts(folder: Path, m: dict) -> dict[str, str]:
+    """Verify every part of a folder against its recorded SHA-256 (InputError naming a corrupted part); name -> SHA-256.
+
+    Folders written before checksums were recorded (format 1) have nothing to check against and are read as they are."""
+    return verify_parts(folder, recorded_checksums(folder, m), required=int(m.get("format", 1)) >= 2)
 
 
 def read_manifest(path: str | Path) -> dict:
@@ -117,6 +154,7 @@ def read_manifest(path: str | Path) -> dict:
     """
     folder = _manifest_path(path).parent
     m = _read_manifest_file(folder)
+    m["part_sha256"] = checked_parts(folder, m)
     m["finished"] = sorted(finished_from_parts(folder))
     done = set(m["finished"])
     m["failed"] = {k: v for k, v in (m.get("failed") or {}).items() if int(k) not in done}
@@ -128,18 +166,18 @@ def load_sweep(path: str | Path) -> "Any":
     """The tidy results of a sweep folder: run_id, replicate, one column per swept parameter, [week], metric, value.
 
     Sorted by run_id, replicate, metric (in the spec's output order) and week. Holds the finished runs only
-    (``read_manifest(path)["finished"]``); a sweep in progress can be read at any time.
+    (``read_manifest(path)["finished"]``); a sweep in progress can be read at any time. Every part is first checked
+    against its recorded SHA-256: a corrupted one is an InputError naming it.
     """
     import pandas as pd
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     folder = _manifest_path(path).parent
     m = _read_manifest_file(folder)
     params = list(m["parameters"])
     series = m.get("keep") == "series"
     columns = ["run_id", "replicate", *params, *(["week"] if series else []), "metric", "value"]
-    tables = [pq.read_table(p, columns=columns) for p in part_files(folder)]
+    tables = read_parts(folder, recorded_checksums(folder, m), columns, required=int(m.get("format", 1)) >= 2)
     if tables:
         df = pa.concat_tables(tables).to_pandas()
     else:
@@ -265,4 +303,5 @@ def open_folder(out: Path, plan: Plan, resume: bool) -> tuple[dict, dict[int, Pa
     (out / PARTS).mkdir(exist_ok=True)
     for tmp in list(out.glob(".tmp-*")) + list((out / PARTS).glob(".tmp-*")):
         tmp.unlink(missing_ok=True)
+    m["part_sha256"] = checked_parts(out, m)  # a corrupted part is refused before anything is computed
     return m, finished_from_parts(out)

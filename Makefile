@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-fast bench report clean
+.PHONY: setup run test test-fast fuzz bench report clean
 
 $(STAMP): pyproject.toml
 	@set -e; py=$$(scripts/find-python); \
@@ -32,6 +32,12 @@ test: setup
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow and not browser and not cluster"
+
+# The property tests and the readers' fuzz tests, longer: FUZZ_FACTOR (25) times the suite's examples, larger
+# models, fresh random examples every run (about 3 minutes; a failure prints how to reproduce it).
+FUZZ_FACTOR ?= 25
+fuzz: setup
+	MANDATE_SIM_FUZZ=1 MANDATE_SIM_FUZZ_FACTOR=$(FUZZ_FACTOR) $(PY) -m pytest -q tests/test_properties.py tests/test_fuzz_inputs.py
 
 bench: setup
 	$(PY) benchmarks/run.py

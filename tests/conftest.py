@@ -27,6 +27,20 @@ PYTHON = sys.executable
 #: The console script installed beside the interpreter running the tests.
 MANDATE_SIM = str(Path(sys.executable).with_name("mandate-sim"))
 
+#: ``make fuzz`` sets MANDATE_SIM_FUZZ=1: property tests then draw FUZZ_FACTOR times more examples, fresh every run.
+FUZZ = os.environ.get("MANDATE_SIM_FUZZ") == "1"
+FUZZ_FACTOR = int(os.environ.get("MANDATE_SIM_FUZZ_FACTOR", "25"))
+
+
+def fuzz_settings(examples: int):
+    """Hypothesis settings of a property test: ``examples`` examples, derandomized, in the suite; under ``make fuzz``,
+    FUZZ_FACTOR times as many, drawn afresh each run (a failure prints the example and how to reproduce it)."""
+    from hypothesis import HealthCheck, settings
+
+    return settings(deadline=None, max_examples=examples * FUZZ_FACTOR if FUZZ else examples, derandomize=not FUZZ,
+                    suppress_health_check=[HealthCheck.too_slow], print_blob=True)
+
+
 #: Metrics whose values are shares or indices and must lie in [0, 1].
 BOUNDED_METRICS = tuple(name for name, m in METRICS.items() if m.kind in ("share", "index"))
 

@@ -4,6 +4,10 @@ Any values within the declared bounds, on any built-in scenario, must give a
 model that runs and whose outputs are finite with every share in [0, 1].
 Values the declarations reject (out of bounds, wrong type, shares that do not
 sum to one) must raise ``sim.InputError`` and nothing else.
+
+``make fuzz`` runs the same properties longer: many more examples, larger models
+and longer horizons, and fresh random examples on every run (``fuzz_settings``
+in conftest.py); the suite's profile is small and derandomized.
 """
 
 from __future__ import annotations
@@ -12,8 +16,8 @@ import math
 
 import numpy as np
 import pytest
-from conftest import check_outputs
-from hypothesis import HealthCheck, given, settings
+from conftest import FUZZ, check_outputs, fuzz_settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import sim
@@ -28,7 +32,10 @@ SCENARIOS = sim.builtin_scenarios()
 LEVELS = ("junior", "mid", "senior")
 TASKS = sim.Scenario().organisation.task_names
 
-PROPERTY_SETTINGS = settings(deadline=None, max_examples=200, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+PROPERTY_SETTINGS = fuzz_settings(200)
+#: Model sizes drawn: small in the suite, up to a few hundred engineers and a year under ``make fuzz``.
+ENGINEERS = st.integers(20, 300 if FUZZ else 40)
+WEEKS = st.integers(8, 52 if FUZZ else 15)
 
 
 def value_for(row) -> st.SearchStrategy:
@@ -66,8 +73,8 @@ def test_the_drawn_space_covers_every_numeric_parameter():
 @given(
     scenario=st.sampled_from(SCENARIOS),
     overrides=in_bounds_overrides(),
-    engineers=st.integers(20, 40),
-    weeks=st.integers(8, 15),
+    engineers=ENGINEERS,
+    weeks=WEEKS,
     seed=st.integers(0, 2**32 - 1),
 )
 def test_any_values_within_bounds_give_finite_bounded_outputs(scenario, overrides, engineers, weeks, seed):
@@ -76,7 +83,7 @@ def test_any_values_within_bounds_give_finite_bounded_outputs(scenario, override
     check_outputs(df, f"{scenario} with {overrides}, {engineers} engineers, {weeks} weeks, seed {seed}")
 
 
-@settings(deadline=None, max_examples=40, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+@fuzz_settings(40)
 @given(
     scenario=st.sampled_from(SCENARIOS),
     level_shares=distribution(3),
@@ -93,11 +100,13 @@ def test_any_seniority_shares_and_task_mixes_summing_to_one_run(scenario, level_
     check_outputs(df, f"{scenario} with {overrides}")
 
 
-@settings(deadline=None, max_examples=60, derandomize=True)
+@fuzz_settings(60)
 @given(row=st.sampled_from(DISTRIBUTION), value=st.floats(0.0, 1.0, allow_nan=False))
 def test_shares_that_do_not_sum_to_one_raise_input_error(row, value):
     current = next(r.value for r in sim.parameter_paths() if r.path == row.path)
-    if abs(value - current) <= 2e-3:  # within the declared sum tolerance: still valid
+    off = abs(value - current)  # how far the shares' sum moves from 1
+    assume(not 0.999e-3 <= off <= 1.001e-3)  # too close to the tolerance to say which side rounding puts it
+    if off < 1e-3:  # within the declared sum tolerance: still valid
         sim.load_scenario("free_choice", overrides={row.path: value}, engineers=20, weeks=2)
         return
     with pytest.raises(sim.InputError) as e:
@@ -105,7 +114,7 @@ def test_shares_that_do_not_sum_to_one_raise_input_error(row, value):
     assert "sum" in str(e.value)
 
 
-@settings(deadline=None, max_examples=80, derandomize=True)
+@fuzz_settings(80)
 @given(row=st.sampled_from(ROWS), data=st.data())
 def test_values_outside_the_bounds_raise_input_error(row, data):
     span = max(float(row.max) - float(row.min), 1.0)
@@ -119,7 +128,7 @@ def test_values_outside_the_bounds_raise_input_error(row, data):
     assert row.path in str(e.value)
 
 
-@settings(deadline=None, max_examples=60, derandomize=True)
+@fuzz_settings(60)
 @given(
     row=st.sampled_from(ROWS),
     value=st.one_of(st.text(min_size=1, max_size=8).filter(lambda s: not _is_number(s)), st.lists(st.integers(), max_size=2), st.just({"a": 1}),
@@ -130,7 +139,7 @@ def test_values_of_the_wrong_type_raise_input_error(row, value):
         sim.load_scenario("free_choice", overrides={row.path: value})
 
 
-@settings(deadline=None, max_examples=40, derandomize=True)
+@fuzz_settings(40)
 @given(path=st.text(alphabet="abcdefghij._", min_size=1, max_size=30).filter(lambda p: p not in {r.path for r in sim.parameter_paths()}))
 def test_unknown_paths_raise_input_error(path):
     with pytest.raises(sim.InputError):

@@ -418,9 +418,10 @@ def _replaced_mappings() -> frozenset[str]:
 def _prune_to_task_types(org: dict) -> dict:
     """Drop inherited per-task entries for task types the organisation no longer has."""
     tasks = org.get("task_types")
-    if not isinstance(tasks, dict):
-        return org
-    for tool in (org.get("tools") or {}).values():
+    tools = org.get("tools")
+    if not isinstance(tasks, dict) or not isinstance(tools, dict):
+        return org  # validation names what is wrong
+    for tool in tools.values():
         if isinstance(tool, dict) and isinstance(tool.get("effects"), dict):
             tool["effects"] = {k: v for k, v in tool["effects"].items() if k in tasks}
     return org

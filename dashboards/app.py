@@ -10,6 +10,7 @@ share box) from ``context.py`` and never import this module.
 from __future__ import annotations
 
 import logging
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,12 @@ from dash import Dash, Input, MATCH, Output, html
 
 from sim.errors import InputError
 
-from .context import DEFAULT_MAX_WORK, AppConfig, AppContext, current, install, share_box
+from .context import DEFAULT_MAX_WORK, USER_COOKIE, AppConfig, AppContext, current, install, share_box
 from .inputs import UploadFolder
 from .jobs import JobManager
 from .pages import classroom, compare, home, lab, model, sweeps
 
-__all__ = ["DEFAULT_MAX_WORK", "PAGES", "AppConfig", "AppContext", "create_app", "current", "serve", "share_box"]
+__all__ = ["DEFAULT_MAX_WORK", "PAGES", "AppConfig", "AppContext", "create_app", "current", "share_box"]
 
 log = logging.getLogger("mandate_sim.app")
 
@@ -72,7 +73,9 @@ def url_sync(app: Dash) -> None:
 
 
 def create_app(config: AppConfig | None = None) -> Dash:
-    """Build the app (pages, callbacks, the run pool); serve it with ``app.run`` or ``serve``."""
+    """Build the app: pages, callbacks, and its runs (``JobManager``: the shared folder of the queue and the results and,
+    with ``config.own_runs``, the run workers). ``mandate-sim app`` serves it (dashboards/server.py); a test may serve
+    ``app.server`` with any WSGI server. ``app.server.config["MANDATE_SIM"].jobs.close()`` stops its run workers."""
     config = config or AppConfig()
     root = Path(config.data_root)
     if not root.is_dir():
@@ -87,7 +90,9 @@ def create_app(config: AppConfig | None = None) -> Dash:
         serve_locally=True,
         compress=False,
     )
-    ctx = AppContext(config, JobManager(workers=config.workers, cache_size=config.cache_size, max_pending=config.max_pending), UploadFolder())
+    jobs = JobManager(config.cache_dir, workers=config.workers, own=config.own_runs, cache_bytes=config.cache_bytes,
+                      max_queue=config.max_queue, max_user_queue=config.max_user_queue)
+    ctx = AppContext(config, jobs, UploadFolder())
     install(app.server, ctx)
     app.server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
 
@@ -100,13 +105,15 @@ def create_app(config: AppConfig | None = None) -> Dash:
         if hasattr(module, "register_callbacks"):
             module.register_callbacks(app)
 
+    @app.server.after_request
+    def _user_cookie(response: flask.Response) -> flask.Response:
+        """A random token per browser, so the run queue can be fair between users (HttpOnly; nothing else is kept)."""
+        if USER_COOKIE not in flask.request.cookies:
+            response.set_cookie(USER_COOKIE, secrets.token_urlsafe(16), max_age=30 * 86400, httponly=True, samesite="Lax")
+        return response
+
     @app.server.errorhandler(413)
     def _too_large(_e: Any):  # pragma: no cover - served by flask
         return flask.jsonify({"error": f"the request is larger than {MAX_REQUEST_BYTES:,} bytes"}), 413
 
     return app
-
-
-def serve(app: Dash, host: str = "127.0.0.1", port: int = 8050) -> None:
-    """Serve with the threaded server, debug off."""
-    app.run(host=host, port=port, debug=False, dev_tools_ui=False, dev_tools_props_check=False, use_reloader=False, threaded=True)

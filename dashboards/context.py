@@ -5,6 +5,7 @@ never ``app.py``, so the app's modules import one way (app -> pages -> context, 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import flask
 from dash import dcc, html
 
 from .inputs import UploadFolder
-from .jobs import JobManager
+from .jobs import DEFAULT_CACHE_BYTES, DEFAULT_MAX_QUEUE, DEFAULT_MAX_USER_QUEUE, JobManager
 
 #: Engineer-weeks one request may ask for by default (policies + counterfactual x replicates x engineers x weeks).
 DEFAULT_MAX_WORK = 25_000_000
@@ -21,13 +22,16 @@ DEFAULT_MAX_WORK = 25_000_000
 
 @dataclass
 class AppConfig:
-    """How the app runs: where sweep folders may be read from, how much work a request may ask for, the pool and cache."""
+    """How the app runs: where sweep folders may be read from, how much work a request may ask for, the runs and the cache."""
 
     data_root: Path = field(default_factory=Path.cwd)
     max_work: int = DEFAULT_MAX_WORK
-    workers: int = 2  # worker processes for runs; 0 runs them in a background thread
-    cache_size: int = 16
-    max_pending: int = 16
+    workers: int = 2  # run worker processes; 0 runs them in a background thread
+    cache_bytes: int = DEFAULT_CACHE_BYTES  # bytes of finished results kept (least recently used evicted first)
+    max_queue: int = DEFAULT_MAX_QUEUE  # jobs that may wait at once, all users together
+    max_user_queue: int = DEFAULT_MAX_USER_QUEUE  # jobs one user may have waiting
+    cache_dir: Path | None = None  # the shared folder of the queue and the results (None: a private temporary one)
+    own_runs: bool = True  # this process starts the run workers (False: a server worker of `mandate-sim app`, which owns them)
     model_doc: Path | None = None  # docs/MODEL.md by default
     wait_seconds: float = 1.8  # how long a click waits for its run before showing progress (a faster run shows at once)
 
@@ -70,6 +74,21 @@ def current() -> AppContext:
     if _last_context is None:
         raise RuntimeError("no mandate-sim app has been created")
     return _last_context
+
+
+#: The cookie that tells users apart for the fair queue (a random token; nothing else is kept about anyone).
+USER_COOKIE = "mandate_sim_user"
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{8,40}")
+
+
+def current_user() -> str:
+    """Who is asking, for the fair queue: the request's user cookie, or its address when it has none."""
+    if not flask.has_request_context():
+        return "local"
+    token = flask.request.cookies.get(USER_COOKIE, "")
+    if _TOKEN.fullmatch(token):
+        return "u:" + token
+    return "a:" + str(flask.request.remote_addr or "?")[:64]
 
 
 def share_box(page: str) -> html.Div:

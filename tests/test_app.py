@@ -255,22 +255,27 @@ def _double(x, *, progress=None):
     return 2 * x
 
 
+def _blob(i, *, progress=None):
+    return bytes([i]) * 200_000
+
+
 def _explode(*, progress=None):
     raise RuntimeError("boom")
 
 
-def test_the_cache_is_bounded_and_a_failed_run_leaves_the_pool_working():
-    jobs = JobManager(workers=0, cache_size=2)
+def test_the_cache_is_bounded_in_bytes_and_a_failed_run_leaves_the_pool_working():
+    jobs = JobManager(workers=0, cache_bytes=700_000)
     try:
-        for i in range(3):
-            jobs.submit(f"k{i}", _double, i)
+        for i in range(6):
+            jobs.submit(f"k{i}", _blob, i)
             assert jobs.wait(f"k{i}", 10)["state"] == "done"
-        assert len(jobs) == 2 and jobs.cached("k0") is None and jobs.cached("k2") == 4
+            assert jobs.cache_bytes() <= 700_000
+        assert 1 <= len(jobs) < 6 and jobs.cached("k0") is None and jobs.cached("k5") == bytes([5]) * 200_000
         jobs.submit("bad", _explode)
         st = jobs.wait("bad", 10)
         assert st == {"state": "failed", "error": "the run failed: RuntimeError: boom"}
-        jobs.submit("k3", _double, 3)
-        assert jobs.wait("k3", 10)["state"] == "done" and jobs.cached("k3") == 6
+        jobs.submit("d3", _double, 3)
+        assert jobs.wait("d3", 10)["state"] == "done" and jobs.cached("d3") == 6
     finally:
         jobs.close()
 
@@ -403,6 +408,19 @@ def test_the_app_command_refuses_a_busy_port_and_a_missing_data_root(tmp_path, c
         assert f"--port: value {port} is already in use" in capsys.readouterr().err
     assert main(["app", "--data-root", str(tmp_path / "nope")]) == 2
     assert "--data-root" in capsys.readouterr().err
+    for args, message in ((["--cache-bytes", "lots"], "--cache-bytes: value 'lots' is not a size"),
+                          (["--cache-bytes", "10K"], "--cache-bytes: value '10K' is too small"),
+                          (["--cache-bytes", "2TiB"], "--cache-bytes: value '2TiB' is too large"),
+                          (["--server-workers", "0"], "--server-workers: value 0 is out of range"),
+                          (["--workers", "0"], "--workers: value 0 is out of range"),
+                          (["--max-queue", "0"], "--max-queue: value 0 is out of range"),
+                          (["--cache-dir", __file__], "is not a folder")):
+        assert main(["app", *args]) == 2, args
+        err = capsys.readouterr().err
+        assert message in " ".join(err.split()) and "Traceback" not in err, err
+    from sim.cli.serve import parse_bytes
+
+    assert parse_bytes("512MiB") == 512 * 2**20 and parse_bytes("2GiB") == 2 * 2**30 and parse_bytes("1048576") == 2**20
 
 
 def test_the_lab_table_names_metrics_by_label_and_shows_paired_changes():

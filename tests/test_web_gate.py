@@ -436,6 +436,7 @@ CHILD = textwrap.dedent('''
     except MemoryError:
         status, body, seconds, message = 0, "", 0.0, "MemoryError"
     grew = (proc_kb("VmHWM") - before) / 1024
+    app.server.config["MANDATE_SIM"].jobs.close()  # its run thread and its temporary folder
     print(json.dumps({"status": status, "seconds": seconds, "grew_mb": grew, "message": message}))
 ''')
 

@@ -20,10 +20,10 @@ from sim.analysis.figures import adoption_split, measurement_gap, metric_over_ti
 from sim.model.scenarios import builtin_orgs
 
 from ..compute import results_task
-from ..context import current, share_box
+from ..context import current, current_user, share_box
 from ..figures_extra import org_profile
 from ..inputs import gate
-from ..jobs import request_key
+from ..jobs import queue_text, request_key, work_of
 from ..state import _int, query
 
 #: The story's policies, its size and its replicates (small enough to run in a moment).
@@ -218,10 +218,10 @@ def register_callbacks(app: Dash) -> None:
         ctx = current()
         try:
             specs = story_specs(org)
+            key = request_key("classroom", specs, SEED, REPLICATES)
+            ctx.jobs.submit(key, results_task, specs, SEED, REPLICATES, user=current_user(), work=work_of(specs, REPLICATES))
         except InputError as e:
             return no_update, f"error: {e}", True
-        key = request_key("classroom", specs, SEED, REPLICATES)
-        ctx.jobs.submit(key, results_task, specs, SEED, REPLICATES)
         ctx.jobs.wait(key, ctx.config.wait_seconds)
         return {"key": key, "org": org}, "", False
 
@@ -246,6 +246,8 @@ def register_callbacks(app: Dash) -> None:
         if not job:
             return no_update, st.title, st.text, "", "", True, url
         status = current().jobs.status(job["key"])
+        if status["state"] == "queued":
+            return no_update, st.title, st.text, "", queue_text(status), False, url
         if status["state"] == "running":
             return no_update, st.title, st.text, "", f"running the story: {status.get('done') or 0} of {status.get('total') or '?'} runs", False, url
         if status["state"] == "failed":

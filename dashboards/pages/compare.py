@@ -18,7 +18,7 @@ from sim.model.scenarios import builtin_orgs, builtin_scenarios, scenario_summar
 
 from .. import controls
 from ..compute import compare_from_parts, compare_task, simulate_task, split_parts
-from ..context import current, share_box
+from ..context import current, current_user, share_box
 from ..inputs import (
     MAX_POLICIES,
     MAX_REPLICATES,
@@ -31,7 +31,7 @@ from ..inputs import (
     decode_contents,
     org_scenario,
 )
-from ..jobs import check_work, request_key
+from ..jobs import check_work, queue_text, request_key, work_of
 from ..state import compare_query, compare_request
 
 #: Order and width of the standard figures on the page.
@@ -40,6 +40,8 @@ FIGURE_ORDER = [
     ("risk", 12), ("gain_by_seniority", 4), ("gain_by_task", 4), ("ai_by_task", 4),
 ]
 OWN_ORG = "-"
+#: How often the page asks about its run (milliseconds): while it runs, and while it waits in the queue.
+RUNNING_POLL_MS, QUEUED_POLL_MS = 200, 1000
 
 
 def _policy_options(files: list[dict]) -> list[dict]:
@@ -105,7 +107,7 @@ def layout(**params: Any) -> html.Div:
         dbc.Button("Run", id="cmp-run", color="primary", className="w-100 my-2"),
         dbc.Progress(id="cmp-progress", value=0, striped=True, animated=True, className="mb-1", style={"height": "1.2rem", "visibility": "hidden"}),
         html.Div(id="cmp-status", className="small text-muted mb-2"),
-        dcc.Interval(id="cmp-poll", interval=200, disabled=True),
+        dcc.Interval(id="cmp-poll", interval=RUNNING_POLL_MS, disabled=True),
         dcc.Store(id="cmp-job"),
         dcc.Store(id="cmp-files", data=req.files),
         share_box("compare"),
@@ -240,11 +242,12 @@ def register_callbacks(app: Dash) -> None:
             check_work(specs, req.replicates, ctx.config.max_work)
             key = request_key("compare", specs, req.seed, req.replicates)
             parts = split_parts(req.replicates, ctx.config.workers)
+            work = work_of(specs, req.replicates)
             if len(parts) > 1:
                 ctx.jobs.submit_split(key, [(simulate_task, (specs, req.seed, req.replicates, p)) for p in parts],
-                                      compare_from_parts, specs, req.seed, req.replicates)
+                                      compare_from_parts, specs, req.seed, req.replicates, user=current_user(), work=work)
             else:
-                ctx.jobs.submit(key, compare_task, specs, req.seed, req.replicates)
+                ctx.jobs.submit(key, compare_task, specs, req.seed, req.replicates, user=current_user(), work=work)
         except InputError as e:
             return no_update, no_update, f"error: {e}", True
         ctx.jobs.wait(key, ctx.config.wait_seconds)
@@ -254,31 +257,33 @@ def register_callbacks(app: Dash) -> None:
         *[Output({"type": "cmp-graph", "name": name}, "figure") for name, _ in FIGURE_ORDER], Output("cmp-graphs", "style"),
         Output("cmp-table", "children"), Output("cmp-takeaways", "children"),
         Output("cmp-progress", "value"), Output("cmp-progress", "style"), Output("cmp-status", "children"),
-        Output("cmp-poll", "disabled"), Output("cmp-error", "children"), Output("cmp-error", "is_open"),
+        Output("cmp-poll", "disabled"), Output("cmp-poll", "interval"), Output("cmp-error", "children"), Output("cmp-error", "is_open"),
         Input("cmp-job", "data"), Input("cmp-poll", "n_intervals"),
         prevent_initial_call=True,
     )
     def show(job, _tick):
-        """Render a finished run, or show the progress of a running one."""
+        """Render a finished run, or show the progress of a running one (or its place in the queue)."""
         keep = [no_update] * len(FIGURE_ORDER)
         gone = {"display": "none"}
         if not job:
-            return (*keep, no_update, *(no_update,) * 8)
+            return (*keep, no_update, *(no_update,) * 9)
         ctx = current()
         st = ctx.jobs.status(job["key"])
         hidden, shown = {"height": "1.2rem", "visibility": "hidden"}, {"height": "1.2rem"}
+        if st["state"] == "queued":  # polled less often while it waits
+            return (*keep, no_update, no_update, no_update, 0, shown, queue_text(st), False, QUEUED_POLL_MS, no_update, no_update)
         if st["state"] == "running":
             total = max(st.get("total") or 0, 1)
             pct = 100.0 * (st.get("done") or 0) / total
             text = f"running: {st.get('done') or 0} of {st.get('total') or '?'} runs, {st['seconds']:.0f} s"
-            return (*keep, no_update, no_update, no_update, pct, shown, text, False, no_update, no_update)
+            return (*keep, no_update, no_update, no_update, pct, shown, text, False, RUNNING_POLL_MS, no_update, no_update)
         if st["state"] == "failed":
-            return (*keep, gone, "", "", 0, hidden, "", True, f"error: {st['error']}", True)
+            return (*keep, gone, "", "", 0, hidden, "", True, no_update, f"error: {st['error']}", True)
         bundle = ctx.jobs.cached(job["key"])
         if bundle is None:
-            return (*keep, gone, "", "", 0, hidden, "", True, "These results are no longer held by the server: press Run.", True)
+            return (*keep, gone, "", "", 0, hidden, "", True, no_update, "These results are no longer held by the server: press Run.", True)
         graphs, table, takeaways = render(bundle)
-        return (*graphs, {}, table, takeaways, 100, hidden, "", True, "", False)
+        return (*graphs, {}, table, takeaways, 100, hidden, "", True, no_update, "", False)
 
     @app.callback(
         Output({"type": "cmp-graph", "name": ALL}, "config"), Input("cmp-img-format", "value"), State({"type": "cmp-graph", "name": ALL}, "id"),

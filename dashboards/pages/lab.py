@@ -13,9 +13,9 @@ from sim.model.scenarios import builtin_scenarios
 
 from .. import controls
 from ..compute import lab_task
-from ..context import current, share_box
+from ..context import current, current_user, share_box
 from ..inputs import MAX_REPLICATES, check_whole, gate
-from ..jobs import check_work, request_key
+from ..jobs import check_work, queue_text, request_key, work_of
 from ..state import LAB_DEFAULTS, lab_query, lab_state
 
 
@@ -148,7 +148,7 @@ def register_callbacks(app: Dash) -> None:
             specs = lab_specs(state)
             check_work(specs, r, ctx.config.max_work)
             key = request_key("lab", specs, seed, r)
-            ctx.jobs.submit(key, lab_task, specs, seed, r)
+            ctx.jobs.submit(key, lab_task, specs, seed, r, user=current_user(), work=work_of(specs, r))
         except InputError as e:
             return no_update, no_update, f"error: {e}", True
         ctx.jobs.wait(key, ctx.config.wait_seconds)
@@ -164,6 +164,8 @@ def register_callbacks(app: Dash) -> None:
         if not job:
             return (no_update,) * 6
         st = current().jobs.status(job["key"])
+        if st["state"] == "queued":
+            return no_update, no_update, no_update, no_update, queue_text(st), False
         if st["state"] == "running":
             return no_update, no_update, no_update, no_update, f"running: {st.get('done') or 0} of {st.get('total') or '?'} runs", False
         if st["state"] == "failed":

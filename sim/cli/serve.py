@@ -15,6 +15,20 @@ import typer
 
 from sim.errors import InputError
 
+#: Defaults of the app's queue and cache (the same as dashboards.jobs's, without importing Dash here).
+DEFAULT_CACHE_BYTES = "512MiB"
+DEFAULT_MAX_QUEUE = 64
+
+
+def parse_bytes(text: str) -> int:
+    """``--cache-bytes``: a size as the other size options take it (``512MiB``, ``2GB``, bytes), at most 1 TiB."""
+    from sim.model.limits import parse_bytes as size
+
+    n = size(text, source="--cache-bytes")
+    if n > 1024**4:
+        raise InputError("is too large", source="--cache-bytes", value=text, allowed="at most 1 TiB")
+    return n
+
 
 def check_port(host: str, port: int) -> None:
     """Refuse a port out of range or already in use, with a clear message."""
@@ -35,31 +49,37 @@ def check_port(host: str, port: int) -> None:
 
 
 def app_command(
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to serve on (127.0.0.1: this machine only; 0.0.0.0: every network interface)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to serve on (127.0.0.1: this machine only; 0.0.0.0: every network interface; behind a proxy, keep 127.0.0.1)."),
     port: int = typer.Option(8050, "--port", "-p", help="Port to serve on."),
     data_root: Path = typer.Option(Path("."), "--data-root", help="Folder under which the sweep explorer may open sweep folders (nothing outside it can be read)."),
-    workers: int = typer.Option(2, "--workers", help="Worker processes for runs (0: run in a background thread)."),
+    workers: int = typer.Option(2, "--workers", help="Run worker processes: comparisons run side by side, at most this many at once (the rest wait in the queue)."),
+    server_workers: int = typer.Option(2, "--server-workers", help="gunicorn worker processes answering pages and polls (any of them answers any poll)."),
     max_work: Optional[int] = typer.Option(None, "--max-work", help="Most engineer-weeks one request may ask for ((policies + 1) x replicates x engineers x weeks)."),
-    cache_size: int = typer.Option(16, "--cache-size", help="Results kept for instant repeated views."),
+    cache_bytes: str = typer.Option(DEFAULT_CACHE_BYTES, "--cache-bytes", help="Bytes of finished results kept on disk for instant repeated views, e.g. 512MiB or 2GiB (least recently used dropped first)."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Folder of the shared queue and results (kept across restarts); default: a private temporary folder removed on exit."),
+    max_queue: int = typer.Option(DEFAULT_MAX_QUEUE, "--max-queue", help="Runs that may wait in the queue at once, all users together; one more is refused with a message."),
+    access_log: Optional[str] = typer.Option(None, "--access-log", help="File for one line per request ('-': the terminal); default: none."),
 ) -> None:
-    """Serve the app: compare policies, a what-if lab, a classroom story, a sweep explorer and the model (debug off)."""
-    from dashboards.app import DEFAULT_MAX_WORK, AppConfig, create_app, serve
+    """Serve the app (gunicorn, debug off): compare policies, a what-if lab, a classroom story, a sweep explorer and the model."""
+    from dashboards.app import DEFAULT_MAX_WORK, AppConfig
+    from dashboards.server import serve
 
     if not data_root.is_dir():
         raise InputError("is not a folder", source="--data-root", value=str(data_root))
-    if not (0 <= workers <= 64):
-        raise InputError("is out of range", source="--workers", value=workers, allowed="a whole number from 0 to 64")
+    if not (1 <= workers <= 64):
+        raise InputError("is out of range", source="--workers", value=workers, allowed="a whole number from 1 to 64")
+    if not (1 <= server_workers <= 64):
+        raise InputError("is out of range", source="--server-workers", value=server_workers, allowed="a whole number from 1 to 64")
     if max_work is not None and max_work < 1000:
         raise InputError("is out of range", source="--max-work", value=max_work, allowed="a whole number of at least 1,000 engineer-weeks")
-    if not (1 <= cache_size <= 1000):
-        raise InputError("is out of range", source="--cache-size", value=cache_size, allowed="a whole number from 1 to 1,000")
+    cache_limit = parse_bytes(cache_bytes)
+    if not (1 <= max_queue <= 10_000):
+        raise InputError("is out of range", source="--max-queue", value=max_queue, allowed="a whole number from 1 to 10,000")
+    if cache_dir is not None and cache_dir.exists() and not cache_dir.is_dir():
+        raise InputError("is not a folder", source="--cache-dir", value=str(cache_dir))
     check_port(host, port)
-    config = AppConfig(data_root=data_root.resolve(), workers=workers, max_work=max_work or DEFAULT_MAX_WORK, cache_size=cache_size)
-    dash_app = create_app(config)
-    typer.echo(f"mandate-sim app on http://{host}:{port}/  (data root {config.data_root}; Ctrl+C stops it)")
-    current = dash_app.server.config["MANDATE_SIM"]
-    current.jobs.warm()
-    try:
-        serve(dash_app, host=host, port=port)
-    finally:
-        current.jobs.close()
+    config = AppConfig(data_root=data_root.resolve(), workers=workers, max_work=max_work or DEFAULT_MAX_WORK, cache_bytes=cache_limit,
+                       max_queue=max_queue, cache_dir=cache_dir.resolve() if cache_dir else None)
+    code = serve(config, host=host, port=port, server_workers=server_workers, access_log=access_log, announce=typer.echo)
+    if code not in (0, None):
+        raise typer.Exit(code)

@@ -1,15 +1,26 @@
-"""A real app server on loopback and a real headless Debian chromium for the app's browser tests and benchmark.
+"""A real app server on loopback, a client that drives it as the browser does, and a real headless Debian chromium,
+for the app's tests and benchmarks.
 
 ``AppServer`` serves ``dashboards.app.create_app`` with the threaded server on a
 free port of 127.0.0.1; ``start_browser`` starts chromium through chromedriver
 with the flags this closed network needs. When ``CI`` is set, a missing
 browser fails the tests instead of skipping them.
+
+``AppProcess`` starts ``mandate-sim app`` as deployed (gunicorn) in its own process group and, on exit (also after
+a failure), ends that whole group: SIGTERM, then SIGKILL for anything left. ``ComparePage`` calls the compare page's
+callbacks through POST /_dash-update-component, with the request bodies the Dash renderer builds from GET
+/_dash-dependencies, as one user (one ``mandate_sim_user`` cookie). Used by tests/test_app_server.py and
+benchmarks/loadtest.py.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
+import socket
+import subprocess
 import tempfile
 import threading
 import time
@@ -17,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+import requests
 
 CHROMIUM_FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
@@ -128,3 +140,227 @@ def external_requests(browser, origin: str) -> list[str]:
     return [u for u in urls if not (u.startswith(origin) or u.startswith("data:") or u.startswith("blob:"))]
 
 
+# -- the app as deployed, and a client of its compare page ------------------------------------------------
+
+REPO = Path(__file__).resolve().parent.parent
+CLI = REPO / ".venv" / "bin" / "mandate-sim"
+#: The defaults of the compare page (dashboards.inputs.CompareRequest): 3 policies x 10 replicates x 200 engineers x 52 weeks.
+DEFAULT_COMPARISON = {"policies": ["mandate_single_tool", "free_choice", "outcome_goals"], "org": "default", "engineers": 200, "weeks": 52,
+                      "replicates": 10}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie counts as gone)."""
+    from sim.experiments.sweeps.lifeline import _alive
+
+    return _alive(pid)
+
+
+def group_pids(pgid: int) -> list[int]:
+    """Live processes of process group ``pgid`` (zombies excluded)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2:].split()
+        if fields[0] not in (b"Z", b"X") and int(fields[2]) == pgid:
+            out.append(int(d))
+    return out
+
+
+def rss_bytes(pids: list[int]) -> int:
+    """Resident memory of these processes together (bytes)."""
+    total = 0
+    page = os.sysconf("SC_PAGE_SIZE")
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/statm") as f:
+                total += int(f.read().split()[1]) * page
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+class AppProcess:
+    """``mandate-sim app ARGS`` on a free loopback port, in its own process group; the whole group ends on exit."""
+
+    def __init__(self, *args: str, log: Path, start_timeout: float = 180.0, env: dict[str, str] | None = None):
+        self.env = {**os.environ, **(env or {})}
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.args = [str(CLI), "app", "--host", "127.0.0.1", "--port", str(self.port), *args]
+        self.log_path = Path(log)
+        self.start_timeout = start_timeout
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> "AppProcess":
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO, env=self.env, start_new_session=True)
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self) -> None:
+        end = time.monotonic() + self.start_timeout
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"mandate-sim app stopped with {self.proc.returncode}:\n{self.log()[-3000:]}")
+            try:
+                if requests.get(self.url + "/", timeout=5).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.25)
+        raise AssertionError(f"mandate-sim app did not answer within {self.start_timeout:.0f} s:\n{self.log()[-3000:]}")
+
+    def pids(self) -> list[int]:
+        """Every live process of the app's group (the app, its run workers, gunicorn and its workers)."""
+        return group_pids(self.pid)
+
+    def stop_group(self, grace: float = 10.0) -> list[int]:
+        """SIGTERM the whole group, then SIGKILL what is left after ``grace`` seconds; the pids that needed SIGKILL."""
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+            left = self.pids()
+            if not left:
+                return []
+            try:
+                os.killpg(self.pid, sig)
+            except ProcessLookupError:
+                return []
+            end = time.monotonic() + wait
+            while self.pids() and time.monotonic() < end:
+                time.sleep(0.1)
+            if sig == signal.SIGTERM and not self.pids():
+                return []
+        return left
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.proc is not None:
+            self.stop_group()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+        if getattr(self, "_log", None):
+            self._log.close()
+
+
+def _parse_id(raw: str) -> Any:
+    return json.loads(raw) if raw.startswith("{") else raw
+
+
+def _outputs(spec: str) -> list[dict]:
+    """The outputs of a callback from its dependency string ('..a.b...c.d..' or 'a.b')."""
+    parts = spec[2:-2].split("...") if spec.startswith("..") else [spec]
+    outs = []
+    for p in parts:
+        cid, prop = p.rsplit(".", 1)
+        outs.append({"id": _parse_id(cid), "property": prop.split("@")[0]})
+    return outs
+
+
+class ComparePage:
+    """One user of the compare page: run a comparison, poll it until it shows its charts or its error."""
+
+    def __init__(self, url: str, user: str, *, keep_alive: bool = True, timeout: float = 60.0):
+        self.url = url
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.cookies.set("mandate_sim_user", f"user-{user}-token"[:40], domain="127.0.0.1")
+        if not keep_alive:  # every request on a fresh connection: any server worker may take it
+            self.session.headers["Connection"] = "close"
+        self.deps = self.session.get(url + "/_dash-dependencies", timeout=timeout).json()
+        self.run_cb = self._find("cmp-job.data", "cmp-run")
+        self.show_cb = self._find("cmp-status.children", "cmp-job")
+
+    def _find(self, output: str, first_input: str) -> dict:
+        for cb in self.deps:
+            if output in cb["output"] and cb["inputs"] and cb["inputs"][0]["id"] == first_input:
+                return cb
+        raise AssertionError(f"no callback {output} <- {first_input}")
+
+    def _call(self, cb: dict, values: dict[str, Any]) -> requests.Response:
+        def dep(d: dict) -> Any:
+            name = f"{d['id']}.{d['property']}"
+            if '["ALL"]' in d["id"]:
+                return values.get(name, [])
+            return {"id": _parse_id(d["id"]), "property": d["property"], "value": values.get(name)}
+
+        outs = _outputs(cb["output"])
+        body = {"output": cb["output"], "outputs": outs if len(outs) > 1 else outs[0], "inputs": [dep(d) for d in cb["inputs"]],
+                "state": [dep(d) for d in cb.get("state", [])], "changedPropIds": [f"{cb['inputs'][0]['id']}.{cb['inputs'][0]['property']}"]}
+        return self.session.post(self.url + "/_dash-update-component", json=body, timeout=self.timeout)
+
+    def load(self, path: str = "/compare") -> float:
+        """Load a page as a browser's first request does (its HTML); seconds. Raises on a status other than 200."""
+        t0 = time.perf_counter()
+        r = self.session.get(self.url + path, timeout=self.timeout)
+        r.raise_for_status()
+        return time.perf_counter() - t0
+
+    def submit(self, *, seed: int, policies: list[str] | None = None, engineers: int | None = None, weeks: int | None = None,
+               replicates: int | None = None) -> tuple[int, dict | None, str]:
+        """Press Run: (HTTP status, the job (None when refused), the error shown ('' when none))."""
+        d = DEFAULT_COMPARISON
+        values = {"cmp-run.n_clicks": 1, "cmp-policies.value": policies or d["policies"], "cmp-org.value": d["org"],
+                  "cmp-n.value": engineers or d["engineers"], "cmp-w.value": weeks or d["weeks"], "cmp-r.value": replicates or d["replicates"],
+                  "cmp-seed.value": seed, "cmp-files.data": []}
+        r = self._call(self.run_cb, values)
+        if r.status_code != 200:
+            return r.status_code, None, r.text[:500]
+        resp = r.json()["response"]
+        error = resp.get("cmp-error", {}).get("children") or ""
+        job = resp.get("cmp-job", {}).get("data")
+        return 200, job, error if not job else ""
+
+    def poll(self, job: dict, tick: int = 1) -> tuple[int, str, str]:
+        """Ask once: (HTTP status, 'done' | 'failed' | 'waiting', the status or error text)."""
+        r = self._call(self.show_cb, {"cmp-job.data": job, "cmp-poll.n_intervals": tick})
+        if r.status_code != 200:
+            return r.status_code, "failed", r.text[:500]
+        resp = r.json()["response"]
+        err = resp.get("cmp-error", {})
+        if err.get("is_open"):
+            return 200, "failed", str(err.get("children"))
+        if resp.get("cmp-poll", {}).get("disabled") is True:
+            return 200, "done", ""
+        return 200, "waiting", str(resp.get("cmp-status", {}).get("children") or "")
+
+    def wait(self, job: dict, timeout: float, every: float = 0.5) -> tuple[str, str, list[str]]:
+        """Poll until done or failed: (state, text, the status texts seen while waiting)."""
+        end = time.monotonic() + timeout
+        seen: list[str] = []
+        tick = 0
+        while True:
+            tick += 1
+            status, state, text = self.poll(job, tick)
+            if status != 200:
+                return f"http {status}", text, seen
+            if state != "waiting":
+                return state, text, seen
+            seen.append(text)
+            if time.monotonic() > end:
+                return "timeout", text, seen
+            time.sleep(every)

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-fast fuzz bench report clean
+.PHONY: setup run test test-fast fuzz bench loadtest report clean
 
 $(STAMP): pyproject.toml
 	@set -e; py=$$(scripts/find-python); \
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# The main job: the app on http://127.0.0.1:8050 (debug off; Ctrl-C stops it). HOST/PORT override.
+# The main job: the app on http://127.0.0.1:8050 (gunicorn, debug off; Ctrl-C stops it and all its workers). HOST/PORT override.
 HOST ?= 127.0.0.1
 PORT ?= 8050
 run: setup
@@ -41,6 +41,10 @@ fuzz: setup
 
 bench: setup
 	$(PY) benchmarks/run.py
+
+# The app under load: 20 simulated users for 120 s on loopback (gunicorn, 2 server and 2 run workers), about 3 minutes.
+loadtest: setup
+	$(PY) benchmarks/loadtest.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache reports

@@ -192,6 +192,7 @@ class JobStore:
         and the jobs of an earlier app are cleared."""
         folder = Path(folder)
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder.chmod(0o700)  # private to the server's user, also when the operator made it (what it holds is unpickled)
         jobs = diskcache.Cache(str(folder / "jobs"), eviction_policy="none", size_limit=2**50, **_SQLITE)
         used = jobs.get("lru") or {}  # the order in which the kept results were last used
         jobs.clear()

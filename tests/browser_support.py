@@ -1,16 +1,14 @@
-"""A real app server on loopback, a client that drives it as the browser does, and a real headless Debian chromium,
+"""The app as deployed on loopback, a client that drives it as the browser does, and a real headless Debian chromium,
 for the app's tests and benchmarks.
 
-``AppServer`` serves ``dashboards.app.create_app`` with the threaded server on a
-free port of 127.0.0.1; ``start_browser`` starts chromium through chromedriver
-with the flags this closed network needs. When ``CI`` is set, a missing
-browser fails the tests instead of skipping them.
+``start_browser`` starts chromium through chromedriver with the flags this closed network needs. When ``CI`` is set,
+a missing browser fails the tests instead of skipping them.
 
 ``AppProcess`` starts ``mandate-sim app`` as deployed (gunicorn) in its own process group and, on exit (also after
 a failure), ends that whole group: SIGTERM, then SIGKILL for anything left. ``ComparePage`` calls the compare page's
 callbacks through POST /_dash-update-component, with the request bodies the Dash renderer builds from GET
-/_dash-dependencies, as one user (one ``mandate_sim_user`` cookie). Used by tests/test_app_server.py and
-benchmarks/loadtest.py.
+/_dash-dependencies, as one user (one ``mandate_sim_user`` cookie). Used by tests/test_app_server.py,
+tests/test_app_browser.py and benchmarks/loadtest.py.
 """
 
 from __future__ import annotations
@@ -22,7 +20,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -84,34 +81,6 @@ def stop_browser(browser) -> None:
     finally:
         if profile:
             shutil.rmtree(profile, ignore_errors=True)
-
-
-class AppServer:
-    """The app served on a free loopback port in a background thread of this process."""
-
-    def __init__(self, **config: Any):
-        import logging
-
-        from werkzeug.serving import make_server
-
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
-
-        from dashboards.app import AppConfig, create_app
-
-        self.app = create_app(AppConfig(**config))
-        self.context = self.app.server.config["MANDATE_SIM"]
-        self.server = make_server("127.0.0.1", 0, self.app.server, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, name="mandate-sim-test-server", daemon=True)
-
-    def __enter__(self) -> "AppServer":
-        self.context.jobs.warm()
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.shutdown()
-        self.context.jobs.close()
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05, message: str = "condition") -> Any:

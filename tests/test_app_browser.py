@@ -1,6 +1,7 @@
 """The app in a real headless chromium: pages load cleanly and offline, a comparison renders its charts, a lab slider
 changes a result, the classroom steps advance, a shared link reproduces the view, an invalid upload shows the CLI's
-message, and the sweep explorer opens a real sweep folder. One server and one browser serve the whole module."""
+message, and the sweep explorer opens a real sweep folder. One server (``mandate-sim app``: gunicorn, in its own process
+group) and one browser serve the whole module."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import AppServer, console_errors, external_requests, require_browser, start_browser, stop_browser, wait_for
+from browser_support import AppProcess, console_errors, external_requests, require_browser, start_browser, stop_browser, wait_for
 
 from sim.model.metrics import METRICS
 
@@ -28,7 +29,7 @@ def data_root(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(data_root):
     require_browser()
-    with AppServer(workers=1, data_root=data_root, wait_seconds=1.0) as srv:
+    with AppProcess("--workers", "1", "--server-workers", "2", "--data-root", str(data_root), log=data_root.parent / "app.log") as srv:
         yield srv
 
 

@@ -36,6 +36,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -535,7 +536,11 @@ def _worker_main(folder: str, worker: str, owner_pid: int, warm: bool) -> None:
     set_threads(1)  # the pool's processes are the app's parallelism: one thread each
     store = JobStore(folder)
     if warm:
-        _warm_up()
+        try:
+            _warm_up()
+        except InputError as e:  # e.g. a wrong limit in the environment: its message, once, without a traceback
+            print(f"error: {e}", file=sys.stderr, flush=True)
+            os._exit(2)
     store.state.set(("ready", worker), os.getpid())
     work_loop(store, worker, lambda: False, exit_after_memory_error=True)
 

@@ -397,7 +397,7 @@ def test_no_sweep_folder_outside_the_data_root_can_be_opened(tmp_path):
 # -- the command --------------------------------------------------------------------------------------
 
 
-def test_the_app_command_refuses_a_busy_port_and_a_missing_data_root(tmp_path, capsys):
+def test_the_app_command_refuses_a_busy_port_and_a_missing_data_root(tmp_path, capsys, monkeypatch):
     from sim.cli import main
 
     with socket.socket() as s:
@@ -418,6 +418,10 @@ def test_the_app_command_refuses_a_busy_port_and_a_missing_data_root(tmp_path, c
         assert main(["app", *args]) == 2, args
         err = capsys.readouterr().err
         assert message in " ".join(err.split()) and "Traceback" not in err, err
+    monkeypatch.setenv("MANDATE_SIM_MAX_MODEL_BYTES", "garbage")
+    assert main(["app"]) == 2
+    err = capsys.readouterr().err
+    assert "MANDATE_SIM_MAX_MODEL_BYTES: value 'garbage' is not a size" in " ".join(err.split()) and "Traceback" not in err
     from sim.cli.serve import parse_bytes
 
     assert parse_bytes("512MiB") == 512 * 2**20 and parse_bytes("2GiB") == 2 * 2**30 and parse_bytes("1048576") == 2**20

@@ -77,9 +77,16 @@ def app_command(
         raise InputError("is out of range", source="--max-queue", value=max_queue, allowed="a whole number from 1 to 10,000")
     if cache_dir is not None and cache_dir.exists() and not cache_dir.is_dir():
         raise InputError("is not a folder", source="--cache-dir", value=str(cache_dir))
+    from sim.model import limits
+
+    limits.max_model_bytes(), limits.max_table_bytes()  # a wrong $MANDATE_SIM_MAX_*_BYTES: one message now, not in each run worker
     check_port(host, port)
     config = AppConfig(data_root=data_root.resolve(), workers=workers, max_work=max_work or DEFAULT_MAX_WORK, cache_bytes=cache_limit,
                        max_queue=max_queue, cache_dir=cache_dir.resolve() if cache_dir else None)
-    code = serve(config, host=host, port=port, server_workers=server_workers, access_log=access_log, announce=typer.echo)
+    try:
+        code = serve(config, host=host, port=port, server_workers=server_workers, access_log=access_log, announce=typer.echo)
+    except RuntimeError as e:  # the run workers could not start (their own messages are above): one line, no traceback
+        typer.echo(f"error: the app could not start: {e}", err=True)
+        raise typer.Exit(1) from None
     if code not in (0, None):
         raise typer.Exit(code)

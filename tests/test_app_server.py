@@ -73,6 +73,11 @@ def test_the_app_is_gunicorn_with_two_server_workers_and_no_development_server(a
     assert len(_server_workers(app)) == 2
     assert "development server" not in app.log().lower()
     assert requests.get(app.url + "/no-such-page", timeout=30).status_code == 200  # Dash's own 404 page, not a server error
+    # what the server refuses before the app sees it, and what the app refuses: 4xx with a message, never 5xx
+    assert requests.get(app.url + "/" + "a" * 9000, timeout=30).status_code == 414
+    assert requests.get(app.url + "/", headers={f"X-{i}": "1" for i in range(120)}, timeout=30).status_code == 431
+    big = requests.post(app.url + "/_dash-update-component", data=b"x" * (17 * 1024 * 1024), headers={"Content-Type": "application/json"}, timeout=60)
+    assert big.status_code == 413 and "larger than 16,777,216 bytes" in big.json()["error"]
 
 
 def test_a_poll_is_answered_by_another_server_worker_than_the_one_that_took_the_run(app):

@@ -144,3 +144,14 @@ def _running(pid: int) -> bool:
     from sim.experiments.sweeps.lifeline import _alive
 
     return _alive(pid)
+
+
+def test_a_second_app_on_the_same_folder_is_refused_with_a_message(tmp_path):
+    first = JobManager(tmp_path / "f", workers=0)
+    try:
+        with pytest.raises(InputError, match="is in use by another mandate-sim app"):
+            JobManager(tmp_path / "f", workers=0)
+        assert oct((tmp_path / "f").stat().st_mode & 0o777) == "0o700"
+    finally:
+        first.close()
+    JobManager(tmp_path / "f", workers=0).close()  # free again once the first has stopped

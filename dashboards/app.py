@@ -92,7 +92,7 @@ def create_app(config: AppConfig | None = None) -> Dash:
     )
     jobs = JobManager(config.cache_dir, workers=config.workers, own=config.own_runs, cache_bytes=config.cache_bytes,
                       max_queue=config.max_queue, max_user_queue=config.max_user_queue)
-    ctx = AppContext(config, jobs, UploadFolder())
+    ctx = AppContext(config, jobs, UploadFolder(Path(jobs.folder) / "uploads"))  # inside the app's folder: removed with it
     install(app.server, ctx)
     app.server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
 

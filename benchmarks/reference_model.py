@@ -70,9 +70,17 @@ class Engineer(mesa.Agent):
         self.morale = float(hr.morale[s])
         self.honesty_threshold = float(hr.honesty_threshold[s])
         self.affinity = float(hr.affinity[s])
+        self.tool_fit = hr.tool_fit[s].tolist()  # [T]
+        self.tool_taste = hr.tool_taste[s].tolist()  # [T]
+        self.weeks_used = hr.weeks_used[s].tolist()  # [T]
         self.habit = hr.habit[s].tolist()  # [T][K] 1.0 where used last week
         self.tried = hr.tried[s].tolist()  # [T][K]
         self.ever_used = bool(hr.ever_used[s])
+        self.engaged = bool(hr.engaged[s])  # AI is part of this engineer's way of working
+        self.ever_engaged = bool(hr.ever_engaged[s])
+        self.weeks_with_ai = float(hr.weeks_with_ai[s])
+        self.expectation = float(hr.expectation[s])
+        self.experience = float(hr.experience[s])
         self.rework_pending = float(hr.rework_pending[s])  # hours
         self.departed = False
         self._blank_week()
@@ -104,11 +112,10 @@ class Engineer(mesa.Agent):
         self.work()
         self.perceive()
 
-    def learn_report_voice(self) -> None:
-        """Steps 4b-6: learn (peers pull beliefs), report to leadership, trust and voice."""
+    def learn_and_report(self) -> None:
+        """Steps 4b-5: learn (peers pull beliefs), report to leadership."""
         self.learn()
         self.report()
-        self.trust_and_voice()
 
     # -- 2. choice ---------------------------------------------------------------
 
@@ -123,25 +130,34 @@ class Engineer(mesa.Agent):
         endorse = told.endorsement[self.level]
         peer = m.peer[self.team]
         belief = self.belief
-        w_pressure = float(R.choice_weight(R.pressure_utility(pressure, 1.0 if told.norm[i] else 0.0, ch.pressure_weight, ch.norm_weight)))
+        safe = 1.0 if R.is_honest(m.safety[self.team], self.honesty_threshold) else 0.0
+        push = R.felt_pressure(R.pressure_utility(pressure, 1.0 if told.norm[i] else 0.0, ch.pressure_weight, ch.norm_weight), safe, ch.safe_decline)
+        w_pressure = float(R.choice_weight(push))
         barred = [not any(permit[j]) for j in range(T)]
+        self.engage_or_give_up()
+        barrier = 0.0 if self.engaged else ch.engagement_barrier
         real_use = False
         self.token = False
         for k in range(K):
             best_permitted = 0.0
             w_free = [0.0] * T
             w_push = [0.0] * T
+            peer_ai = 0.0  # the team's use of AI (any tool) on this task type last week
+            for j in range(T):
+                peer_ai += peer[j][k]
             for j in range(T):
                 if permit[j][k]:
                     b = belief[j][k]
-                    u = R.tool_utility(b, self.affinity, self.trust_ai, peer[j][k], self.habit[j][k], 1.0 if self.tried[j][k] else 0.0,
-                                       endorse[j][k], ch.benefit_weight, ch.hurdle, ch.trust_weight, ch.peer_weight, ch.habit_weight,
-                                       ch.trial_barrier, ch.endorsement_weight)
-                    w = float(R.choice_weight(u))
-                    w_free[j] = w
-                    w_push[j] = w * w_pressure
+                    novel = R.novelty(self.weeks_used[j], 1.0 if self.weeks_used[j] > 0.0 else 0.0, ch.novelty_weeks)
+                    u = R.tool_utility(b, self.affinity, self.trust_ai, peer_ai, self.habit[j][k], 1.0 if self.tried[j][k] else 0.0,
+                                       endorse[j][k], self.tool_taste[j], novel, self.fatigue, ch.benefit_weight, ch.hurdle, ch.trust_weight,
+                                       ch.peer_weight, ch.habit_weight, ch.trial_barrier, ch.endorsement_weight, ch.novelty_weight, ch.fatigue_weight)
+                    w_free[j] = float(R.choice_weight((u - barrier) / ch.tool_nesting))
                     if b > best_permitted:
                         best_permitted = b
+            scale = R.nest_scale(w_free, ch.tool_nesting)
+            w_free = [w * scale for w in w_free]
+            w_push = [w * w_pressure for w in w_free]
             u_choice = m.draw["choice"][k][i]
             c = R.pick(u_choice, w_push)
             c_free = R.pick(u_choice, w_free)
@@ -152,7 +168,7 @@ class Engineer(mesa.Agent):
                     if barred[j] and belief[j][k] > best_barred:
                         best_barred, sj = belief[j][k], j
                 if sj >= 0 and best_barred - best_permitted > ch.shadow_gap:
-                    p = R.shadow_probability(best_barred - best_permitted, self.affinity, told.enforcement, ch.benefit_weight,
+                    p = R.shadow_probability(best_barred - best_permitted, self.affinity, told.enforcement, barrier, ch.benefit_weight,
                                              ch.shadow_gap, ch.shadow_penalty)
                     if m.draw["shadow"][k][i] < p:
                         is_shadow = True
@@ -163,7 +179,38 @@ class Engineer(mesa.Agent):
             if c > 0 and not is_shadow:
                 real_use = True
         if in_programme and not real_use:
-            self.token = bool(m.draw["token"][i] < R.token_probability(pressure, ch.token_propensity))
+            self.token = bool(m.draw["token"][i] < R.token_probability(R.felt_pressure(pressure, safe, ch.safe_decline), ch.token_propensity))
+
+    def engage_or_give_up(self) -> None:
+        """Start working with AI (a Bass hazard times the appeal) or, working with it, give it up (expectation-confirmation)."""
+        m = self.model
+        ch, told, i = m.behaviour.choice, m.told, self.slot
+        T, K = m.T, m.K
+        u = m.draw["engage"][i]
+        novel = R.novelty(self.weeks_with_ai, 1.0, ch.novelty_weeks)
+        if self.engaged:
+            cont = R.continuance_utility(self.experience, self.expectation, self.affinity, self.trust_ai, self.fatigue, novel, ch.benefit_weight,
+                                         ch.hurdle, ch.confirmation_weight, ch.trust_weight, ch.fatigue_weight, ch.novelty_weight)
+            if u < R.discontinue_probability(cont, ch.discontinue_rate):
+                self.engaged = False
+            return
+        permit, endorse = told.permit[i], told.endorsement[self.level]
+        expected = backing = 0.0
+        for k in range(K):
+            best, best_e = -math.inf, 0.0
+            for j in range(T):
+                if permit[j][k] and self.belief[j][k] > best:
+                    best, best_e = self.belief[j][k], endorse[j][k]
+            if best > -math.inf:
+                expected += self.task_mix[k] * best
+                backing += self.task_mix[k] * best_e
+        if self.ever_engaged:
+            expected = self.experience
+        appeal = R.adoption_appeal(expected, self.affinity, self.trust_ai, backing, novel, m.team_engaged[self.team], ch.benefit_weight, ch.hurdle,
+                                   ch.trust_weight, ch.endorsement_weight, ch.novelty_weight, ch.peer_weight)
+        if u < R.adoption_probability(appeal, m.team_engaged[self.team], ch.adoption_innovation, ch.adoption_imitation):
+            self.engaged = self.ever_engaged = True
+            self.expectation = self.experience = float(expected)
 
     # -- 3. work -------------------------------------------------------------------
 
@@ -190,8 +237,8 @@ class Engineer(mesa.Agent):
             mult, hid, ver, dch = 1.0, 0.0, 0.0, 0.0
             for j in range(T):
                 g, v, o = R.time_components(tb.time_saving[j][k], tb.verification[j][k], tb.codable[k], mast, self.proficiency[j], extra,
-                                            w.expert_discount, w.novice_realisation, w.expert_scrutiny, w.proficiency_verification_saving,
-                                            w.learning_overhead)
+                                            self.tool_fit[j], R.configured_handicap(m.handicap, m.team_config[self.team][j * K + k], w.configuration_effect), w.expert_discount, w.novice_realisation, w.expert_scrutiny,
+                                            w.scrutiny_learning, w.proficiency_verification_saving, w.learning_overhead)
                 mj = float(R.time_multiplier(g, v, o, w.min_time_multiplier))
                 self.felt_potential[j][k] = R.felt_saving(1.0 - mj, v + o, pr.effort_discount, pr.optimism)
                 if self.choice[k] == j + 1:
@@ -246,12 +293,13 @@ class Engineer(mesa.Agent):
         for j in range(T):
             for k in range(K):
                 belief[j][k] = R.update_toward(belief[j][k], peer[j][k], pr.peer_influence)
-        ai_share = felt = forced_share = 0.0
+        ai_share = felt = forced_share = ai_hours = 0.0
         approved_use = False
         for k in range(K):
             if self.choice[k] > 0:
                 ai_share += self.task_mix[k]
                 felt += self.task_mix[k] * self.perceived[k]
+                ai_hours += self.hours[k]
                 if not self.shadow[k]:
                     approved_use = True
             if self.forced[k]:
@@ -266,6 +314,9 @@ class Engineer(mesa.Agent):
                     intensity += self.task_mix[k]
                     self.tried[j][k] = True
                 self.habit[j][k] = 1.0 if used else 0.0
+            if intensity > 0.0:
+                self.weeks_used[j] += 1.0
+            intensity = R.transferred_intensity(intensity, ai_share - intensity, lp.transfer)
             if self.token and approved[j]:
                 intensity += R.token_intensity(lp.token_learning, T)
             p = R.learn_proficiency(self.proficiency[j], intensity, lp.learning_rate, lp.forgetting)
@@ -273,7 +324,11 @@ class Engineer(mesa.Agent):
                 p = R.trained_proficiency(p, training, lp.training_effect)
             self.proficiency[j] = float(p)
         if ai_share > 0.0:
-            self.trust_ai = float(R.update_toward(self.trust_ai, R.trust_ai_target(felt / ai_share), pr.trust_ai_rate))
+            self.weeks_with_ai += 1.0
+            errors = R.errors_seen(self.verify_hours / max(ai_hours, 1e-9), m.draw["errors"][i], pr.error_noise_sd)
+            self.trust_ai = float(R.trust_ai_update(self.trust_ai, R.trust_ai_target(errors, pr.error_weight), pr.trust_ai_rate, pr.trust_ai_loss_rate))
+            if self.engaged:
+                self.experience = float(R.update_toward(self.experience, felt / ai_share, pr.experience_rate))
         if approved_use or self.token:
             self.ever_used = True
         fat = float(R.update_toward(self.fatigue, R.fatigue_target(self.verify_hours + self.token_hours, bh.work.focus_hours, pe.fatigue_saturation),
@@ -358,6 +413,7 @@ class _Workforce:
         self._m, self._a = model, occupants
         hr = model.hiring
         self.team, self.team_starts, self.safety = model.team_of_slot, hr.team_starts, np.asarray(model.safety)
+        self.team_config = np.asarray(model.team_config)
         self.t_hire, self.n_hired = hr.t_hire, hr.n_hired  # the hiring office's records of the slots
 
     def _col(self, attr, shape=(), dtype=float, fill=0.0):
@@ -383,7 +439,15 @@ class _Workforce:
     morale = cached_property(lambda self: self._col("morale"))
     honesty_threshold = cached_property(lambda self: self._col("honesty_threshold"))
     affinity = cached_property(lambda self: self._col("affinity"))
+    tool_fit = cached_property(lambda self: self._col("tool_fit", (self.T,)))
+    tool_taste = cached_property(lambda self: self._col("tool_taste", (self.T,)))
+    weeks_used = cached_property(lambda self: self._col("weeks_used", (self.T,)))
     rework_pending = cached_property(lambda self: self._col("rework_pending"))
+    engaged = cached_property(lambda self: self._col("engaged", dtype=bool, fill=False))
+    ever_engaged = cached_property(lambda self: self._col("ever_engaged", dtype=bool, fill=False))
+    weeks_with_ai = cached_property(lambda self: self._col("weeks_with_ai"))
+    expectation = cached_property(lambda self: self._col("expectation"))
+    experience = cached_property(lambda self: self._col("experience"))
 
 
 class _Week:
@@ -392,6 +456,10 @@ class _Week:
     def __init__(self, model: "ReferenceOrg"):
         self._m, self._a = model, model.workers
         self.peer = np.zeros((model.n_teams, model.T * model.K))  # not read after the week
+        self.retro, self.retro_n = model.retro, model.retro_n
+        self.engaged_now = np.zeros((len(model.workers), 1))  # not read after the week
+        self.team_engaged = np.zeros((model.n_teams, 1))
+        self.handicap = np.array([model.handicap])
 
     def _col(self, attr, shape=(), dtype=float, fill=0.0):
         return _gather(self._a, attr, shape, dtype, fill)
@@ -447,6 +515,7 @@ class ReferenceOrg(mesa.Model):
         hr.fill(np.arange(n), named_rng(self.entropy, "init/engineers"), new_hire=False)
         self.team_of_slot, self.n_teams = hr.team.copy(), hr.n_teams
         self.safety = [self.behaviour.trust.initial_safety] * self.n_teams  # per team
+        self.team_config = [[0.0] * (self.T * self.K) for _ in range(self.n_teams)]  # per team, how far each tool is configured for its code
         self.draws = WeeklyDraws(self.entropy, n, self.K)
         self.top_skill_threshold = float(np.quantile(hr.skill, 1.0 - sc.organisation.top_skill_share))
         self.is_top_skill_initial = int((hr.skill >= self.top_skill_threshold).sum())
@@ -462,6 +531,8 @@ class ReferenceOrg(mesa.Model):
         self.week = 0
         self.telemetry_weekly_active = 0.0
         self.cycle_time, self.cycle_time_task, self.escaped_total = 0.0, np.zeros(self.K), 0.0
+        self.handicap = 1.0  # share of the tools' handicap on known code left this week
+        self.retro, self.retro_n = np.zeros((self.n_teams, self.T * self.K)), np.zeros((self.n_teams, self.T * self.K))
         self.counters = SimpleNamespace(leavers=0, leavers_top=0, hires=0, leavers_level=np.zeros(3, dtype=np.int64))
         setup = LeverSetup(tool_names=tb.tool_names, task_names=tb.task_names, team=self.team_of_slot, n_teams=self.n_teams,
                            present=hr.is_present.copy(), skill=hr.skill.copy(), rng=lambda name: named_rng(self.entropy, name))
@@ -513,6 +584,7 @@ class ReferenceOrg(mesa.Model):
                 lever.act(obs, ch)
         ch.permit &= obs.present[:, None, None]
         ch.in_programme[:] = ch.permit.any(axis=(1, 2))
+        ch.approved_tool[:] = ch.permit.any(axis=2)
         self.told = SimpleNamespace(
             permit=ch.permit.tolist(), approved=ch.permit.any(axis=2).tolist(), pressure=ch.pressure.tolist(), norm=ch.norm.tolist(),
             stake=ch.stake.tolist(), training_hours=ch.training_hours.tolist(), in_programme=ch.in_programme.tolist(),
@@ -531,6 +603,33 @@ class ReferenceOrg(mesa.Model):
         self.cycle_time_task = R.cycle_time_days(np.array(touch), max(len(self._working), 1), wait)
         self.cycle_time = float(self.task_weights @ self.cycle_time_task)
         self.escaped_total = float(wk.escaped.sum())
+
+    def teams_compare_notes(self) -> None:
+        """5b (teams): each team pools the time savings its honest members saw; an honest member's belief about what they used moves toward
+        their own measured saving, every other belief toward the team's pooled figure."""
+        T, K, rate = self.T, self.K, self.behaviour.trust.team_learning
+        for t in range(self.n_teams):
+            total, count = [0.0] * (T * K), [0.0] * (T * K)
+            for a in self.members[t]:
+                if a.honest:
+                    for k in range(K):
+                        if a.choice[k] > 0:
+                            total[(a.choice[k] - 1) * K + k] += 1.0 - a.multiplier[k]
+                            count[(a.choice[k] - 1) * K + k] += 1.0
+            for a in self.members[t]:
+                for j in range(T):
+                    for k in range(K):
+                        if a.honest and a.choice[k] == j + 1:
+                            # one's own measured task times, looked at openly
+                            a.belief[j][k] = float(R.update_toward(a.belief[j][k], 1.0 - a.multiplier[k], rate))
+                        elif count[j * K + k] > 0.0:
+                            a.belief[j][k] = float(R.update_toward(a.belief[j][k], total[j * K + k] / count[j * K + k], rate))
+            self.retro[t] = [x / c if c > 0 else x for x, c in zip(total, count)]
+            config_rate = self.behaviour.trust.configuration_rate
+            for x in range(T * K):
+                if count[x] > 0.0:
+                    self.team_config[t][x] = float(R.configuration_growth(self.team_config[t][x], count[x] / len(self.members[t]), config_rate))
+            self.retro_n[t] = count
 
     def team_safety(self) -> None:
         """6 (teams): safety moves toward the policy climate, minus the share of the team punished for dissent."""
@@ -609,12 +708,17 @@ class ReferenceOrg(mesa.Model):
             self.members[a.team].append(a)
 
         self.policy_acts()
+        w = self.behaviour.work
+        self.handicap = float(R.context_handicap(self.spec.organisation.year + self.week / R.WEEKS_PER_YEAR - w.calibration_year, w.context_improvement))
         self.peer = self._team_means("habit")
+        self.team_engaged = [sum(1.0 for a in self.members[t] if a.engaged) / max(len(self.members[t]), 1) for t in range(self.n_teams)]
         self.agents.shuffle_do("choose_work_perceive")
         self.organisation_outcomes()
         self.peer = self._team_means("belief")
-        self.agents.shuffle_do("learn_report_voice")
+        self.agents.shuffle_do("learn_and_report")
         self.telemetry_weekly_active = sum(1 for a in self._working if a.reporting) / max(len(self._working), 1)
+        self.teams_compare_notes()
+        self.agents.shuffle_do("trust_and_voice")
         self.team_safety()
         self.leadership_reacts()
         self.agents.shuffle_do("consider_leaving")

@@ -152,10 +152,11 @@ def test_restricting_approved_tools_to_the_worse_tool_raises_shadow_use_and_risk
         assert (series(vetted, "shadow_use_share").to_numpy() == 0).all()
         assert (series(vetted, "shadow_task_share").to_numpy() == 0).all()
         assert_rises(per_replicate(vetted, "shadow_use_share"), per_replicate(restricted, "shadow_use_share"), f"{scenario} shadow", every_replicate=True)
-        # Under free choice vetted use is the only exposure, so barring a tool raises it in every replicate; under a mandate
-        # vetted use is widespread, so the rise is significant but not guaranteed in each replicate.
-        assert_rises(per_replicate(vetted, "risk_exposure"), per_replicate(restricted, "risk_exposure"), f"{scenario} risk",
-                     every_replicate=scenario == "free_choice")
+        if scenario == "free_choice":
+            # Under free choice vetted use is the only exposure, so barring a tool raises it in every replicate. Under a
+            # mandate, widespread vetted use of the barred tool carried exposure too, and barring it trades that for
+            # shadow exposure by those who work with AI (7.8): the net is not determined, so it is not asserted.
+            assert_rises(per_replicate(vetted, "risk_exposure"), per_replicate(restricted, "risk_exposure"), f"{scenario} risk", every_replicate=True)
         assert_falls(per_replicate(vetted, "trust_leadership"), per_replicate(restricted, "trust_leadership"), f"{scenario} trust", every_replicate=True)
 
 
@@ -340,9 +341,16 @@ def test_levers_publish_through_the_channels_and_engineers_hear_it_the_same_week
 
 
 def test_outcome_goals_publishing_lowers_the_measurement_gap(small_runs):
-    off, on = small_runs("outcome_goals", {"policy.outcome_goals.enabled": False}), small_runs("outcome_goals")
-    assert_falls(per_replicate(off, "measurement_gap"), per_replicate(on, "measurement_gap"), "outcome goals", every_replicate=True)
-    check_grid(small_runs, "outcome_goals", "behaviour.perception.publication_weight", [0.0, 0.3, 0.6, 1.0], "measurement_gap", FALLS)
+    # Published measurements and honest retrospectives (7.21a) both correct inflated beliefs, so each is tested with the
+    # other channel closed: here no team learns from its retrospectives.
+    quiet = {"behaviour.trust.team_learning": 0.0}
+    off, on = small_runs("outcome_goals", {**quiet, "policy.outcome_goals.enabled": False}), small_runs("outcome_goals", quiet)
+    assert_falls(per_replicate(off, "measurement_gap"), per_replicate(on, "measurement_gap"), "outcome goals")
+    grid = [0.0, 0.3, 0.6, 1.0]
+    per = [per_replicate(small_runs("outcome_goals", {**quiet, "behaviour.perception.publication_weight": w}), "measurement_gap") for w in grid]
+    for (a, wa), (b, wb) in zip(zip(per, grid), zip(per[1:], grid[1:])):
+        assert_not_below(-a, -b, f"measurement gap as publication_weight goes {wa} -> {wb}")
+    assert_falls(per[0], per[-1], "measurement gap as publication_weight goes 0 -> 1")
 
 
 # --- Pilot-and-measure ---------------------------------------------------------------------
@@ -412,3 +420,42 @@ def test_attrition_is_weighted_toward_the_skilled(small_runs):
     """Under a mandate (trust below its start), a stronger skill weighting makes more of the top fifth leave."""
     check_grid(small_runs, "mandate_single_tool", "behaviour.people.attrition_skill", [0.0, 1.0, 3.0, 5.0], "attrition_top_skill_cumulative", RISES,
                end=True, every_replicate=False, engineers=200)
+
+
+# --- 2a. Working with AI: adoption, discontinuance, trust, feedback (the model's second edition) ----------------
+
+
+def test_more_imitation_spreads_voluntary_use_faster(small_runs):
+    check_grid(small_runs, "free_choice", "behaviour.choice.adoption_imitation", [0.0, 0.3, 1.0], "weekly_active_share", RISES, every_replicate=False)
+
+
+def test_a_higher_discontinuance_rate_lowers_voluntary_use(small_runs):
+    check_grid(small_runs, "free_choice", "behaviour.choice.discontinue_rate", [0.0, 0.3, 1.0], "weekly_active_share", FALLS, every_replicate=False)
+
+
+def test_a_higher_engagement_barrier_turns_mandated_use_into_token_use(small_runs):
+    check_grid(small_runs, "mandate_single_tool", "behaviour.choice.engagement_barrier", [0.0, 4.0, 12.0], "token_use_share", RISES,
+               every_replicate=False)
+
+
+@pytest.mark.parametrize("path,values", [("behaviour.perception.trust_ai_loss_rate", [0.08, 0.3, 0.8]),
+                                         ("behaviour.perception.error_weight", [1.0, 3.0, 8.0])])
+def test_trust_in_ai_falls_with_errors_and_negativity_bias(small_runs, path, values):
+    check_grid(small_runs, "free_choice", path, values, "trust_ai", FALLS, every_replicate=False)
+
+
+def test_safe_teams_decline_more_of_the_pushed_use(small_runs):
+    check_grid(small_runs, "mandate_single_tool", "behaviour.choice.safe_decline", [0.0, 0.5, 1.0], "pressured_use_share", FALLS,
+               every_replicate=False)
+
+
+def test_honest_retrospectives_cut_use_where_ai_slows_the_engineer_faster(small_runs):
+    """Item 5 of the second edition: same policy, higher feedback safety -> less AI use on tasks where it truly slows that
+    engineer. Tested where slowdowns do not fade by themselves (no scrutiny learning, no tool improvement), so that the
+    retrospectives (7.21a) are what corrects them."""
+    lasting = {"behaviour.work.scrutiny_learning": 0.0, "behaviour.work.context_improvement": 0.0}
+    grid = [0.0, 0.5, 1.0]
+    per = [per_replicate(small_runs("outcome_goals", {**lasting, "policy.feedback_safety": v}), "slowdown_task_share") for v in grid]
+    for (a, va), (b, vb) in zip(zip(per, grid), zip(per[1:], grid[1:])):
+        assert_not_below(-a, -b, f"slowdown_task_share as feedback_safety goes {va} -> {vb}")
+    assert_falls(per[0], per[-1], "slowdown_task_share as feedback_safety goes 0 -> 1")

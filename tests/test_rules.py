@@ -30,14 +30,15 @@ def nonincreasing(a: np.ndarray, axis: int = -1) -> bool:
     return nondecreasing(-a, axis)
 
 
-def components(time_saving=0.5, verification=0.2, codable=0.8, mast=0.3, prof=0.5, extra=0.0, **kw):
+def components(time_saving=0.5, verification=0.2, codable=0.8, mast=0.3, prof=0.5, extra=0.0, fit=1.0, handicap=1.0, **kw):
     """time_components for one engineer, one tool, one task type, returning scalars (gain, verify, overhead)."""
     params = dict(
         expert_discount=W.expert_discount, novice_realisation=W.novice_realisation, expert_scrutiny=W.expert_scrutiny,
-        proficiency_verification_saving=W.proficiency_verification_saving, learning_overhead=W.learning_overhead,
+        scrutiny_learning=W.scrutiny_learning, proficiency_verification_saving=W.proficiency_verification_saving,
+        learning_overhead=W.learning_overhead,
     )
     params.update(kw)
-    g, v, o = rules.time_components(time_saving, verification, codable, mast, prof, extra_verification=extra, **params)
+    g, v, o = rules.time_components(time_saving, verification, codable, mast, prof, extra_verification=extra, fit=fit, handicap=handicap, **params)
     return float(g), float(v), float(o)
 
 
@@ -145,11 +146,13 @@ def _utility(**over):
     args = dict(
         belief=np.full((n, t, k), 0.2), affinity=np.zeros((n, 1, 1)), trust_ai=np.full((n, 1, 1), 0.5), peer_share=np.full((n, t, k), 0.5),
         habit=np.zeros((n, t, k)), tried=np.ones((n, t, k), dtype=bool), endorsement=np.zeros((n, t, k)),
+        taste=np.zeros((n, t, 1)), novel=np.zeros((n, t, 1)), fatigue=np.zeros((n, 1, 1)),
     )
     args.update(over)
     return rules.tool_utility(
         **args, benefit_weight=CH.benefit_weight, hurdle=CH.hurdle, trust_weight=CH.trust_weight, peer_weight=CH.peer_weight,
         habit_weight=CH.habit_weight, trial_barrier=CH.trial_barrier, endorsement_weight=CH.endorsement_weight,
+        novelty_weight=CH.novelty_weight, fatigue_weight=CH.fatigue_weight,
     )
 
 
@@ -237,15 +240,18 @@ def test_pressure_never_turns_a_chosen_use_into_no_use():
 def test_shadow_use_only_above_the_gap_rises_with_advantage_and_falls_with_enforcement():
     adv = np.linspace(-0.5, 1.0, 31)[None, :].repeat(3, axis=0)
     aff = np.array([-3.0, 0.0, 3.0])[:, None]
-    p = rules.shadow_probability(adv, aff, 0.0, benefit_weight=CH.benefit_weight, shadow_gap=CH.shadow_gap, shadow_penalty=CH.shadow_penalty)
+    p = rules.shadow_probability(adv, aff, 0.0, 0.0, benefit_weight=CH.benefit_weight, shadow_gap=CH.shadow_gap, shadow_penalty=CH.shadow_penalty)
     assert ((p >= 0) & (p <= 1)).all()
     assert (p[adv <= CH.shadow_gap] == 0).all()
     assert nondecreasing(p, axis=1)
     assert nondecreasing(p, axis=0), "more affinity for AI, more shadow use"
     for e0, e1 in ((0.0, 0.5), (0.5, 1.0)):
-        p0 = rules.shadow_probability(adv, aff, e0, benefit_weight=CH.benefit_weight, shadow_gap=CH.shadow_gap, shadow_penalty=CH.shadow_penalty)
-        p1 = rules.shadow_probability(adv, aff, e1, benefit_weight=CH.benefit_weight, shadow_gap=CH.shadow_gap, shadow_penalty=CH.shadow_penalty)
+        p0 = rules.shadow_probability(adv, aff, e0, 0.0, benefit_weight=CH.benefit_weight, shadow_gap=CH.shadow_gap, shadow_penalty=CH.shadow_penalty)
+        p1 = rules.shadow_probability(adv, aff, e1, 0.0, benefit_weight=CH.benefit_weight, shadow_gap=CH.shadow_gap, shadow_penalty=CH.shadow_penalty)
         assert (p1 <= p0).all()
+    outside = rules.shadow_probability(adv, aff, 0.0, CH.engagement_barrier, benefit_weight=CH.benefit_weight, shadow_gap=CH.shadow_gap,
+                                       shadow_penalty=CH.shadow_penalty)
+    assert (outside <= p).all() and (outside[p > 0] < p[p > 0]).all(), "one who does not work with AI rarely turns to a barred tool"
 
 
 def test_token_use_rises_with_pressure_from_zero_and_is_a_probability():
@@ -352,9 +358,9 @@ def test_proficiency_rises_with_use_and_training_and_decays_unused():
     assert trained[0] == pytest.approx(0.1) and nondecreasing(trained) and (trained <= 1).all()
 
 
-def test_trust_in_ai_follows_perceived_saving():
-    t = rules.trust_ai_target(np.linspace(-1, 1, 21))
-    assert nondecreasing(t) and t[0] == 0 and t[-1] == 1 and ((t >= 0) & (t <= 1)).all()
+def test_trust_in_ai_falls_with_the_errors_one_finds():
+    t = rules.trust_ai_target(np.linspace(0, 1, 21), PR.error_weight)
+    assert nonincreasing(t) and t[0] == 1 and t[-1] == 0 and ((t >= 0) & (t <= 1)).all()
 
 
 # --- Fatigue, morale -------------------------------------------------------------
@@ -513,8 +519,8 @@ def _compiled_rules() -> list[str]:
     except ImportError:  # pragma: no cover - a model without compiled kernels
         return []
     names = [name for name, f in inspect.getmembers(rules, inspect.isfunction) if f.__module__ == rules.__name__]
-    # pick takes an array of weights: tested on its own above.
-    return [n for n in names if hasattr(getattr(kernels, n, None), "py_func") and n != "pick"]
+    # pick and nest_scale take an array of weights: tested on their own.
+    return [n for n in names if hasattr(getattr(kernels, n, None), "py_func") and n not in ("pick", "nest_scale")]
 
 
 @pytest.mark.parametrize("name", _compiled_rules())
@@ -592,3 +598,136 @@ def test_measured_savings_are_unbiased_and_sharper_with_more_evidence():
     assert rules.defect_ratio(np.array([0.2, 0.2]), np.array([0.1, 0.0])).tolist() == [2.0, 1.0], "no baseline to compare: ratio 1"
     assert rules.pilot_saving(1.0, 1.0) == 0.0 and rules.pilot_saving(0.8, 1.0) == pytest.approx(0.2)
     assert rules.relative_reduction(8.0, 10.0) == pytest.approx(0.2)
+
+
+# --- Second edition: fit, novelty, pressure resisted, tools improving, study choices, cost ------------------
+
+
+def test_tools_lose_their_handicap_on_known_code_year_by_year():
+    h = rules.context_handicap(np.array([-2.0, 0.0, 1.0, 2.0, 5.0]), 0.3)
+    assert h[1] == 1.0 and (np.diff(h) < 0).all() and h[0] > 1.0, "older tools were more handicapped"
+    assert rules.context_handicap(3.0, 0.0) == 1.0, "no improvement, no change"
+    slow = multiplier(mast=0.9, prof=0.3, handicap=1.0)
+    assert multiplier(mast=0.9, prof=0.3, handicap=0.5) < slow, "a smaller handicap makes an expert faster with the tool"
+
+
+def test_personal_fit_averages_one_and_a_better_fit_saves_more_time():
+    z = np.random.default_rng(1).standard_normal(400_000)
+    assert rules.tool_fit(z, 0.4).mean() == pytest.approx(1.0, abs=0.005)
+    assert (rules.tool_fit(z, 0.0) == 1.0).all()
+    fits = np.linspace(0.5, 1.5, 11)
+    assert nonincreasing(np.array([multiplier(fit=f) for f in fits]))
+
+
+def test_proficiency_lowers_the_scrutiny_experts_give_generated_output():
+    v = np.array([components(mast=0.9, prof=p, scrutiny_learning=0.8)[1] for p in GRID])
+    assert nonincreasing(v)
+    v0 = np.array([components(mast=0.9, prof=p, scrutiny_learning=0.0)[1] for p in GRID])
+    assert (v <= v0 + 1e-15).all()
+
+
+def test_novelty_only_after_trying_and_fading_with_use():
+    assert rules.novelty(0.0, 0.0, 8.0) == 0.0
+    n = rules.novelty(np.arange(0, 60.0), 1.0, 8.0)
+    assert n[0] == 1.0 and (np.diff(n) < 0).all() and n[-1] < 0.001
+
+
+def test_a_safe_engineer_gives_in_to_less_pressure():
+    assert rules.felt_pressure(2.0, 0.0, 0.6) == 2.0
+    assert rules.felt_pressure(2.0, 1.0, 0.6) == pytest.approx(0.8)
+    assert rules.felt_pressure(2.0, 1.0, 0.0) == 2.0
+
+
+def test_study_participants_who_may_choose_use_ai_where_they_believe_it_helps():
+    span = 10.0 / CH.benefit_weight  # beliefs from 10 utility units below the hurdle to 10 above
+    p = rules.study_use_probability(np.linspace(CH.hurdle - span, CH.hurdle + span, 27), 0.0, CH.benefit_weight, CH.hurdle)
+    assert nondecreasing(p) and p[0] < 0.001 and p[-1] > 0.999
+    assert rules.study_use_probability(CH.hurdle, 0.0, CH.benefit_weight, CH.hurdle) == pytest.approx(0.5)
+
+
+def test_a_seat_costs_a_month_s_price_spread_over_its_weeks():
+    assert rules.weekly_seat_cost(52.0) == pytest.approx(12.0)
+
+
+# --- Working with AI: adoption and discontinuance --------------------------------
+
+
+def _appeal(expected=0.25, affinity=0.0, trust=0.5, backing=0.0, novel=0.0, peers=0.5):
+    return rules.adoption_appeal(expected, affinity, trust, backing, novel, peers, CH.benefit_weight, CH.hurdle, CH.trust_weight,
+                                 CH.endorsement_weight, CH.novelty_weight, CH.peer_weight)
+
+
+def test_adoption_is_more_appealing_with_more_expected_saving_trust_backing_curiosity_and_peers():
+    base = _appeal()
+    for kw in ({"expected": 0.4}, {"affinity": 1.0}, {"trust": 0.8}, {"backing": 1.0}, {"novel": 1.0}, {"peers": 0.9}):
+        assert _appeal(**kw) > base, kw
+
+
+def test_adoption_probability_is_a_bass_hazard_scaled_by_the_appeal():
+    p = rules.adoption_probability(np.linspace(-10, 10, 41), 0.5, 0.02, 0.3)
+    assert nondecreasing(p) and p[0] < 1e-5 and p[-1] == pytest.approx(0.02 + 0.3 * 0.5, rel=1e-4)
+    q = rules.adoption_probability(2.0, np.linspace(0, 1, 11), 0.02, 0.3)
+    assert nondecreasing(q) and q[0] > 0.0  # innovators start even where nobody else has
+    assert rules.adoption_probability(50.0, 1.0, 0.5, 2.0) == 1.0  # a hazard is a probability
+    assert rules.adoption_probability(50.0, 0.0, 0.0, 0.3) == 0.0  # no innovation and no peers: nobody starts
+
+
+def _cont(experience=0.25, expectation=0.25, affinity=0.0, trust=0.5, fatigue=0.0, novel=0.0):
+    return rules.continuance_utility(experience, expectation, affinity, trust, fatigue, novel, CH.benefit_weight, CH.hurdle,
+                                     CH.confirmation_weight, CH.trust_weight, CH.fatigue_weight, CH.novelty_weight)
+
+
+def test_keeping_ai_falls_with_disappointment_lost_trust_and_fatigue_and_novelty_wearing_off():
+    base = _cont()
+    assert _cont(experience=0.15) < base  # less saving than before
+    assert _cont(expectation=0.4) < base  # less than one expected when starting
+    assert _cont(trust=0.3) < base
+    assert _cont(fatigue=0.5) < base
+    assert _cont(novel=1.0) > base
+    p = rules.discontinue_probability(np.linspace(-10, 10, 41), 0.2)
+    assert nonincreasing(p) and p[0] == pytest.approx(0.2, rel=1e-4) and p[-1] < 1e-5
+
+
+def test_errors_seen_average_the_expected_share():
+    z = np.random.default_rng(3).standard_normal(400_000)
+    seen = rules.errors_seen(0.2, z, 0.5)
+    assert seen.mean() == pytest.approx(0.2, rel=0.01) and (seen > 0).all()
+    assert rules.errors_seen(0.2, 1.7, 0.0) == 0.2  # no spread: exactly the expected share
+
+
+def test_trust_in_ai_falls_faster_than_it_rises():
+    up = rules.trust_ai_update(0.5, 0.7, 0.1, 0.3)
+    down = rules.trust_ai_update(0.5, 0.3, 0.1, 0.3)
+    assert up == pytest.approx(0.52) and down == pytest.approx(0.44)
+    # With good and bad weeks alternating around 0.5, trust settles below 0.5 (negativity bias).
+    def settled(gain, loss):
+        t, path = 0.5, []
+        for w in range(400):
+            t = rules.trust_ai_update(t, 0.7 if w % 2 else 0.3, gain, loss)
+            path.append(t)
+        return float(np.mean(path[-2:]))  # the mean over the last good and bad week
+
+    assert settled(0.1, 0.3) < 0.45
+    assert settled(0.2, 0.2) == pytest.approx(0.5, abs=1e-9)  # symmetric rates: no bias
+
+
+def test_nesting_keeps_a_second_identical_tool_from_raising_ai_use():
+    """Nested logit: with nesting 1 a duplicate tool raises P(AI) from e/(1+e) to 2e/(1+2e); near 0 it barely moves it."""
+    from sim.model import kernels
+
+    def p_ai(weights_utility, nesting):
+        w = np.array([rules.choice_weight(v / nesting) for v in weights_utility])
+        w = w * rules.nest_scale(w, nesting)
+        assert kernels.nest_scale(w / rules.nest_scale(w, 1.0), nesting) == pytest.approx(rules.nest_scale(w / rules.nest_scale(w, 1.0), nesting), rel=1e-12)
+        return w.sum() / (1.0 + w.sum())
+
+    one, two = p_ai([0.5], 1.0), p_ai([0.5, 0.5], 1.0)
+    assert one == pytest.approx(np.exp(0.5) / (1 + np.exp(0.5))) and two == pytest.approx(2 * np.exp(0.5) / (1 + 2 * np.exp(0.5)))
+    assert p_ai([0.5], 0.2) == pytest.approx(one)  # one tool: nesting changes nothing
+    for nesting in (0.05, 0.2, 0.6):  # a duplicate raises the nest's log-sum by nesting * ln 2 only
+        assert p_ai([0.5, 0.5], nesting) == pytest.approx(1.0 / (1.0 + np.exp(-(0.5 + nesting * np.log(2.0)))), rel=1e-12)
+    assert p_ai([0.5, 0.5], 0.05) - one < 0.01
+    # Within the nest, the better tool is chosen more often the smaller the nesting.
+    w = np.array([rules.choice_weight(v / 0.3) for v in (0.5, 0.0)])
+    assert w[0] / w.sum() > np.exp(0.5) / (np.exp(0.5) + 1.0)
+    assert rules.nest_scale(np.zeros(2), 0.3) == 1.0  # nothing available: no AI keeps its weight

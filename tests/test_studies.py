@@ -25,19 +25,20 @@ def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 
 def test_every_shipped_study_passes_with_the_defaults():
     df = validate(replicates=200, seed=0)
-    assert set(df["study"]) == {"METR-2025", "PENG-2023"}
+    assert set(df["study"]) == {"METR-2025", "METR-2026-new", "METR-2026-returning", "PENG-2023"}
     assert df["pass"].all(), df.to_string()
 
 
 def test_validate_command_prints_the_table_and_exits_zero():
-    r = cli("validate", "--replicates", "100")
+    r = cli("validate", "--replicates", "100", "--no-facts")  # the organisation-level facts: tests/test_facts.py
     assert r.returncode == 0, r.stderr
     assert "METR-2025" in r.stdout and "PENG-2023" in r.stdout and "FAIL" not in r.stdout
 
 
 def test_validate_json_is_machine_readable():
-    r = cli("validate", "--replicates", "50", "--json")
+    r = cli("validate", "--replicates", "50", "--json", "--no-facts")
     rows = __import__("json").loads(r.stdout)
+    assert {row["kind"] for row in rows} == {"study"}
     assert {row["measure"] for row in rows} == {"time_change", "forecast_saving", "perceived_saving"}
     assert all({"published", "simulated", "sim_low", "sim_high", "pass"} <= set(row) for row in rows)
 
@@ -46,7 +47,7 @@ def test_validate_exits_nonzero_when_a_study_fails(tmp_path):
     data = yaml.safe_load((STUDY_DIR / "PENG-2023.yaml").read_text())
     data["measures"]["time_change"]["tolerance"] = [0.10, 0.20]  # a slowdown the model will not produce
     (tmp_path / "x.yaml").write_text(yaml.safe_dump(data))
-    r = cli("validate", "--studies", str(tmp_path), "--replicates", "50")
+    r = cli("validate", "--studies", str(tmp_path), "--replicates", "50", "--no-facts")
     assert r.returncode == 1
     assert "FAIL" in r.stdout
 

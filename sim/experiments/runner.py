@@ -51,7 +51,7 @@ class _Layout:
 
 
 def _derive(values: np.ndarray, cf_values: np.ndarray, layout: _Layout) -> tuple[np.ndarray, list[tuple[str, str]]]:
-    """Append true_gain (per throughput group) and measurement_gap columns from the paired counterfactual."""
+    """Append true_gain (per throughput group), measurement_gap and gain_per_spend columns from the paired counterfactual."""
     col = layout.col
     extra, names = [], []
     for g in layout.throughput_groups:
@@ -64,6 +64,10 @@ def _derive(values: np.ndarray, cf_values: np.ndarray, layout: _Layout) -> tuple
     gap = values[:, col[("reported_gain", "all")]] - extra[0]
     extra.append(gap)
     names.append(("measurement_gap", "all"))
+    spend = values[:, col[("ai_spend", "all")]]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        extra.append(np.where(spend > 0, 100.0 * extra[0] / (spend / 10.0), 0.0))  # gain points per 10 spent a position-week
+    names.append(("gain_per_spend", "all"))
     return np.column_stack([values] + extra), layout.series + names
 
 

@@ -62,6 +62,7 @@ class Assignment(Strict):
     unit: Literal["tasks", "engineers"] = Field("tasks", description="What is randomised to AI-allowed or not: each task, or each engineer.")
     ai_share: float = P(0.5, 0.01, 0.99, "share", "Share of tasks (or engineers) allowed AI.")
     tool: str = Field("thirdparty", description="The AI tool used in the AI-allowed arm (one of the organisation's tools).")
+    use: Literal["all", "chosen"] = Field("all", description="On AI-allowed tasks, participants use the tool on every one ('all') or where they believe it helps ('chosen': the model's choice on the believed saving).")
 
 
 class Measure(Strict):
@@ -89,6 +90,7 @@ class Study(Strict):
     title: str = Field("", description="What the study did.")
     citation: str = Field("", description="Reference.")
     url: str = Field("", description="Where to read it.")
+    year: float = P(2025.3, 2015.0, 2040.0, "calendar year", "When the study ran (the tools of that year: behaviour.work.context_improvement).")
     population: Population
     tasks: Tasks
     assignment: Assignment = Field(default_factory=Assignment)
@@ -167,6 +169,9 @@ def simulate_study(study: Study, scenario: Scenario | None = None, *, replicates
         prof = rules.learn_proficiency(prof, np.ones_like(prof), lp.learning_rate, lp.forgetting)
     prior = pr.hype_prior * tb.reputation[tool] + pr.prior_sd * rng.standard_normal((R, E, len(task_names)))
     belief = prior.copy()
+    fit = rules.tool_fit(rng.standard_normal((R, E)), w.tool_fit_sd)  # how well the study's tool suits each participant
+    affinity = bh.choice.affinity_sd * rng.standard_normal((R, E))
+    handicap = rules.context_handicap(study.year - w.calibration_year, w.context_improvement)
 
     # Tasks: type, baseline hours, assignment to AI.
     T = n_per
@@ -185,24 +190,33 @@ def simulate_study(study: Study, scenario: Scenario | None = None, *, replicates
     flat_skill, flat_fam, flat_prof = skill.reshape(-1, 1), famil.reshape(-1, 1), prof.reshape(-1, 1)
     mast = rules.mastery(flat_skill, flat_fam, tb.context[k_index], w.greenfield_mastery)  # [R*E, types]
     gain, verify, overhead = rules.time_components(
-        tb.time_saving[tool, k_index], tb.verification[tool, k_index], codable, mast, flat_prof, 0.0,
-        w.expert_discount, w.novice_realisation, w.expert_scrutiny, w.proficiency_verification_saving, w.learning_overhead,
+        tb.time_saving[tool, k_index], tb.verification[tool, k_index], codable, mast, flat_prof, 0.0, fit.reshape(-1, 1), handicap,
+        w.expert_discount, w.novice_realisation, w.expert_scrutiny, w.scrutiny_learning, w.proficiency_verification_saving,
+        w.learning_overhead,
     )
     mult = rules.time_multiplier(gain, verify, overhead, w.min_time_multiplier).reshape(R, E, -1)  # [R,E,types]
     hidden = (verify + overhead).reshape(R, E, -1)
     m_task = np.take_along_axis(mult, kind, axis=2)
     h_task = np.take_along_axis(hidden, kind, axis=2)
     speed = rules.work_speed(skill, w.speed_min, w.speed_skill)[:, :, None]
-    hours = base_hours / speed * np.where(ai, m_task, 1.0)
+    u_use = rng.random((R, E, T))
 
-    # Perception after each AI task, anchored on the current belief; the belief updates task by task.
+    # Task by task: on an AI-allowed task the participant uses the tool (always, or where they believe it helps);
+    # after using it they perceive a saving, anchored on their belief, and the belief updates.
+    used = np.zeros((R, E, T), dtype=bool)
     for t in range(T):
         k = kind[:, :, t]
         b = np.take_along_axis(belief, k[:, :, None], axis=2)[:, :, 0]
+        if asg.use == "all":
+            use = ai[:, :, t]
+        else:
+            use = ai[:, :, t] & (u_use[:, :, t] < rules.study_use_probability(b, affinity, bh.choice.benefit_weight, bh.choice.hurdle))
+        used[:, :, t] = use
         felt = rules.felt_saving(1.0 - m_task[:, :, t], h_task[:, :, t], pr.effort_discount, pr.optimism)
         perceived = rules.perceived_saving(felt, b, z_perc[:, :, t], pr.anchoring, pr.noise_sd)
-        nb = np.where(ai[:, :, t], rules.update_toward(b, perceived, pr.belief_update), b)
+        nb = np.where(use, rules.update_toward(b, perceived, pr.belief_update), b)
         np.put_along_axis(belief, k[:, :, None], nb[:, :, None], axis=2)
+    hours = base_hours / speed * np.where(used, m_task, 1.0)
 
     mix_w = shares[None, None, :]
     values = {

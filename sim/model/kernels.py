@@ -48,6 +48,7 @@ _jit = jit.compile
 clip = _jit(R.clip)
 drawn_share = _jit(R.drawn_share)
 prior_belief = _jit(R.prior_belief)
+prior_noise = _jit(R.prior_noise)
 familiarity = _jit(R.familiarity)
 mastery = _jit(R.mastery)
 work_speed = _jit(R.work_speed)
@@ -56,9 +57,19 @@ time_multiplier = _jit(R.time_multiplier)
 tool_utility = _jit(R.tool_utility)
 choice_weight = _jit(R.choice_weight)
 pressure_utility = _jit(R.pressure_utility)
+felt_pressure = _jit(R.felt_pressure)
+novelty = _jit(R.novelty)
+tool_fit = _jit(R.tool_fit)
+configured_handicap = _jit(R.configured_handicap)
+configuration_growth = _jit(R.configuration_growth)
 pick = _jit(R.pick)
+nest_scale = _jit(R.nest_scale)
 shadow_probability = _jit(R.shadow_probability)
 token_probability = _jit(R.token_probability)
+adoption_appeal = _jit(R.adoption_appeal)
+adoption_probability = _jit(R.adoption_probability)
+continuance_utility = _jit(R.continuance_utility)
+discontinue_probability = _jit(R.discontinue_probability)
 available_hours = _jit(R.available_hours)
 rework_due = _jit(R.rework_due)
 task_hours_left = _jit(R.task_hours_left)
@@ -75,8 +86,11 @@ perceived_saving = _jit(R.perceived_saving)
 update_toward = _jit(R.update_toward)
 learn_proficiency = _jit(R.learn_proficiency)
 trained_proficiency = _jit(R.trained_proficiency)
+transferred_intensity = _jit(R.transferred_intensity)
 token_intensity = _jit(R.token_intensity)
 trust_ai_target = _jit(R.trust_ai_target)
+errors_seen = _jit(R.errors_seen)
+trust_ai_update = _jit(R.trust_ai_update)
 fatigue_target = _jit(R.fatigue_target)
 norm_morale_loss = _jit(R.norm_morale_loss)
 morale_target = _jit(R.morale_target)
@@ -237,9 +251,12 @@ def choose_tools(eng, wk, ch, draws, choice_params):
     """Step 2: per engineer and task type, no AI or an approved tool (logit, with and without pressure), or a barred tool (shadow); token uses."""
     cp = choice_params
     belief, affinity, trust_ai, habit, tried, level, team = eng.belief, eng.affinity, eng.trust_ai, eng.habit, eng.tried, eng.seniority, eng.team
+    taste, weeks_used, safety, threshold, fatigue = eng.tool_taste, eng.weeks_used, eng.safety, eng.honesty_threshold, eng.fatigue
+    engaged, expectation, experience, task_mix, ever_engaged = eng.engaged, eng.expectation, eng.experience, eng.task_mix, eng.ever_engaged
+    weeks_with_ai = eng.weeks_with_ai
     permit, pressure, norm, in_programme, endorse, enforcement = ch.permit, ch.pressure, ch.norm, ch.in_programme, ch.endorsement, ch.enforcement
-    u_choice, u_shadow, u_token = draws.choice, draws.shadow, draws.token
-    present, peer = wk.present, wk.peer
+    u_choice, u_shadow, u_token, u_engage = draws.choice, draws.shadow, draws.token, draws.engage
+    present, peer, team_engaged = wk.present, wk.peer, wk.team_engaged
     choice, shadow, forced, token = wk.choice, wk.shadow, wk.forced, wk.token
     N, T, K = belief.shape
     for c in nb.prange((N + CHUNK - 1) // CHUNK):
@@ -254,28 +271,68 @@ def choose_tools(eng, wk, ch, draws, choice_params):
                     shadow[i, k] = False
                     forced[i, k] = False
                 continue
-            # exp(u + push) = exp(u) * exp(push): one exponential per engineer for the pressure.
-            w_pressure = choice_weight(pressure_utility(pressure[i], 1.0 if norm[i] else 0.0, cp.pressure_weight, cp.norm_weight))
+            # exp(u + push) = exp(u) * exp(push): one exponential per engineer for the pressure, less what a safe engineer resists.
+            safe = 1.0 if is_honest(safety[team[i]], threshold[i]) else 0.0
+            push = felt_pressure(pressure_utility(pressure[i], 1.0 if norm[i] else 0.0, cp.pressure_weight, cp.norm_weight), safe, cp.safe_decline)
+            w_pressure = choice_weight(push)
             for j in range(T):
                 barred[j] = True
                 for k in range(K):
                     if permit[i, j, k]:
                         barred[j] = False
+            # Whether AI is part of this engineer's way of working: start (Bass hazard x appeal) or give up (disappointment).
+            if engaged[i]:
+                weeks_of_use = weeks_with_ai[i]
+                cont = continuance_utility(experience[i], expectation[i], affinity[i], trust_ai[i], fatigue[i], novelty(weeks_of_use, 1.0, cp.novelty_weeks),
+                                           cp.benefit_weight, cp.hurdle, cp.confirmation_weight, cp.trust_weight, cp.fatigue_weight, cp.novelty_weight)
+                if u_engage[i] < discontinue_probability(cont, cp.discontinue_rate):
+                    engaged[i] = False
+            else:
+                expected = 0.0
+                backing = 0.0
+                for k in range(K):
+                    best = -np.inf
+                    best_e = 0.0
+                    for j in range(T):
+                        if permit[i, j, k] and belief[i, j, k] > best:
+                            best = belief[i, j, k]
+                            best_e = endorse[level[i], j, k]
+                    if best > -np.inf:
+                        expected += task_mix[i, k] * best
+                        backing += task_mix[i, k] * best_e
+                weeks_of_use = weeks_with_ai[i]
+                if ever_engaged[i]:
+                    expected = experience[i]  # one who has worked with AI judges it by what they lived, not by the hype
+                appeal = adoption_appeal(expected, affinity[i], trust_ai[i], backing, novelty(weeks_of_use, 1.0, cp.novelty_weeks), team_engaged[team[i], 0],
+                                         cp.benefit_weight, cp.hurdle, cp.trust_weight, cp.endorsement_weight, cp.novelty_weight, cp.peer_weight)
+                if u_engage[i] < adoption_probability(appeal, team_engaged[team[i], 0], cp.adoption_innovation, cp.adoption_imitation):
+                    engaged[i] = True
+                    expectation[i] = expected
+                    ever_engaged[i] = True
+                    experience[i] = expected
+            barrier = 0.0 if engaged[i] else cp.engagement_barrier
             real_use = False
             for k in range(K):
                 best_permitted = 0.0
+                peer_ai = 0.0  # the team's use of AI (any tool) on this task type last week
+                for j in range(T):
+                    peer_ai += peer[team[i], j * K + k]
                 for j in range(T):
                     if permit[i, j, k]:
-                        u = tool_utility(belief[i, j, k], affinity[i], trust_ai[i], peer[team[i], j * K + k], habit[i, j, k], 1.0 if tried[i, j, k] else 0.0,
-                                         endorse[level[i], j, k], cp.benefit_weight, cp.hurdle, cp.trust_weight, cp.peer_weight, cp.habit_weight,
-                                         cp.trial_barrier, cp.endorsement_weight)
-                        w_free[j] = choice_weight(u)
-                        w_push[j] = w_free[j] * w_pressure
+                        novel = novelty(weeks_used[i, j], 1.0 if weeks_used[i, j] > 0.0 else 0.0, cp.novelty_weeks)
+                        u = tool_utility(belief[i, j, k], affinity[i], trust_ai[i], peer_ai, habit[i, j, k], 1.0 if tried[i, j, k] else 0.0,
+                                         endorse[level[i], j, k], taste[i, j], novel, fatigue[i], cp.benefit_weight, cp.hurdle, cp.trust_weight,
+                                         cp.peer_weight, cp.habit_weight, cp.trial_barrier, cp.endorsement_weight, cp.novelty_weight, cp.fatigue_weight)
+                        w_free[j] = choice_weight((u - barrier) / cp.tool_nesting)
                         if belief[i, j, k] > best_permitted:
                             best_permitted = belief[i, j, k]
                     else:
                         w_free[j] = 0.0
-                        w_push[j] = 0.0
+                # Nested logit: whether to use AI follows the tools' log-sum, not how many tools there are.
+                scale = nest_scale(w_free, cp.tool_nesting)
+                for j in range(T):
+                    w_free[j] = w_free[j] * scale
+                    w_push[j] = w_free[j] * w_pressure
                 c = pick(u_choice[k, i], w_push)
                 c_free = c if w_pressure == 1.0 else pick(u_choice[k, i], w_free)
                 # Shadow use: the barred tool believed best, if clearly better than every approved option.
@@ -288,7 +345,7 @@ def choose_tools(eng, wk, ch, draws, choice_params):
                             best_barred = belief[i, j, k]
                             sj = j
                     if sj >= 0 and best_barred - best_permitted > cp.shadow_gap:
-                        p = shadow_probability(best_barred - best_permitted, affinity[i], enforcement, cp.benefit_weight, cp.shadow_gap, cp.shadow_penalty)
+                        p = shadow_probability(best_barred - best_permitted, affinity[i], enforcement, barrier, cp.benefit_weight, cp.shadow_gap, cp.shadow_penalty)
                         if u_shadow[k, i] < p:
                             is_shadow = True
                             c = sj + 1
@@ -298,7 +355,7 @@ def choose_tools(eng, wk, ch, draws, choice_params):
                 if c > 0 and not is_shadow:
                     real_use = True
             if in_programme[i] and not real_use:
-                token[i] = u_token[i] < token_probability(pressure[i], cp.token_propensity)
+                token[i] = u_token[i] < token_probability(felt_pressure(pressure[i], safe, cp.safe_decline), cp.token_propensity)
 
 
 @kernel
@@ -306,6 +363,8 @@ def do_work(eng, wk, ch, org, work, quality, learning, perception):
     """Step 3: task time with the chosen tool's true effect, hours, delivered work, defects and rework; the felt saving of every tool."""
     w, q = work, quality
     tenure, skill, proficiency, fatigue, task_mix, rework_pending = eng.tenure_weeks, eng.skill, eng.proficiency, eng.fatigue, eng.task_mix, eng.rework_pending
+    fit, team, team_config = eng.tool_fit, eng.team, eng.team_config
+    handicap = wk.handicap[0]
     norm, training_hours = ch.norm, ch.training_hours
     time_saving, verification, defect_change, codable, context = org.time_saving, org.verification, org.defect_change, org.codable, org.context
     task_hours, defect_rate = org.task_hours, org.defect_rate
@@ -348,9 +407,10 @@ def do_work(eng, wk, ch, org, work, quality, learning, perception):
                 ver = 0.0
                 dch = 0.0
                 for j in range(T):
-                    g, v, o = time_components(time_saving[j, k], verification[j, k], codable[k], mast, proficiency[i, j], extra,
-                                              w.expert_discount, w.novice_realisation, w.expert_scrutiny, w.proficiency_verification_saving,
-                                              w.learning_overhead)
+                    hcap = configured_handicap(handicap, team_config[team[i], j * K + k], w.configuration_effect)
+                    g, v, o = time_components(time_saving[j, k], verification[j, k], codable[k], mast, proficiency[i, j], extra, fit[i, j], hcap,
+                                              w.expert_discount, w.novice_realisation, w.expert_scrutiny, w.scrutiny_learning,
+                                              w.proficiency_verification_saving, w.learning_overhead)
                     mj = time_multiplier(g, v, o, w.min_time_multiplier)
                     felt_potential[i, j, k] = felt_saving(1.0 - mj, v + o, effort_discount, optimism)
                     if choice[i, k] == j + 1:
@@ -406,16 +466,19 @@ def perceive(eng, wk, draws, perception):
 
 
 @kernel
-def learn(eng, wk, ch, perception, learning, work, people):
+def learn(eng, wk, ch, draws, perception, learning, work, people):
     """Step 4b: peers pull beliefs, proficiency follows use and training, trust in AI follows felt gains, habits, fatigue and morale."""
     lp, pe = learning, people
     team, task_mix, skill = eng.team, eng.task_mix, eng.skill
-    belief, proficiency, trust_ai, habit, tried, ever_used, fatigue, morale = (
-        eng.belief, eng.proficiency, eng.trust_ai, eng.habit, eng.tried, eng.ever_used, eng.fatigue, eng.morale)
+    belief, proficiency, trust_ai, habit, tried, ever_used, fatigue, morale, weeks_used = (
+        eng.belief, eng.proficiency, eng.trust_ai, eng.habit, eng.tried, eng.ever_used, eng.fatigue, eng.morale, eng.weeks_used)
+    hours = wk.hours
     norm, approved_tool, training_hours = ch.norm, ch.approved_tool, ch.training_hours
     choice, shadow, forced, token, present, perceived = wk.choice, wk.shadow, wk.forced, wk.token, wk.present, wk.perceived
     verify_hours, token_hours, peer_belief = wk.verify_hours, wk.token_hours, wk.peer
-    peer_influence, trust_ai_rate, focus_hours = perception.peer_influence, perception.trust_ai_rate, work.focus_hours
+    peer_influence, trust_ai_rate, error_weight, focus_hours = perception.peer_influence, perception.trust_ai_rate, perception.error_weight, work.focus_hours
+    engaged, experience, experience_rate, weeks_with_ai = eng.engaged, eng.experience, perception.experience_rate, eng.weeks_with_ai
+    z_errors = draws.errors
     N, T, K = belief.shape
     for c in nb.prange((N + CHUNK - 1) // CHUNK):
         for i in range(c * CHUNK, min(N, (c + 1) * CHUNK)):
@@ -427,11 +490,13 @@ def learn(eng, wk, ch, perception, learning, work, people):
             ai_share = 0.0
             felt = 0.0
             forced_share = 0.0
+            ai_hours = 0.0
             approved_use = False
             for k in range(K):
                 if choice[i, k] > 0:
                     ai_share += task_mix[i, k]
                     felt += task_mix[i, k] * perceived[i, k]
+                    ai_hours += hours[i, k]
                     if not shadow[i, k]:
                         approved_use = True
                 if forced[i, k]:
@@ -445,6 +510,9 @@ def learn(eng, wk, ch, perception, learning, work, people):
                     habit[i, j, k] = 1.0 if used else 0.0
                     if used:
                         tried[i, j, k] = True
+                if intensity > 0.0:
+                    weeks_used[i, j] += 1.0  # a week of real use (a token use is not one)
+                intensity = transferred_intensity(intensity, ai_share - intensity, lp.transfer)
                 if token[i] and approved_tool[i, j]:
                     intensity += token_intensity(lp.token_learning, T)
                 p = learn_proficiency(proficiency[i, j], intensity, lp.learning_rate, lp.forgetting)
@@ -452,7 +520,11 @@ def learn(eng, wk, ch, perception, learning, work, people):
                     p = trained_proficiency(p, training_hours[i], lp.training_effect)
                 proficiency[i, j] = p
             if ai_share > 0.0:
-                trust_ai[i] = update_toward(trust_ai[i], trust_ai_target(felt / ai_share), trust_ai_rate)
+                weeks_with_ai[i] += 1.0  # a week of real use of any tool (a token use is not one)
+                errors = errors_seen(verify_hours[i] / max(ai_hours, 1e-9), z_errors[i], perception.error_noise_sd)
+                trust_ai[i] = trust_ai_update(trust_ai[i], trust_ai_target(errors, error_weight), trust_ai_rate, perception.trust_ai_loss_rate)
+                if engaged[i]:
+                    experience[i] = update_toward(experience[i], felt / ai_share, experience_rate)
             if approved_use or token[i]:
                 ever_used[i] = True
             fat = update_toward(fatigue[i], fatigue_target(verify_hours[i] + token_hours[i], focus_hours, pe.fatigue_saturation), pe.fatigue_rate)
@@ -485,6 +557,49 @@ def report(eng, wk, ch, trust):
             reporting[i] = present[i] and (use or token[i])
             mean_felt = felt / max(ai_share, 1e-12)
             reported_gain[i] = slanted_report(implied_gain(ai_share, mean_felt), honest[i], stake[i], wanted_gain)
+
+
+@kernel
+def team_retrospective(eng, wk, trust):
+    """Step 5b: each team compares the task times its honest members saw with each tool on each task type (retrospective);
+    an honest member's belief about what they used moves toward their own measured saving (looked at openly, the perception
+    bias is corrected), every other belief toward what was shared. Members who do not feel safe do not admit what went
+    badly, so they share nothing and correct nothing."""
+    belief, team_starts, team_config = eng.belief, eng.team_starts, eng.team_config
+    choice, multiplier, present, honest, retro, retro_n = wk.choice, wk.multiplier, wk.present, wk.honest, wk.retro, wk.retro_n
+    rate, config_rate = trust.team_learning, trust.configuration_rate
+    N, T, K = belief.shape
+    n_teams = team_starts.shape[0]
+    for t in nb.prange(n_teams):
+        a = team_starts[t]
+        b = team_starts[t + 1] if t + 1 < n_teams else N
+        for x in range(T * K):
+            retro[t, x] = 0.0
+            retro_n[t, x] = 0.0
+        for i in range(a, b):
+            if present[i] and honest[i]:
+                for k in range(K):
+                    c = choice[i, k]
+                    if c > 0:
+                        retro[t, (c - 1) * K + k] += 1.0 - multiplier[i, k]
+                        retro_n[t, (c - 1) * K + k] += 1.0
+        n_present = 0.0
+        for i in range(a, b):
+            if present[i]:
+                n_present += 1.0
+        for x in range(T * K):
+            if retro_n[t, x] > 0.0:
+                retro[t, x] = retro[t, x] / retro_n[t, x]
+                team_config[t, x] = configuration_growth(team_config[t, x], retro_n[t, x] / n_present, config_rate)
+        for i in range(a, b):
+            if present[i]:
+                for j in range(T):
+                    for k in range(K):
+                        if honest[i] and choice[i, k] == j + 1:
+                            # one's own measured task times, looked at openly: the perception bias is corrected
+                            belief[i, j, k] = update_toward(belief[i, j, k], 1.0 - multiplier[i, k], rate)
+                        elif retro_n[t, j * K + k] > 0.0:
+                            belief[i, j, k] = update_toward(belief[i, j, k], retro[t, j * K + k], rate)
 
 
 @kernel
@@ -617,8 +732,10 @@ def fill_engineers(slots, u, new_hire, eng, org, params):
     trust_ai, trust_leadership, fatigue, morale, honesty, affinity, habit, tried, ever_used, n_hired = (
         eng.trust_ai, eng.trust_leadership, eng.fatigue, eng.morale, eng.honesty_threshold, eng.affinity, eng.habit, eng.tried,
         eng.ever_used, eng.n_hired)
+    fit, taste, weeks_used = eng.tool_fit, eng.tool_taste, eng.weeks_used
+    engaged, expectation, experience, ever_engaged, weeks_with_ai = eng.engaged, eng.expectation, eng.experience, eng.ever_engaged, eng.weeks_with_ai
     T, K = proficiency.shape[1], task_mix.shape[1]
-    n_normal = T + T * K + 3
+    n_normal = T + T * K + 3 + 2 * T + 1  # proficiency [T], beliefs [T,K], skill, honesty, affinity, fit [T], taste [T], optimism about AI
     z = np.empty(n_normal)
     for r in range(slots.shape[0]):
         i = slots[r]
@@ -640,7 +757,7 @@ def fill_engineers(slots, u, new_hire, eng, org, params):
         for j in range(T):
             proficiency[i, j] = drawn_share(lp.initial_proficiency, lp.initial_proficiency_sd, z[j])
             for k in range(K):
-                belief[i, j, k] = prior_belief(pr.hype_prior, reputation[j], pr.prior_sd, z[T + j * K + k])
+                belief[i, j, k] = prior_belief(pr.hype_prior, reputation[j], pr.prior_sd, prior_noise(z[n_normal - 1], z[T + j * K + k], pr.prior_shared))
                 habit[i, j, k] = 0.0
                 tried[i, j, k] = False
         trust_ai[i] = pr.initial_trust_ai
@@ -649,7 +766,16 @@ def fill_engineers(slots, u, new_hire, eng, org, params):
         morale[i] = params.people.initial_morale
         honesty[i] = tr.honesty_threshold + tr.honesty_threshold_sd * z[T + T * K + 1]
         affinity[i] = params.choice.affinity_sd * z[T + T * K + 2]
+        for j in range(T):
+            fit[i, j] = tool_fit(z[T + T * K + 3 + j], params.work.tool_fit_sd)
+            taste[i, j] = params.choice.tool_taste_sd * z[T + T * K + 3 + T + j]
+            weeks_used[i, j] = 0.0
         ever_used[i] = False
+        engaged[i] = False
+        ever_engaged[i] = False
+        weeks_with_ai[i] = 0.0
+        expectation[i] = 0.0
+        experience[i] = 0.0
         if new_hire:
             n_hired[i] += 1
 
@@ -658,7 +784,7 @@ def fill_engineers(slots, u, new_hire, eng, org, params):
 # Serial and multi-threaded versions of the per-engineer passes
 # ---------------------------------------------------------------------------
 
-PASSES = ("team_mean", "choose_tools", "do_work", "perceive", "learn", "report", "trust_and_voice", "leave", "week_sums")
+PASSES = ("team_mean", "choose_tools", "do_work", "perceive", "learn", "report", "team_retrospective", "trust_and_voice", "leave", "week_sums")
 
 
 class KernelSet:

@@ -251,7 +251,7 @@ def model_estimate(engineers: int, tools: int, tasks: int, weeks: int, team_size
 
     n, T, K = int(engineers), int(tools), int(tasks)
     teams = -(-n // max(int(team_size), 1))
-    sizes = {"engineer": n, "tool": T, "task": K, "team": teams, "tool_task": T * K, "draw": _draw_width(T, K)}
+    sizes = {"engineer": n, "tool": T, "task": K, "team": teams, "tool_task": T * K, "one": 1, "draw": _draw_width(T, K)}
     fixed, per_engineer = _channel_bytes(T, K)
     layout = WeeklyLayout(K)
     transients = [(what, sum(math.prod(sizes[a] for a in axes) * np.dtype(dt).itemsize for dt, axes in arrays)) for what, arrays in TRANSIENTS]

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from . import bundles, jit
+from .rules import weekly_seat_cost as _weekly_seat_cost
 from .params import SENIORITY_LEVELS
 
 # ---------------------------------------------------------------------------
@@ -51,6 +52,7 @@ TALLIES: tuple[Tally, ...] = (
     Tally("ever_used", "engineer", "Engineers who have ever used an approved tool."),
     Tally("genuine", "engineer", "Engineers with at least one use chosen on its merits."),
     Tally("forced_only", "engineer", "Engineers whose approved-tool use was all under pressure."),
+    Tally("pressured", "engineer", "Engineers with at least one use made only because of pressure or the norm."),
     Tally("token_only", "engineer", "Engineers whose only use was a token use."),
     Tally("shadow_users", "engineer", "Engineers using an unapproved tool."),
     Tally("voiced", "engineer", "Engineers voicing pushback."),
@@ -66,11 +68,13 @@ TALLIES: tuple[Tally, ...] = (
     Tally("honest", "engineer", "Engineers reporting honestly."),
     Tally("reported_gain", "engineer", "Gain reported by each engineer counted active."),
     Tally("present_now", "engineer", "Slots filled at the end of the week (after departures and hires).", by_seniority=True),
+    Tally("spend", "engineer", "AI spend on the engineer this week: seats of the tools approved for them, usage-priced hours (token uses included)."),
     # One value per engineer and task type.
     Tally("work", "engineer_task", "Share of the engineer's baseline hours (the task mix).", by_seniority=True, by_task=True),
     Tally("ai_work", "engineer_task", "Task mix share done with an AI tool, approved or not.", by_seniority=True, by_task=True),
     Tally("forced_work", "engineer_task", "Task mix share done with AI only because of pressure or the norm.", by_seniority=True, by_task=True),
     Tally("shadow_work", "engineer_task", "Task mix share done with an unapproved tool.", by_task=True, total="task"),
+    Tally("slow_ai_work", "engineer_task", "Task mix share done with an AI tool that makes that engineer slower on it (time multiplier above 1).", by_seniority=True, by_task=True),
     Tally("delivered", "engineer_task", "Work delivered (baseline hours).", by_seniority=True, by_task=True),
     Tally("escaped", "engineer_task", "Defects that escaped review.", by_task=True, total="task"),
     Tally("risk", "engineer_task", "Data and security exposure of AI use.", total="task"),
@@ -110,6 +114,9 @@ TASK_BY_ENGINEER = tuple(t.total == "engineer" for t in _TASK)
 def kernel_slots(n_tasks: int) -> int:
     """Positions the weekly-sums pass fills (the organisation tallies follow them)."""
     return TASK_TASK + N_TASK * n_tasks
+
+
+weekly_seat_cost = jit.inlined(_weekly_seat_cost)
 
 
 @jit.inlined
@@ -152,8 +159,10 @@ def engineer_tallies(first, stop, eng, wk, ch, org, acc, subtotal):
         eng.morale, eng.safety, eng.team)
     choice, shadow, forced, token, delivered, escaped, reporting, voiced, honest, reported_gain = (
         wk.choice, wk.shadow, wk.forced, wk.token, wk.delivered, wk.escaped, wk.reporting, wk.voiced, wk.honest, wk.reported_gain)
-    capacity, rework_hours, verify_hours, pressure = wk.capacity, wk.rework_hours, wk.verify_hours, ch.pressure
-    task_hours, data_risk, vetted_risk = org.task_hours, org.data_risk, org.vetted_risk
+    capacity, rework_hours, verify_hours, pressure, approved_tool = wk.capacity, wk.rework_hours, wk.verify_hours, ch.pressure, ch.approved_tool
+    hours, multiplier, token_hours = wk.hours, wk.multiplier, wk.token_hours
+    task_hours, data_risk, vetted_risk, seat_cost, usage_cost = org.task_hours, org.data_risk, org.vetted_risk, org.seat_cost, org.usage_cost
+    T = seat_cost.shape[0]
     K = choice.shape[1]
     for i in range(first, stop):
         lv = level[i]
@@ -163,6 +172,17 @@ def engineer_tallies(first, stop, eng, wk, ch, org, acc, subtotal):
         genuine = False
         any_forced = False
         any_shadow = False
+        pressured = False
+        spend = 0.0
+        token_rate = 0.0
+        n_approved = 0
+        for j in range(T):
+            if approved_tool[i, j]:
+                spend += weekly_seat_cost(seat_cost[j])
+                token_rate += usage_cost[j]
+                n_approved += 1
+        if n_approved > 0:
+            spend += token_hours[i] * token_rate / n_approved  # a token use is charged at the mean usage price of one's tools
         for k in range(K):
             w = task_mix[i, k]
             c = choice[i, k]
@@ -174,6 +194,11 @@ def engineer_tallies(first, stop, eng, wk, ch, org, acc, subtotal):
             add_task(acc, subtotal, ix.ai_work, k, K, w if used else 0.0)
             add_task(acc, subtotal, ix.shadow_work, k, K, w if unapproved else 0.0)
             add_task(acc, subtotal, ix.forced_work, k, K, w if forced[i, k] else 0.0)
+            add_task(acc, subtotal, ix.slow_ai_work, k, K, w if used and multiplier[i, k] > 1.0 else 0.0)
+            if used and not unapproved:
+                spend += hours[i, k] * usage_cost[c - 1]
+            if forced[i, k]:
+                pressured = True
             add_task(acc, subtotal, ix.risk, k, K,
                      delivered[i, k] / task_hours[k] * data_risk[c - 1] * (1.0 if unapproved else vetted_risk) if used else 0.0)
             if unapproved:
@@ -191,6 +216,8 @@ def engineer_tallies(first, stop, eng, wk, ch, org, acc, subtotal):
         add(acc, lv, ix.forced_only, 1.0 if not genuine and any_forced else 0.0)
         add(acc, lv, ix.token_only, 1.0 if not genuine and not any_forced and token[i] else 0.0)
         add(acc, lv, ix.shadow_users, 1.0 if any_shadow else 0.0)
+        add(acc, lv, ix.pressured, 1.0 if pressured else 0.0)
+        add(acc, lv, ix.spend, spend)
         add(acc, lv, ix.voiced, 1.0 if voiced[i] else 0.0)
         add(acc, lv, ix.pressure, pressure[i])
         add(acc, lv, ix.capacity, capacity[i])
@@ -265,11 +292,13 @@ METRICS: dict[str, Metric] = {
         Metric("ever_used_share", "share of engineers", "share", "adoption", "Engineers who have ever used an approved tool (the 'have tried it' figure).", label="Ever used an approved tool", symbol="% of engineers", numerator="ever_used", denominator="engineers"),
         Metric("genuine_use_share", "share of engineers", "share", "adoption", "Engineers with at least one use they chose on its merits this week.", label="Genuine use", symbol="% of engineers", numerator="genuine", denominator="engineers"),
         Metric("forced_use_share", "share of engineers", "share", "adoption", "Engineers whose approved-tool use this week was all made under pressure, against their own judgement.", label="Pressured use only", symbol="% of engineers", numerator="forced_only", denominator="engineers"),
+        Metric("pressured_use_share", "share of engineers", "share", "adoption", "Engineers who used AI this week on at least one task type only because of pressure or the norm, against their own judgement.", label="Pressured use", symbol="% of engineers", numerator="pressured", denominator="engineers"),
         Metric("token_use_share", "share of engineers", "share", "adoption", "Engineers whose only use this week was a token use to satisfy the metric.", label="Token use only", symbol="% of engineers", numerator="token_only", denominator="engineers"),
         Metric("shadow_use_share", "share of engineers", "share", "adoption", "Engineers using a tool that is not approved for them (hidden from telemetry).", label="Shadow use", symbol="% of engineers", numerator="shadow_users", denominator="engineers"),
         Metric("pushback_share", "share of engineers", "share", "adoption", "Engineers voicing pushback against the policy this week.", label="Voicing pushback", symbol="% of engineers", numerator="voiced", denominator="engineers"),
         Metric("ai_task_share", "share of work", "share", "adoption", "Share of work (baseline hours) done with an AI tool, approved or not.", by_seniority=True, by_task=True, label="Work done with AI", symbol="% of work", numerator="ai_work", denominator="work"),
         Metric("forced_task_share", "share of work", "share", "adoption", "Share of work done with AI only because of pressure or the norm.", by_seniority=True, by_task=True, label="Work done with AI under pressure", symbol="% of work", numerator="forced_work", denominator="work"),
+        Metric("slowdown_task_share", "share of AI work", "share", "adoption", "Share of the work done with AI (baseline hours) done on tasks where the tool makes that engineer slower.", by_seniority=True, by_task=True, label="AI use where it slows work", symbol="% of AI work", numerator="slow_ai_work", denominator="ai_work"),
         Metric("shadow_task_share", "share of work", "share", "adoption", "Share of work done with unapproved tools.", by_task=True, label="Work done with unapproved tools", symbol="% of work", numerator="shadow_work", denominator="work"),
         Metric("usage_pressure", "index", "level", "adoption", "Mean usage pressure on engineers (0: none).", label="Usage pressure", symbol="index", numerator="pressure", denominator="engineers"),
         # performance
@@ -281,6 +310,9 @@ METRICS: dict[str, Metric] = {
         Metric("verification_share", "share of focus hours", "share", "performance", "Share of focus hours spent reviewing and correcting generated output.", label="Verification", symbol="% of focus hours", numerator="verification", denominator="capacity"),
         # risk
         Metric("risk_exposure", "exposure units per engineer per week", "level", "risk", "Data and security exposure from AI tools: unapproved use counts fully, vetted use a tenth.", label="Data-risk exposure", symbol="units per engineer-week", numerator="risk", denominator="engineers"),
+        # cost
+        Metric("ai_spend", "currency per position per week", "level", "cost", "AI spend per engineer position this week: a seat for each engineer a tool is approved for, usage-priced AI-assisted hours and token uses.", label="AI spend", symbol="per position-week", fmt=",.2f", numerator="spend", denominator="positions"),
+        Metric("gain_per_spend", "gain points per 10 spent per position-week", "level", "cost", "True gain (percentage points) per 10 of AI spend per position-week: what the spend buys (0 without spend).", label="True gain per 10 spent", symbol="points per 10 a position-week", fmt="+.2f", derived=True),
         # people
         Metric("trust_leadership", "index", "index", "people", "Mean trust in leadership.", by_seniority=True, label="Trust in leadership", symbol="0–1", numerator="trust_leadership", denominator="engineers"),
         Metric("trust_ai", "index", "index", "people", "Mean trust in AI output.", by_seniority=True, label="Trust in AI", symbol="0–1", numerator="trust_ai", denominator="engineers"),

@@ -84,6 +84,7 @@ class EngineeringOrg(mesa.Model):
         "do_work",
         "perceive_and_learn",
         "report",
+        "teams_compare_notes",
         "update_trust_and_safety",
         "leadership_reacts",
         "attrition_and_hiring",
@@ -226,11 +227,15 @@ class EngineeringOrg(mesa.Model):
         wf, wk = self.workforce, self.wk
         N, T, K = wf.belief.shape
         self.passes.team_mean(wf.habit.reshape(N, T * K), wk.present, wf.team_starts, wk.peer)
+        wk.engaged_now[:, 0] = wf.engaged
+        self.passes.team_mean(wk.engaged_now, wk.present, wf.team_starts, wk.team_engaged)
         self.passes.choose_tools(wf.bundle(), wk.bundle, self._ch, self.draws.bundle, self.params.choice)
 
     def do_work(self) -> None:
         """3. Work: task time from baseline, the tool's true effect for this engineer, proficiency and verification; defects escape and return as rework."""
-        wk, pa, q = self.wk, self.params, self.behaviour.quality
+        wk, pa, q, w = self.wk, self.params, self.behaviour.quality, self.behaviour.work
+        # Tools get better at code engineers know well with calendar time.
+        wk.handicap[0] = rules.context_handicap(self.spec.organisation.year + self.week / rules.WEEKS_PER_YEAR - w.calibration_year, w.context_improvement)
         self.passes.do_work(self.workforce.bundle(), wk.bundle, self._ch, self.org, pa.work, pa.quality, pa.learning, pa.perception)
         # Cycle time: touch time at this week's pace of task work, plus a review wait that grows with the verification load.
         wait = rules.review_wait(q.review_wait_days, q.review_load_wait, wk.verify_hours.sum() / max(wk.capacity.sum(), 1e-9))
@@ -244,13 +249,17 @@ class EngineeringOrg(mesa.Model):
         N, T, K = wf.belief.shape
         self.passes.perceive(wf.bundle(), wk.bundle, self.draws.bundle, pa.perception)
         self.passes.team_mean(wf.belief.reshape(N, T * K), wk.present, wf.team_starts, wk.peer)
-        self.passes.learn(wf.bundle(), wk.bundle, self._ch, pa.perception, pa.learning, pa.work, pa.people)
+        self.passes.learn(wf.bundle(), wk.bundle, self._ch, self.draws.bundle, pa.perception, pa.learning, pa.work, pa.people)
 
     def report(self) -> None:
         """5. Telemetry counts approved use truly; self-reports are honest only where the team is safe enough."""
         wk = self.wk
         self.passes.report(self.workforce.bundle(), wk.bundle, self._ch, self.params.trust)
         self.telemetry_weekly_active = int(wk.reporting.sum()) / max(int(wk.present.sum()), 1)
+
+    def teams_compare_notes(self) -> None:
+        """5b. Teams compare the task times their honest members saw with each tool; beliefs move toward what was shared."""
+        self.passes.team_retrospective(self.workforce.bundle(), self.wk.bundle, self.params.trust)
 
     def update_trust_and_safety(self) -> None:
         """6. Forced use, barred tools and ignored or punished pushback cost trust and safety; response and feedback safety restore them."""

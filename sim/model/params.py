@@ -138,6 +138,8 @@ class Tool(Strict):
 
     reputation: float = P(1.0, 0.0, 2.0, "multiplier", "How strongly the hype attaches to this tool: engineers' prior belief is hype_prior x reputation.")
     data_risk: float = P(1.0, 0.0, 10.0, "exposure units per task", "Data and security exposure from one task done with this tool while it is NOT approved (vetted tools expose a tenth of it).")
+    seat_cost: float = P(40.0, 0.0, 10_000.0, "currency per engineer-month", "Licence cost of one engineer's access to the tool for a month, paid for every engineer it is approved for.", "2025-2026 list prices of coding assistants, about 20-60 US$ a seat a month (assumption: 40).")
+    usage_cost: float = P(2.0, 0.0, 1_000.0, "currency per AI-assisted hour", "Usage-priced cost (model tokens) of an hour of work done with the tool; token uses pay it too.", "Assumption: agentic coding sessions cost a few dollars an hour in tokens.")
     effects: dict[str, ToolEffect] = Field(..., description="True effect per task type.")
 
 
@@ -177,23 +179,31 @@ def _effects(table: dict[str, tuple[float, float, float]]) -> dict[str, ToolEffe
 
 
 def _default_tools() -> dict[str, Tool]:
+    """Two tools comparable on average that differ by task type (docs/MODEL.md, 'The default tools'): an in-house tool built
+    on the company's code and conventions (better where context matters: tests, debugging, design and review), and a
+    frontier third-party tool (better at greenfield and generic code: boilerplate, large changes). The third-party
+    tool's values are the ones the virtual studies check (METR-2025, PENG-2023); the in-house differences are assumptions."""
     return {
         "inhouse": Tool(
             reputation=0.75,
             data_risk=0.0,
+            seat_cost=25.0,
+            usage_cost=2.0,
             effects=_effects(
                 {
-                    "boilerplate": (0.55, 0.08, 0.20),
-                    "tests_docs": (0.45, 0.08, 0.05),
-                    "debugging": (0.20, 0.22, 0.20),
-                    "complex_change": (0.15, 0.30, 0.35),
-                    "design_review": (0.08, 0.12, 0.10),
+                    "boilerplate": (0.75, 0.06, 0.15),
+                    "tests_docs": (0.70, 0.05, 0.00),
+                    "debugging": (0.45, 0.16, 0.10),
+                    "complex_change": (0.32, 0.25, 0.25),
+                    "design_review": (0.25, 0.09, 0.05),
                 }
             ),
         ),
         "thirdparty": Tool(
             reputation=1.0,
             data_risk=1.0,
+            seat_cost=40.0,
+            usage_cost=3.0,
             effects=_effects(
                 {
                     "boilerplate": (0.90, 0.05, 0.10),
@@ -236,6 +246,7 @@ class Organisation(Strict):
     tools: dict[str, Tool] = Field(default_factory=_default_tools, description="AI coding tools that exist, by name.")
     vetted_risk: float = P(0.1, 0.0, 1.0, "share", "Exposure of an approved (vetted) tool relative to the same tool used unapproved.")
     top_skill_share: float = P(0.2, 0.01, 1.0, "share of engineers", "Share of the initial engineers, the most skilled, counted as top engineers (the attrition of top engineers follows them).", "Definition (assumption): the top fifth.")
+    year: float = P(2026.0, 2020.0, 2040.0, "calendar year", "When the simulated period starts (tools get better at code engineers know well with calendar time: behaviour.work.context_improvement).")
 
     @model_validator(mode="after")
     def _consistent(self) -> "Organisation":
@@ -338,17 +349,22 @@ class Work(Strict):
     focus_hours: float = P(28.0, 5.0, 60.0, "hours per week", "Hours per week an engineer spends on task work (the rest is meetings and overhead).", "Typical maker time in surveys (e.g. 60-70% of a 40 h week).")
     speed_min: float = P(0.7, 0.1, 2.0, "multiplier", "Work speed of a skill-0 engineer relative to a standard engineer.")
     speed_skill: float = P(0.6, 0.0, 3.0, "multiplier per skill", "Added work speed per unit of skill.")
-    expert_discount: float = P(0.75, 0.0, 1.0, "share", "How much of the tool's time saving an engineer with full mastery of the task forgoes (experts on code they know are already fast).", "METR-2025 vs PENG-2023: gains shrink with skill x familiarity.")
+    expert_discount: float = P(0.5, 0.0, 1.0, "share", "How much of the tool's time saving an engineer with full mastery of the task forgoes (experts on code they know are already fast).", "METR-2025 vs PENG-2023: gains shrink with skill x familiarity.")
     greenfield_mastery: float = P(0.3, 0.0, 1.0, "share", "Mastery an engineer brings to context-free work, relative to code they know fully.")
     novice_realisation: float = P(0.75, 0.0, 1.0, "share", "Share of the tool's saving a zero-proficiency user realises (the rest comes with proficiency).")
-    expert_scrutiny: float = P(1.0, 0.0, 5.0, "multiplier per mastery", "Extra verification per unit of mastery: experts on mature code hold output to a higher bar.", "METR-2025: developers rejected or rewrote much AI output in mature repositories.")
-    proficiency_verification_saving: float = P(0.4, 0.0, 1.0, "share", "Share of verification time a fully proficient user saves (knowing what to check).")
+    expert_scrutiny: float = P(2.2, 0.0, 5.0, "multiplier per mastery", "Extra verification per unit of mastery: experts on mature code hold output to a higher bar.", "METR-2025: developers rejected or rewrote much AI output in mature repositories.")
+    proficiency_verification_saving: float = P(0.6, 0.0, 1.0, "share", "Share of verification time a fully proficient user saves (knowing what to check).")
     learning_overhead: float = P(0.09, 0.0, 1.0, "share of task time", "Extra task time (prompting, waiting, wrangling) for a zero-proficiency user; falls with proficiency (the J-curve).")
     task_time_sd: float = P(0.6, 0.0, 2.0, "log hours", "Spread of individual task durations around their expectation (log scale; used by virtual studies).")
     token_use_hours: float = P(0.5, 0.0, 8.0, "hours", "Time one token use takes (a cheap use that satisfies a usage metric and adds nothing).")
     fatigue_drag: float = P(0.3, 0.0, 1.0, "share of focus hours", "Share of focus hours lost at full AI fatigue.")
     generate_verification: float = P(0.5, 0.0, 3.0, "multiplier", "Extra verification for engineers told to generate everything (they supervise output they would have written).")
     min_time_multiplier: float = P(0.05, 0.01, 1.0, "share of task time", "Shortest time a task can take with a tool, relative to without it (a floor on the time multiplier).", "Assumption.")
+    scrutiny_learning: float = P(0.95, 0.0, 1.0, "share", "Share of the extra scrutiny experts give generated output that a fully proficient user no longer needs (they learn what to check and what to trust).", "METR 2026 update: returning developers became faster with AI (assumption for the size).")
+    context_improvement: float = P(0.075, 0.0, 0.9, "share per year", "Share of the tools' handicap on code an engineer knows well (expert_discount, expert_scrutiny) that disappears each year as tools improve (agents that read the codebase).", "METR 2026 update attributes part of the change from slowdown to speed-up to better, agentic tools (assumption for the rate).")
+    configuration_effect: float = P(0.5, 0.0, 1.0, "share", "Share of the tools' handicap on code engineers know well (expert_discount, expert_scrutiny) that a team's fully configured tool no longer has on that team's code.", "Assumption (tools given a codebase's conventions and context need less correction: the METR 2026 update credits part of its change to tools that use context better).")
+    calibration_year: float = P(2025.3, 2020.0, 2040.0, "calendar year", "When the tools were whose handicap expert_discount and expert_scrutiny describe.", "METR-2025 ran from February to June 2025.")
+    tool_fit_sd: float = P(0.25, 0.0, 1.5, "log multiplier", "Spread between engineers of how well a tool suits their stack and habits: each engineer's time saving with a tool is multiplied by exp(this x z - this^2 / 2).", "Assumption (the article: one tool ignores task fit and preference).")
 
 
 class Quality(Strict):
@@ -371,6 +387,7 @@ class Learning(Strict):
     initial_proficiency_sd: float = P(0.05, 0.0, 0.5, "share", "Spread of initial proficiency.")
     learning_rate: float = P(0.08, 0.0, 1.0, "share per week", "Proficiency gained per week of using a tool on all one's work (of the distance left to full proficiency).")
     forgetting: float = P(0.01, 0.0, 0.5, "share per week", "Proficiency lost per week of not using a tool.")
+    transfer: float = P(1.0, 0.0, 1.0, "share", "Share of the learning from using one AI tool that also counts for the others (prompting, knowing what to check and what to trust carry over; the tool's own commands and quirks do not).", "Assumption.")
     token_learning: float = P(0.1, 0.0, 1.0, "share", "Learning from a token use, relative to real use of a whole task type.")
     training_effect: float = P(0.02, 0.0, 0.5, "share per hour", "Proficiency gained per hour of training (of the distance left).")
     familiarity_years: float = P(2.0, 0.1, 20.0, "years", "Time to learn most of the codebase: familiarity = 1 - exp(-tenure / this).")
@@ -382,6 +399,7 @@ class Perception(Strict):
 
     hype_prior: float = P(0.24, -0.5, 0.9, "share of task time", "Time saving engineers expect before using a tool (times its reputation).", "METR-2025: developers forecast 24% less time.")
     prior_sd: float = P(0.08, 0.0, 0.5, "share of task time", "Spread of prior expectations between engineers.")
+    prior_shared: float = P(0.7, 0.0, 1.0, "share of variance", "Share of the spread of an engineer's prior expectations that is common to all AI tools and task types (their optimism about AI in general); the rest is particular to each tool and task type.", "Assumption (hype is about AI in general; with independent priors, the best of two equivalent tools always looks better than either: a winner's curse).")
     effort_discount: float = P(0.8, 0.0, 1.0, "share", "Share of verification and waiting time engineers do not count as time spent when judging speed (it feels easy).", "METR-2025: felt 20% faster while 19% slower.")
     optimism: float = P(0.08, -0.5, 0.5, "share of task time", "Constant optimism in judging one's own speed-up.")
     anchoring: float = P(0.5, 0.0, 0.99, "share", "Weight of the current belief in what an engineer perceives after a task (perception is anchored on expectation).")
@@ -390,26 +408,41 @@ class Perception(Strict):
     outside_word: float = P(0.02, 0.0, 1.0, "share per week", "How far beliefs about a tool one does not use at work this week move toward what one would perceive using it (word of mouth, use outside work).")
     peer_influence: float = P(0.05, 0.0, 1.0, "share per week", "How far beliefs move toward the team's mean belief each week.")
     publication_weight: float = P(0.3, 0.0, 1.0, "share", "How far a result published by leadership (outcome review, pilot) moves beliefs toward it.")
-    trust_ai_rate: float = P(0.08, 0.0, 1.0, "share per week", "How fast trust in AI output follows experience.")
-    initial_trust_ai: float = P(0.5, 0.0, 1.0, "index", "Trust in AI output before using it.")
+    trust_ai_rate: float = P(0.19, 0.0, 1.0, "share per week", "How fast trust in AI output rises toward what a better week supports.")
+    trust_ai_loss_rate: float = P(0.57, 0.0, 1.0, "share per week", "How fast trust in AI output falls toward what a worse week supports (faster than it rises).", "Negativity bias in trust in automation: trust falls after failures faster than it grows with successes (Lee & See 2004; Dietvorst, Simmons & Massey 2015, algorithm aversion); assumption for the value.")
+    error_noise_sd: float = P(0.78, 0.0, 2.0, "log-sd", "Week-to-week spread of the errors an engineer runs into in AI output around what is expected for their tasks (lognormal).", "Assumption.")
+    initial_trust_ai: float = P(0.6, 0.0, 1.0, "index", "Trust in the accuracy of AI output before using it at work (optimistic: the hype).", "Assumption; METR-2025 developers expected a 24% saving.")
+    error_weight: float = P(6.5, 0.0, 10.0, "trust per verification share", "How much the errors one finds in generated output (verification time as a share of one's AI-assisted hours) lower the trust in its accuracy that a week of use supports: the target is 1 - this x that share.", "Stack Overflow Developer Surveys 2024-2025: trust in AI accuracy fell from 43% to 33% while use spread.")
+    experience_rate: float = P(0.44, 0.0, 1.0, "share per week", "How fast an engineer's running experience of AI's saving follows each week's perceived saving.", "Assumption.")
 
 
 class Choice(Strict):
     """The weekly discrete choice of whether and which tool to use, per task type."""
 
-    affinity_sd: float = P(4.0, 0.0, 10.0, "utility", "Spread between engineers of a lasting personal inclination for or against using AI.")
-    benefit_weight: float = P(16.0, 0.0, 100.0, "utility per share of time", "Weight of the believed net time saving.")
-    hurdle: float = P(0.1, -0.5, 0.5, "share of task time", "Believed saving needed before using a tool is worth the bother.")
-    trust_weight: float = P(4.0, 0.0, 20.0, "utility per trust", "Weight of trust in AI output (centred at 0.5).")
-    peer_weight: float = P(3.0, 0.0, 20.0, "utility per share", "Weight of the team's use of the tool on this task type last week (centred at 0.5).")
-    habit_weight: float = P(3.0, 0.0, 20.0, "utility", "Utility of having used the tool for this task type last week.")
-    trial_barrier: float = P(4.5, 0.0, 20.0, "utility", "Cost of trying a tool on a task type for the first time (learning a new way of working).")
-    pressure_weight: float = P(6.0, 0.0, 20.0, "utility per pressure", "Weight of usage pressure.")
+    affinity_sd: float = P(4.5, 0.0, 10.0, "utility", "Spread between engineers of a lasting personal inclination for or against using AI.")
+    tool_taste_sd: float = P(0.5, 0.0, 10.0, "utility", "Spread of engineers' personal liking for each tool (editor integration, habits), whatever its effect.", "Assumption (the article: preference).")
+    tool_nesting: float = P(0.3, 0.05, 1.0, "share", "Nesting of the tools in the choice of whether to use AI (nested logit): 1 treats each tool as one more alternative to doing without, so more approved tools mean more AI use; near 0 only the best tool decides whether AI is used, and the others only which tool.", "McFadden 1978 (nested logit); Train 2009, ch. 4 (it removes the independence of irrelevant alternatives of the plain logit); assumption for the value.")
+    novelty_weight: float = P(12.8, 0.0, 20.0, "utility", "Extra appeal of a tool an engineer has only just started using (curiosity); it fades with weeks of use.", "Novelty effect in technology adoption; a voluntary roll-out's adoption peaked and settled lower (arXiv:2509.19708).")
+    novelty_weeks: float = P(8.7, 0.5, 104.0, "weeks", "Weeks of use over which the novelty appeal falls to 1/e of its start.", "Assumption.")
+    fatigue_weight: float = P(5.7, 0.0, 20.0, "utility per fatigue", "How much AI fatigue (the wear of reviewing and fixing generated code) puts an engineer off using AI.", "Howdy.com 2025: a third of workers say fixing AI's mistakes takes as long as not using it (assumption for the weight).")
+    safe_decline: float = P(0.58, 0.0, 1.0, "share", "Share of the usage pressure an engineer resists when their team is safe enough for them to say 'this doesn't help': they decline ill-fitting and token uses.", "Edmondson 1999 (voice needs psychological safety); Howdy.com 2025: pretending to use AI is a response to pressure.")
+    benefit_weight: float = P(4.3, 0.0, 100.0, "utility per share of time", "Weight of the believed net time saving.")
+    hurdle: float = P(0.058, -0.5, 0.5, "share of task time", "Believed saving needed before using a tool is worth the bother.")
+    trust_weight: float = P(11.0, 0.0, 20.0, "utility per trust", "Weight of trust in AI output (centred at 0.5).")
+    peer_weight: float = P(1.9, 0.0, 20.0, "utility per share", "Weight of the team's use of AI (any tool) on this task type last week (centred at 0.5).")
+    habit_weight: float = P(0.97, 0.0, 20.0, "utility", "Utility of having used the tool for this task type last week.")
+    trial_barrier: float = P(3.2, 0.0, 20.0, "utility", "Cost of trying a tool on a task type for the first time (learning a new way of working).")
+    pressure_weight: float = P(5.5, 0.0, 20.0, "utility per pressure", "Weight of usage pressure.")
     endorsement_weight: float = P(2.0, 0.0, 20.0, "utility per endorsement", "Weight of leadership's published backing (+) or advice against (-).")
     norm_weight: float = P(12.0, 0.0, 20.0, "utility", "Weight of the generate-don't-write norm on those it targets.")
     shadow_gap: float = P(0.1, 0.0, 1.0, "share of task time", "Believed advantage of an unapproved tool over the best approved one before anyone uses it unapproved.")
     shadow_penalty: float = P(2.0, 0.0, 20.0, "utility", "Utility cost of using an unapproved tool (fear of being caught); multiplied by 1 + enforcement.")
-    token_propensity: float = P(0.8, 0.0, 1.0, "probability per pressure", "Chance per unit of pressure that an engineer with no real use this week makes a token use.")
+    token_propensity: float = P(0.58, 0.0, 1.0, "probability per pressure", "Chance per unit of pressure that an engineer with no real use this week makes a token use.")
+    adoption_innovation: float = P(0.044, 0.0, 1.0, "probability per week", "Weekly chance that an engineer starts working with AI on their own, whatever their team does (before the appeal).", "Bass 1969 (innovation coefficient); assumption for the value.")
+    adoption_imitation: float = P(0.93, 0.0, 2.0, "probability per week per share", "Extra weekly chance of starting to work with AI per share of one's team already working with it (before the appeal).", "Bass 1969 (imitation coefficient); Rogers 2003 (peers as the main channel of adoption); assumption for the value.")
+    engagement_barrier: float = P(9.4, 0.0, 20.0, "utility", "Cost of using AI on a task for an engineer who has not made it part of their way of working (set-up, switching habits); pressure can outweigh it.", "Assumption.")
+    discontinue_rate: float = P(0.68, 0.0, 1.0, "probability per week", "Weekly chance that an engineer working with AI gives it up when keeping it has no appeal at all (scaled by the logistic of minus the continuance utility).", "Rogers 2003 (discontinuance by disenchantment); a voluntary roll-out's use peaked and settled lower (arXiv:2509.19708); assumption for the value.")
+    confirmation_weight: float = P(2.6, 0.0, 5.0, "multiplier", "Weight of the shortfall of the experienced saving against the expectation held when starting, beside the saving itself, in keeping AI.", "Bhattacherjee 2001 (expectation-confirmation model of continuance); assumption for the value.")
 
 
 class Trust(Strict):
@@ -428,6 +461,8 @@ class Trust(Strict):
     safety_from_enforcement: float = P(0.25, 0.0, 1.0, "index", "Safety the climate loses at full usage enforcement.")
     punishment_cost: float = P(0.3, 0.0, 2.0, "safety per punished share", "Safety a team loses per share of its members punished for dissent in a week.")
     honesty_threshold: float = P(0.5, 0.0, 1.0, "index", "Mean safety an engineer needs before reporting honestly.")
+    team_learning: float = P(0.23, 0.0, 1.0, "share per week", "How far beliefs move each week toward the time savings the team's honest members actually saw (task times compared in retrospectives); in an unsafe team slowdowns are not admitted, so there is less to learn from.", "Edmondson 1999: team learning behaviour needs psychological safety (assumption for the rate).")
+    configuration_rate: float = P(0.05, 0.0, 1.0, "share per week per reporting share", "How fast a team configures a tool for its own code (rules files, context, examples, guidance per task type), per share of its members who honestly report working with it on a task type; where people do not feel safe to say what goes badly, nothing is fixed.", "The article: honest feedback is what fixes task fit, verification cost and tool choice; Edmondson 1999 (team learning needs psychological safety); assumption for the rate.")
     honesty_threshold_sd: float = P(0.15, 0.0, 0.5, "index", "Spread of that threshold between engineers.")
     wanted_gain: float = P(0.3, -0.5, 0.9, "relative change", "The productivity gain leadership wants to hear when it pushes AI; slanted reports lean toward it.")
     voice_gap: float = P(0.1, 0.0, 1.0, "share of task time", "Believed harm from the policy (a better tool barred, or forced use) before an engineer considers speaking up.")

@@ -33,6 +33,11 @@ def drawn_share(mean, sd, z):
     return np.minimum(np.maximum(mean + sd * z, 0.0), 1.0)
 
 
+def prior_noise(z_shared, z_own, prior_shared: float):
+    """A standard normal for one prior belief: a part shared by all of an engineer's priors about AI tools (their optimism about AI) and a part of its own."""
+    return np.sqrt(prior_shared) * z_shared + np.sqrt(1.0 - prior_shared) * z_own
+
+
 def prior_belief(hype_prior: float, reputation, prior_sd: float, z):
     """A new engineer's belief about a tool's time saving before using it: the hype times the tool's reputation, plus a personal spread."""
     return np.minimum(np.maximum(hype_prior * reputation + prior_sd * z, BELIEF_MIN), BELIEF_MAX)
@@ -63,9 +68,12 @@ def time_components(
     mast,
     proficiency,
     extra_verification,
+    fit,
+    handicap,
     expert_discount: float,
     novice_realisation: float,
     expert_scrutiny: float,
+    scrutiny_learning: float,
     proficiency_verification_saving: float,
     learning_overhead: float,
 ):
@@ -73,16 +81,41 @@ def time_components(
 
     ``time_saving`` and ``verification`` are the tool's true effects on the codable
     part of the task type, ``codable`` that part's share of task time, ``mast`` the
-    engineer's mastery of the task type, ``proficiency`` with the tool, and
+    engineer's mastery of the task type, ``proficiency`` with the tool,
     ``extra_verification`` the added supervision load of an engineer under the
-    generate-don't-write norm. The task's time multiplier is ``1 - gain + verify + overhead``.
+    generate-don't-write norm, ``fit`` how well the tool suits this engineer
+    (``tool_fit``) and ``handicap`` how much of the tools' handicap on known code
+    is left in the current year (``context_handicap``). The task's time multiplier
+    is ``1 - gain + verify + overhead``.
     """
     p = proficiency
     realised = novice_realisation + (1.0 - novice_realisation) * p
-    gain = codable * time_saving * (1.0 - expert_discount * mast) * realised
-    verify = codable * verification * (1.0 + expert_scrutiny * mast) * (1.0 - proficiency_verification_saving * p) * (1.0 + extra_verification)
+    discount = np.minimum(expert_discount * handicap, 1.0)
+    scrutiny = expert_scrutiny * handicap * (1.0 - scrutiny_learning * p)
+    gain = codable * time_saving * fit * (1.0 - discount * mast) * realised
+    verify = codable * verification * (1.0 + scrutiny * mast) * (1.0 - proficiency_verification_saving * p) * (1.0 + extra_verification)
     overhead = codable * learning_overhead * (1.0 - p)
     return gain, verify, overhead
+
+
+def context_handicap(years_since_calibration, context_improvement: float):
+    """Share of the tools' handicap on code an engineer knows well left after some years of tool improvement (1 at calibration)."""
+    return (1.0 - context_improvement) ** years_since_calibration
+
+
+def configured_handicap(handicap, config, configuration_effect: float):
+    """Share of the tools' handicap on known code left for a team (share): the calendar's share, less what the team's configuration of the tool removes."""
+    return handicap * (1.0 - configuration_effect * config)
+
+
+def configuration_growth(config, reporting_share, configuration_rate: float):
+    """A team's configuration of a tool for a task type after a retrospective (share): grows with the share of members who honestly reported working with it."""
+    return config + configuration_rate * reporting_share * (1.0 - config)
+
+
+def tool_fit(z, tool_fit_sd: float):
+    """How well a tool suits one engineer's stack and habits: a multiplier on its time saving, mean 1 (lognormal from a standard normal z)."""
+    return np.exp(tool_fit_sd * z - 0.5 * tool_fit_sd * tool_fit_sd)
 
 
 def time_multiplier(gain, verify, overhead, min_multiplier: float):
@@ -101,6 +134,9 @@ def tool_utility(
     habit,
     tried,
     endorsement,
+    taste,
+    novel,
+    fatigue,
     benefit_weight: float,
     hurdle: float,
     trust_weight: float,
@@ -108,16 +144,24 @@ def tool_utility(
     habit_weight: float,
     trial_barrier: float,
     endorsement_weight: float,
+    novelty_weight: float,
+    fatigue_weight: float,
 ):
-    """Utility of using a tool on a task type, before policy pressure (doing without AI has utility 0)."""
+    """Utility of using a tool on a task type, before policy pressure (doing without AI has utility 0).
+
+    ``taste`` is the engineer's liking for this tool (utility), ``novel`` its novelty (``novelty``, 0 to 1) and
+    ``fatigue`` the engineer's AI fatigue (the wear of reviewing and fixing generated code)."""
     return (
         benefit_weight * (belief - hurdle)
         + affinity
+        + taste
         + trust_weight * (trust_ai - 0.5)
         + peer_weight * (peer_share - 0.5)
         + habit_weight * habit
         - trial_barrier * (1.0 - tried)
         + endorsement_weight * endorsement
+        + novelty_weight * novel
+        - fatigue_weight * fatigue
     )
 
 
@@ -129,6 +173,28 @@ def choice_weight(utility):
 def pressure_utility(pressure, norm, pressure_weight: float, norm_weight: float):
     """Utility that usage pressure and the generate-don't-write norm add to every approved tool (``norm``: 1 if under it)."""
     return pressure_weight * pressure + norm_weight * norm
+
+
+def felt_pressure(pressure, safe, safe_decline: float):
+    """The part of the policy's push an engineer gives in to: all of it, or less where they feel safe to say 'this doesn't help' (``safe``: 1 or 0)."""
+    return pressure * (1.0 - safe_decline * safe)
+
+
+def novelty(weeks_used, tried, novelty_weeks: float):
+    """Novelty appeal of a tool (0 to 1): full when first tried, fading with weeks of use; none before it is tried."""
+    return tried * np.exp(-weeks_used / novelty_weeks)
+
+
+def nest_scale(weights, nesting: float):
+    """Factor that turns the tools' weights exp(V / nesting) into nested-logit weights (no AI keeps weight 1): S^(nesting - 1), S their sum (1 if none is available).
+
+    With nesting 1 this is the plain logit; below 1 the tools share one nest, so the chance of using AI at all follows the
+    nest's log-sum, nesting * log S, and a second tool like the first barely raises it (McFadden 1978).
+    """
+    total = 0.0
+    for w in weights:
+        total += w
+    return total ** (nesting - 1.0) if total > 0.0 else 1.0
 
 
 def pick(u, weights):
@@ -153,16 +219,58 @@ def pick(u, weights):
     return c
 
 
-def shadow_probability(advantage, affinity, enforcement, benefit_weight: float, shadow_gap: float, shadow_penalty: float):
-    """Chance of doing a task with a barred tool believed better by ``advantage`` (share of time) than the best approved option (logistic; 0 below the gap)."""
-    u = benefit_weight * (np.maximum(advantage, shadow_gap) - shadow_gap) + affinity - shadow_penalty * (1.0 + enforcement)
+def shadow_probability(advantage, affinity, enforcement, barrier, benefit_weight: float, shadow_gap: float, shadow_penalty: float):
+    """Chance of doing a task with a barred tool believed better by ``advantage`` (share of time) than the best approved option (logistic; 0 below the gap).
+
+    ``barrier``: the engagement barrier (utility) of one who does not work with AI, 0 for one who does (7.7a).
+    """
+    u = benefit_weight * (np.maximum(advantage, shadow_gap) - shadow_gap) + affinity - shadow_penalty * (1.0 + enforcement) - barrier
     p = 1.0 / (1.0 + np.exp(-np.minimum(np.maximum(u, -50.0), 50.0)))
     return (advantage > shadow_gap) * p
+
+
+# --- Working with AI: adoption and discontinuance ----------------------------
+
+
+def logistic(u):
+    """The logistic function 1 / (1 + exp(-u)) of a utility (probability), with u capped at +-50."""
+    return 1.0 / (1.0 + np.exp(-np.minimum(np.maximum(u, -50.0), 50.0)))
+
+
+def adoption_appeal(expected, affinity, trust_ai, endorsement, novel, peer_engaged, benefit_weight: float, hurdle: float, trust_weight: float,
+                    endorsement_weight: float, novelty_weight: float, peer_weight: float):
+    """Utility of making AI part of one's way of working: the expected saving over the hurdle (share of task time), inclination, trust in AI, leadership's backing, curiosity while AI is new to one, and the team's example."""
+    return (benefit_weight * (expected - hurdle) + affinity + trust_weight * (trust_ai - 0.5) + endorsement_weight * endorsement
+            + novelty_weight * novel + peer_weight * (peer_engaged - 0.5))
+
+
+def adoption_probability(appeal, peer_engaged, innovation: float, imitation: float):
+    """Weekly chance of starting to work with AI (probability): a Bass hazard (innovation + imitation x the team's share working with AI) times the logistic of the appeal."""
+    hazard = np.minimum(np.maximum(innovation + imitation * peer_engaged, 0.0), 1.0)
+    return hazard * (1.0 / (1.0 + np.exp(-np.minimum(np.maximum(appeal, -50.0), 50.0))))
+
+
+def continuance_utility(experience, expectation, affinity, trust_ai, fatigue, novel, benefit_weight: float, hurdle: float,
+                        confirmation_weight: float, trust_weight: float, fatigue_weight: float, novelty_weight: float):
+    """Utility of keeping AI in one's way of working (expectation-confirmation): the experienced saving over the hurdle, its shortfall against the expectation held when starting, inclination, trust in AI, the novelty while it lasts, less fatigue."""
+    return (benefit_weight * ((experience - hurdle) + confirmation_weight * (experience - expectation)) + affinity
+            + trust_weight * (trust_ai - 0.5) + novelty_weight * novel - fatigue_weight * fatigue)
+
+
+def discontinue_probability(continuance, discontinue_rate: float):
+    """Weekly chance of giving AI up (probability): the rate times the logistic of minus the continuance utility."""
+    return discontinue_rate * (1.0 - 1.0 / (1.0 + np.exp(-np.minimum(np.maximum(continuance, -50.0), 50.0))))
 
 
 def token_probability(pressure, token_propensity: float):
     """Chance that an engineer with no real AI use this week makes a token use (probability)."""
     return np.minimum(np.maximum(token_propensity * pressure, 0.0), 1.0)
+
+
+def study_use_probability(belief, affinity, benefit_weight: float, hurdle: float):
+    """Chance that a study participant allowed AI on a task uses it, when the study lets them choose (logit on the believed saving)."""
+    u = benefit_weight * (belief - hurdle) + affinity
+    return 1.0 / (1.0 + np.exp(-np.minimum(np.maximum(u, -50.0), 50.0)))
 
 
 # --- Work, defects, rework ----------------------------------------------------
@@ -258,6 +366,11 @@ def learn_proficiency(p, intensity, learning_rate: float, forgetting: float):
     return active * learned + np.logical_not(active) * (p * (1.0 - forgetting))
 
 
+def transferred_intensity(own, other, transfer: float):
+    """Learning intensity for one tool (share of work): its own use plus the part of one's other AI use that carries over."""
+    return own + transfer * other
+
+
 def trained_proficiency(p, hours, training_effect: float):
     """Proficiency after ``hours`` of training: each hour closes a share of the distance to 1."""
     return 1.0 - (1.0 - p) * (1.0 - training_effect) ** hours
@@ -268,9 +381,21 @@ def token_intensity(token_learning: float, n_tools):
     return token_learning / n_tools
 
 
-def trust_ai_target(perceived):
-    """Trust in AI output that one week's perceived saving supports (index)."""
-    return np.minimum(np.maximum(0.5 + perceived, 0.0), 1.0)
+def errors_seen(error_share, z, error_noise_sd: float):
+    """Share of one's AI-assisted time spent on its errors as one lives it this week: the expected share times a mean-one lognormal (luck: which outputs were wrong)."""
+    return error_share * np.exp(error_noise_sd * z - 0.5 * error_noise_sd * error_noise_sd)
+
+
+def trust_ai_update(trust, target, gain_rate: float, loss_rate: float):
+    """Trust in AI moves toward the week's target, faster down than up (negativity bias: one bad experience weighs more than a good one)."""
+    rate = loss_rate if target < trust else gain_rate
+    return trust + rate * (target - trust)
+
+
+def trust_ai_target(error_share, error_weight: float):
+    """Trust in the accuracy of AI output that one week of use supports (index): the less of one's AI-assisted time goes to finding
+    and fixing its errors (``error_share``: verification hours over AI-assisted hours), the more one trusts it."""
+    return np.minimum(np.maximum(1.0 - error_weight * error_share, 0.0), 1.0)
 
 
 # --- Fatigue, morale ----------------------------------------------------------
@@ -358,6 +483,11 @@ def safety_climate(initial: float, feedback_safety, enforcement, from_feedback: 
 def safety_change(safety, climate, punished_share, rate: float, punishment_cost: float):
     """Team safety after a week: toward the climate, minus the share of the team punished for dissent."""
     return np.minimum(np.maximum(safety + rate * (climate - safety) - punishment_cost * punished_share, 0.0), 1.0)
+
+
+def weekly_seat_cost(seat_cost_per_month: float):
+    """A tool seat's cost for one week (currency): a month's price times 12 months over 52 weeks."""
+    return seat_cost_per_month * 12.0 / WEEKS_PER_YEAR
 
 
 def after_transparency(trust, transparency_gain: float):

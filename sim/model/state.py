@@ -28,6 +28,8 @@ class OrgTables:
     verification: np.ndarray  # [T,K]
     defect_change: np.ndarray  # [T,K]
     data_risk: np.ndarray  # [T]
+    seat_cost: np.ndarray  # [T] currency per engineer-month
+    usage_cost: np.ndarray  # [T] currency per AI-assisted hour
     vetted_risk: float
     level_share: np.ndarray  # [3]
     level_skill_mean: np.ndarray  # [3]
@@ -57,6 +59,8 @@ class OrgTables:
             verification=tk("verification"),
             defect_change=tk("defect_change"),
             data_risk=np.array([org.tools[j].data_risk for j in tools]),
+            seat_cost=np.array([org.tools[j].seat_cost for j in tools]),
+            usage_cost=np.array([org.tools[j].usage_cost for j in tools]),
             vetted_risk=org.vetted_risk,
             level_share=np.array([lv.share for lv in levels]),
             level_skill_mean=np.array([lv.skill_mean for lv in levels]),
@@ -105,12 +109,21 @@ STATE: tuple[StateVar, ...] = (
     StateVar("morale", float, ("engineer",), "Morale (index)."),
     StateVar("honesty_threshold", float, ("engineer",), "Team safety this engineer needs before reporting honestly (index)."),
     StateVar("affinity", float, ("engineer",), "Lasting personal inclination toward AI (utility)."),
+    StateVar("tool_fit", float, ("engineer", "tool"), "How well each tool suits this engineer's stack and habits (multiplier on its time saving, mean 1)."),
+    StateVar("tool_taste", float, ("engineer", "tool"), "Personal liking for each tool, whatever its effect (utility)."),
+    StateVar("weeks_used", float, ("engineer", "tool"), "Weeks in which the engineer used each tool (the novelty fades with them)."),
     StateVar("habit", float, ("engineer", "tool", "task"), "1 where the tool was used on the task type last week."),
     StateVar("tried", bool, ("engineer", "tool", "task"), "The tool was ever used on the task type."),
     StateVar("ever_used", bool, ("engineer",), "Ever used an approved tool (token uses included)."),
+    StateVar("engaged", bool, ("engineer",), "AI is part of this engineer's way of working (adopted and not given up)."),
+    StateVar("weeks_with_ai", float, ("engineer",), "Weeks in which the engineer used AI on real work, any tool (the novelty of AI fades with them)."),
+    StateVar("ever_engaged", bool, ("engineer",), "Has worked with AI at this company (then judges it by experience, not by the hype)."),
+    StateVar("expectation", float, ("engineer",), "Saving the engineer expected when they started working with AI (share of task time)."),
+    StateVar("experience", float, ("engineer",), "Running mean of the saving the engineer has perceived since starting (share of task time)."),
     StateVar("rework_pending", float, ("engineer",), "Hours of rework waiting from escaped defects (stays with the slot)."),
     StateVar("n_hired", np.int64, ("engineer",), "Times the slot was filled by a hire."),
     StateVar("safety", float, ("team",), "Psychological safety of each team (index)."),
+    StateVar("team_config", float, ("team", "tool_task"), "How far each team has configured each tool for its own code on each task type (share; rules.configured_handicap)."),
 )
 
 

@@ -77,6 +77,8 @@ DECISIONS: tuple[Decision, ...] = (
     Decision("voice", "uniform", False, "Whether a dissatisfied engineer speaks up."),
     Decision("leave", "uniform", False, "Whether an engineer leaves."),
     Decision("perception", "normal", True, "Noise in an engineer's perception of the speed-up on a task type."),
+    Decision("engage", "uniform", False, "Whether an engineer starts, or gives up, working with AI."),
+    Decision("errors", "normal", False, "Luck in how many of AI's errors an engineer runs into this week."),
 )
 
 #: The week's draws as a kernel bundle: per-task decisions are [K, N] arrays, the others [N].

@@ -15,6 +15,8 @@ ScratchVar = bundles.ArrayVar
 
 SCRATCH: tuple[ScratchVar, ...] = (
     ScratchVar("present", bool, ("engineer",), "Works this week (the slot was filled at the start of the week)."),
+    ScratchVar("engaged_now", float, ("engineer", "one"), "1 where the engineer works with AI at the start of the week (for the team means)."),
+    ScratchVar("team_engaged", float, ("team", "one"), "Share of each team's present engineers working with AI at the start of the week."),
     ScratchVar("choice", np.int64, ("engineer", "task"), "Option chosen per task type: 0 no AI, j+1 tool j."),
     ScratchVar("shadow", bool, ("engineer", "task"), "Used a tool not approved for the engineer (hidden from telemetry)."),
     ScratchVar("forced", bool, ("engineer", "task"), "Used an approved tool only because of pressure or the norm."),
@@ -38,6 +40,9 @@ SCRATCH: tuple[ScratchVar, ...] = (
     ScratchVar("voiced", bool, ("engineer",), "Voiced pushback against the policy."),
     ScratchVar("punished", float, ("engineer",), "Punishment for voiced pushback (index)."),
     ScratchVar("leavers", bool, ("engineer",), "Leaves at the end of this week."),
+    ScratchVar("handicap", float, ("one",), "Share of the tools' handicap on known code left this week (rules.context_handicap).", 1.0),
+    ScratchVar("retro", float, ("team", "tool_task"), "Per team, the time saving its honest members saw with each tool on each task type (retrospective)."),
+    ScratchVar("retro_n", float, ("team", "tool_task"), "Per team, how many honest members' experiences each retrospective figure pools."),
 )
 
 #: The week's scratch as a kernel bundle.
@@ -48,7 +53,7 @@ class WeekData:
     """The week's scratch arrays (``SCRATCH``), plus the organisation-level outcomes the model computes from them."""
 
     def __init__(self, n: int, n_tools: int, n_tasks: int, n_teams: int):
-        sizes = {"engineer": n, "tool": n_tools, "task": n_tasks, "team": n_teams, "tool_task": n_tools * n_tasks}
+        sizes = {"engineer": n, "tool": n_tools, "task": n_tasks, "team": n_teams, "tool_task": n_tools * n_tasks, "one": 1}
         bundles.allocate(self, SCRATCH, sizes)
         self.cycle_time_task = np.zeros(n_tasks)  # days, per task type
         self.cycle_time = 0.0  # days, the organisation's

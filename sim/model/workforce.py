@@ -25,7 +25,7 @@ class Workforce:
         self.team = np.arange(n, dtype=np.int64) // team_size  # teams are contiguous runs of slots
         self.n_teams = int(self.team[-1]) + 1
         self.team_starts = np.arange(0, n, team_size, dtype=np.int64)
-        sizes = {"engineer": n, "tool": tables.n_tools, "task": tables.n_tasks, "team": self.n_teams}
+        sizes = {"engineer": n, "tool": tables.n_tools, "task": tables.n_tasks, "team": self.n_teams, "tool_task": tables.n_tools * tables.n_tasks}
         bundles.allocate(self, STATE, sizes)
         self._bundle = None
         self.org_bundle = tables.bundle()  # what hiring reads, as the kernels read it
@@ -47,7 +47,7 @@ class Workforce:
     @property
     def draw_width(self) -> int:
         T, K = self.tables.n_tools, self.tables.n_tasks
-        return 3 + 2 * (T + T * K + 3)  # level, tenure, spare; pairs of uniforms for each normal (Box-Muller)
+        return 3 + 2 * (3 * T + T * K + 4)  # level, tenure, spare; pairs of uniforms for each normal (Box-Muller)
 
     def fill(self, slots: np.ndarray, source: "np.random.Generator | int", *, new_hire: bool) -> None:
         """Put new engineers in ``slots``: seniority, skill, tenure, task mix, tool state, trust and morale drawn from the organisation."""

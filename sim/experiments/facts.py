@@ -33,6 +33,7 @@ from sim.model.scenarios import _format_validation, field_at, load_org_data, loa
 from sim.paths import bundled
 
 from .runner import ProgressFn, run_scenarios
+from .studies import yaml_files
 
 FACT_DIR = bundled("studies") / "facts"
 
@@ -376,14 +377,7 @@ def load_fact_file(path: str | Path) -> list[Fact]:
 def load_facts(directory: str | Path | None = None) -> list[Fact]:
     """Every fact in a folder's fact files (default: the built-in facts, studies/facts), files sorted by name; ids must be
     unique across the folder."""
-    d = Path(directory) if directory is not None else FACT_DIR
-    if not d.exists():
-        raise InputError("folder not found", source=str(d))
-    if not d.is_dir():
-        raise InputError("is not a folder of fact files", source=str(d))
-    files = sorted(list(d.glob("*.yaml")) + list(d.glob("*.yml")))
-    if not files:
-        raise InputError("holds no fact files (*.yaml)", source=str(d))
+    files = yaml_files(Path(directory) if directory is not None else FACT_DIR, "fact")
     facts: list[Fact] = []
     seen: dict[str, str] = {}
     errors: list[InputError] = []

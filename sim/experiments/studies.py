@@ -107,16 +107,21 @@ def load_study(path: str | Path) -> Study:
         raise _format_validation(e, str(path), Study, data) from None
 
 
+def yaml_files(directory: Path, kind: str) -> list[Path]:
+    """The YAML files of a folder of ``kind`` files ("study", "fact"), sorted by name; one clear error if there is no such folder or file."""
+    if not directory.exists():
+        raise InputError("folder not found", source=str(directory))
+    if not directory.is_dir():
+        raise InputError(f"is not a folder of {kind} files", source=str(directory))
+    files = sorted(list(directory.glob("*.yaml")) + list(directory.glob("*.yml")))
+    if not files:
+        raise InputError(f"holds no {kind} files (*.yaml)", source=str(directory))
+    return files
+
+
 def load_studies(directory: str | Path | None = None) -> list[tuple[Path, Study]]:
     """Every study file in a folder (default: the built-in studies), sorted by name."""
-    d = Path(directory) if directory is not None else STUDY_DIR
-    if not d.exists():
-        raise InputError("folder not found", source=str(d))
-    if not d.is_dir():
-        raise InputError("is not a folder of study files", source=str(d))
-    files = sorted(list(d.glob("*.yaml")) + list(d.glob("*.yml")))
-    if not files:
-        raise InputError("holds no study files (*.yaml)", source=str(d))
+    files = yaml_files(Path(directory) if directory is not None else STUDY_DIR, "study")
     studies = [(f, load_study(f)) for f in files]
     seen: dict[str, Path] = {}
     for f, study in studies:

@@ -34,6 +34,7 @@ import json
 import logging
 import multiprocessing
 import os
+import pickle
 import shutil
 import signal
 import sys
@@ -234,15 +235,19 @@ class JobStore:
             self.state.set("lru", lru)
 
     def keep(self, key: str, value: Any) -> None:
-        """Store a finished result, then drop the least recently used others until the cache is within its bound."""
+        """Store a finished result: first make room for it (least recently used others go), then store it, then drop more
+        if the store grew beyond its bound. A poll sees the job done once the result is stored, so the room is made first
+        and the cache is within its bound whenever a result is visible."""
+        self._evict(keep=key, room=len(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)))
         self.results.set(key, value)
         self._touch(key)
         self._evict(keep=key)
 
-    def _evict(self, keep: str | None) -> None:
-        """Drop least recently used results (never ``keep``) while the cache holds more than ``cache_limit`` bytes. A single
-        result larger than the whole bound is kept alone until the next one arrives (checks before a run bound its size)."""
-        while self.results.volume() > self.cache_limit:
+    def _evict(self, keep: str | None, room: int = 0) -> None:
+        """Drop least recently used results (never ``keep``) while the cache holds more than ``cache_limit`` bytes less
+        ``room``. A single result larger than the whole bound is kept alone until the next one arrives (checks before a run
+        bound its size)."""
+        while self.results.volume() + room > self.cache_limit:
             with self.state.transact():
                 lru = self.state.get("lru", {})
                 victim = next((k for k in lru if k != keep), None)

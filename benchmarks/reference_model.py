@@ -142,6 +142,8 @@ class Engineer(mesa.Agent):
             best_permitted = 0.0
             w_free = [0.0] * T
             w_push = [0.0] * T
+            v = [0.0] * T
+            permit_k = [bool(permit[j][k]) for j in range(T)]
             peer_ai = 0.0  # the team's use of AI (any tool) on this task type last week
             for j in range(T):
                 peer_ai += peer[j][k]
@@ -152,11 +154,11 @@ class Engineer(mesa.Agent):
                     u = R.tool_utility(b, self.affinity, self.trust_ai, peer_ai, self.habit[j][k], 1.0 if self.tried[j][k] else 0.0,
                                        endorse[j][k], self.tool_taste[j], novel, self.fatigue, ch.benefit_weight, ch.hurdle, ch.trust_weight,
                                        ch.peer_weight, ch.habit_weight, ch.trial_barrier, ch.endorsement_weight, ch.novelty_weight, ch.fatigue_weight)
-                    w_free[j] = float(R.choice_weight((u - barrier) / ch.tool_nesting))
+                    v[j] = u - barrier
                     if b > best_permitted:
                         best_permitted = b
-            scale = R.nest_scale(w_free, ch.tool_nesting)
-            w_free = [w * scale for w in w_free]
+            R.nested_weights(v, permit_k, ch.tool_nesting, w_free)
+            w_free = [float(w) for w in w_free]
             w_push = [w * w_pressure for w in w_free]
             u_choice = m.draw["choice"][k][i]
             c = R.pick(u_choice, w_push)

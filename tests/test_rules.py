@@ -519,8 +519,8 @@ def _compiled_rules() -> list[str]:
     except ImportError:  # pragma: no cover - a model without compiled kernels
         return []
     names = [name for name, f in inspect.getmembers(rules, inspect.isfunction) if f.__module__ == rules.__name__]
-    # pick and nest_scale take an array of weights: tested on their own.
-    return [n for n in names if hasattr(getattr(kernels, n, None), "py_func") and n not in ("pick", "nest_scale")]
+    # pick and nested_weights take arrays of weights: tested on their own.
+    return [n for n in names if hasattr(getattr(kernels, n, None), "py_func") and n not in ("pick", "nested_weights")]
 
 
 @pytest.mark.parametrize("name", _compiled_rules())
@@ -711,14 +711,22 @@ def test_trust_in_ai_falls_faster_than_it_rises():
     assert settled(0.2, 0.2) == pytest.approx(0.5, abs=1e-9)  # symmetric rates: no bias
 
 
-def test_nesting_keeps_a_second_identical_tool_from_raising_ai_use():
-    """Nested logit: with nesting 1 a duplicate tool raises P(AI) from e/(1+e) to 2e/(1+2e); near 0 it barely moves it."""
+def _nested(utilities, nesting, available=None, compiled=False):
     from sim.model import kernels
 
-    def p_ai(weights_utility, nesting):
-        w = np.array([rules.choice_weight(v / nesting) for v in weights_utility])
-        w = w * rules.nest_scale(w, nesting)
-        assert kernels.nest_scale(w / rules.nest_scale(w, 1.0), nesting) == pytest.approx(rules.nest_scale(w / rules.nest_scale(w, 1.0), nesting), rel=1e-12)
+    v = np.asarray(utilities, dtype=float)
+    avail = np.ones(len(v), dtype=bool) if available is None else np.asarray(available, dtype=bool)
+    w = np.full(len(v), np.nan)
+    (kernels.nested_weights if compiled else rules.nested_weights)(v, avail, nesting, w)
+    return w
+
+
+def test_nesting_keeps_a_second_identical_tool_from_raising_ai_use():
+    """Nested logit: with nesting 1 a duplicate tool raises P(AI) from e/(1+e) to 2e/(1+2e); near 0 it barely moves it."""
+
+    def p_ai(utilities, nesting):
+        w = _nested(utilities, nesting)
+        assert _nested(utilities, nesting, compiled=True) == pytest.approx(w, rel=1e-12)
         return w.sum() / (1.0 + w.sum())
 
     one, two = p_ai([0.5], 1.0), p_ai([0.5, 0.5], 1.0)
@@ -728,6 +736,16 @@ def test_nesting_keeps_a_second_identical_tool_from_raising_ai_use():
         assert p_ai([0.5, 0.5], nesting) == pytest.approx(1.0 / (1.0 + np.exp(-(0.5 + nesting * np.log(2.0)))), rel=1e-12)
     assert p_ai([0.5, 0.5], 0.05) - one < 0.01
     # Within the nest, the better tool is chosen more often the smaller the nesting.
-    w = np.array([rules.choice_weight(v / 0.3) for v in (0.5, 0.0)])
+    w = _nested([0.5, 0.0], 0.3)
     assert w[0] / w.sum() > np.exp(0.5) / (np.exp(0.5) + 1.0)
-    assert rules.nest_scale(np.zeros(2), 0.3) == 1.0  # nothing available: no AI keeps its weight
+
+
+def test_nested_weights_of_unavailable_tools():
+    """An unavailable tool has weight 0; a lone available tool has exactly the plain logit weight exp(V); nothing available: all 0."""
+    assert list(_nested([0.4, 0.9], 0.3, available=[False, False])) == [0.0, 0.0]
+    for compiled in (False, True):
+        w = _nested([0.4, 9.0], 0.3, available=[True, False], compiled=compiled)
+        assert w[1] == 0.0 and w[0] == pytest.approx(np.exp(0.4), rel=1e-15)
+        # Two available tools, one of them far worse: close to the lone tool's weight, never above the plain logit's sum.
+        w2 = _nested([0.4, -30.0], 0.3, compiled=compiled)
+        assert w2.sum() == pytest.approx(np.exp(0.4), rel=1e-9) and w2.sum() <= np.exp(0.4) + np.exp(-30.0)

@@ -63,7 +63,7 @@ tool_fit = _jit(R.tool_fit)
 configured_handicap = _jit(R.configured_handicap)
 configuration_growth = _jit(R.configuration_growth)
 pick = _jit(R.pick)
-nest_scale = _jit(R.nest_scale)
+nested_weights = _jit(R.nested_weights)
 shadow_probability = _jit(R.shadow_probability)
 token_probability = _jit(R.token_probability)
 adoption_appeal = _jit(R.adoption_appeal)
@@ -262,6 +262,9 @@ def choose_tools(eng, wk, ch, draws, choice_params):
     for c in nb.prange((N + CHUNK - 1) // CHUNK):
         w_push = np.empty(T)
         w_free = np.empty(T)
+        v = np.empty(T)
+        avail = np.empty(T, dtype=np.bool_)
+        novel = np.empty(T)
         barred = np.empty(T, dtype=np.bool_)
         for i in range(c * CHUNK, min(N, (c + 1) * CHUNK)):
             token[i] = False
@@ -280,6 +283,7 @@ def choose_tools(eng, wk, ch, draws, choice_params):
                 for k in range(K):
                     if permit[i, j, k]:
                         barred[j] = False
+                novel[j] = novelty(weeks_used[i, j], 1.0 if weeks_used[i, j] > 0.0 else 0.0, cp.novelty_weeks)
             # Whether AI is part of this engineer's way of working: start (Bass hazard x appeal) or give up (disappointment).
             novel_ai = novelty(weeks_with_ai[i], 1.0, cp.novelty_weeks)
             if engaged[i]:
@@ -317,20 +321,17 @@ def choose_tools(eng, wk, ch, draws, choice_params):
                 for j in range(T):
                     peer_ai += peer[team[i], j * K + k]
                 for j in range(T):
-                    if permit[i, j, k]:
-                        novel = novelty(weeks_used[i, j], 1.0 if weeks_used[i, j] > 0.0 else 0.0, cp.novelty_weeks)
-                        u = tool_utility(belief[i, j, k], affinity[i], trust_ai[i], peer_ai, habit[i, j, k], 1.0 if tried[i, j, k] else 0.0,
-                                         endorse[level[i], j, k], taste[i, j], novel, fatigue[i], cp.benefit_weight, cp.hurdle, cp.trust_weight,
-                                         cp.peer_weight, cp.habit_weight, cp.trial_barrier, cp.endorsement_weight, cp.novelty_weight, cp.fatigue_weight)
-                        w_free[j] = choice_weight((u - barrier) / cp.tool_nesting)
+                    avail[j] = permit[i, j, k]
+                    if avail[j]:
+                        v[j] = tool_utility(belief[i, j, k], affinity[i], trust_ai[i], peer_ai, habit[i, j, k], 1.0 if tried[i, j, k] else 0.0,
+                                            endorse[level[i], j, k], taste[i, j], novel[j], fatigue[i], cp.benefit_weight, cp.hurdle, cp.trust_weight,
+                                            cp.peer_weight, cp.habit_weight, cp.trial_barrier, cp.endorsement_weight, cp.novelty_weight,
+                                            cp.fatigue_weight) - barrier
                         if belief[i, j, k] > best_permitted:
                             best_permitted = belief[i, j, k]
-                    else:
-                        w_free[j] = 0.0
                 # Nested logit: whether to use AI follows the tools' log-sum, not how many tools there are.
-                scale = nest_scale(w_free, cp.tool_nesting)
+                nested_weights(v, avail, cp.tool_nesting, w_free)
                 for j in range(T):
-                    w_free[j] = w_free[j] * scale
                     w_push[j] = w_free[j] * w_pressure
                 c = pick(u_choice[k, i], w_push)
                 c_free = c if w_pressure == 1.0 else pick(u_choice[k, i], w_free)

@@ -185,16 +185,34 @@ def novelty(weeks_used, tried, novelty_weeks: float):
     return tried * np.exp(-weeks_used / novelty_weeks)
 
 
-def nest_scale(weights, nesting: float):
-    """Factor that turns the tools' weights exp(V / nesting) into nested-logit weights (no AI keeps weight 1): S^(nesting - 1), S their sum (1 if none is available).
+def nested_weights(utilities, available, nesting: float, weights):
+    """Fills ``weights`` [T] with the tools' nested-logit weights from their utilities [T] (no AI keeps weight 1; unavailable: 0).
 
-    With nesting 1 this is the plain logit; below 1 the tools share one nest, so the chance of using AI at all follows the
-    nest's log-sum, nesting * log S, and a second tool like the first barely raises it (McFadden 1978).
+    The tools share one nest (McFadden 1978): tool j's weight is exp(V_j / nesting) · S^(nesting − 1), S the sum of
+    exp(V / nesting) over available tools, so the chance of using AI at all follows the nest's log-sum, nesting · log S,
+    and a second tool like the first barely raises it. With one tool available this is exp(V) exactly, computed as such
+    (one exponential, no power); with nesting 1 it is the plain logit. The model's kernels compile this function, and the
+    reference model calls it on Python lists.
     """
-    total = 0.0
-    for w in weights:
-        total += w
-    return total ** (nesting - 1.0) if total > 0.0 else 1.0
+    T = len(utilities)
+    n = 0
+    only = -1
+    for j in range(T):
+        weights[j] = 0.0
+        if available[j]:
+            n += 1
+            only = j
+    if n == 1:
+        weights[only] = np.exp(np.minimum(np.maximum(utilities[only], -50.0), 50.0))  # choice_weight, inlined
+    elif n > 1:
+        total = 0.0
+        for j in range(T):
+            if available[j]:
+                weights[j] = np.exp(np.minimum(np.maximum(utilities[j] / nesting, -50.0), 50.0))
+                total += weights[j]
+        scale = total ** (nesting - 1.0)
+        for j in range(T):
+            weights[j] = weights[j] * scale
 
 
 def pick(u, weights):

@@ -749,3 +749,13 @@ def test_nested_weights_of_unavailable_tools():
         # Two available tools, one of them far worse: close to the lone tool's weight, never above the plain logit's sum.
         w2 = _nested([0.4, -30.0], 0.3, compiled=compiled)
         assert w2.sum() == pytest.approx(np.exp(0.4), rel=1e-9) and w2.sum() <= np.exp(0.4) + np.exp(-30.0)
+
+
+def test_tool_taste_has_its_spread_and_leans_to_the_tool_that_fits():
+    """Liking keeps its declared spread whatever the correlation, and correlates with the fit's draw as declared (0: not at all)."""
+    rng = np.random.default_rng(3)
+    z_fit, z_own = rng.standard_normal(200_000), rng.standard_normal(200_000)
+    for rho in (0.0, 0.5, 1.0):
+        t = rules.tool_taste(z_fit, z_own, 0.5, rho)
+        assert t.std() == pytest.approx(0.5, rel=0.01) and abs(t.mean()) < 0.01
+        assert np.corrcoef(t, z_fit)[0, 1] == pytest.approx(rho, abs=0.01)

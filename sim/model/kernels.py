@@ -60,6 +60,7 @@ pressure_utility = _jit(R.pressure_utility)
 felt_pressure = _jit(R.felt_pressure)
 novelty = _jit(R.novelty)
 tool_fit = _jit(R.tool_fit)
+tool_taste = _jit(R.tool_taste)
 configured_handicap = _jit(R.configured_handicap)
 configuration_growth = _jit(R.configuration_growth)
 pick = _jit(R.pick)
@@ -768,7 +769,7 @@ def fill_engineers(slots, u, new_hire, eng, org, params):
         affinity[i] = params.choice.affinity_sd * z[T + T * K + 2]
         for j in range(T):
             fit[i, j] = tool_fit(z[T + T * K + 3 + j], params.work.tool_fit_sd)
-            taste[i, j] = params.choice.tool_taste_sd * z[T + T * K + 3 + T + j]
+            taste[i, j] = tool_taste(z[T + T * K + 3 + j], z[T + T * K + 3 + T + j], params.choice.tool_taste_sd, params.choice.taste_fit_correlation)
             weeks_used[i, j] = 0.0
         ever_used[i] = False
         engaged[i] = False

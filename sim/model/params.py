@@ -420,7 +420,8 @@ class Choice(Strict):
     """The weekly discrete choice of whether and which tool to use, per task type."""
 
     affinity_sd: float = P(4.5, 0.0, 10.0, "utility", "Spread between engineers of a lasting personal inclination for or against using AI.")
-    tool_taste_sd: float = P(0.5, 0.0, 10.0, "utility", "Spread of engineers' personal liking for each tool (editor integration, habits), whatever its effect.", "Assumption (the article: preference).")
+    tool_taste_sd: float = P(0.5, 0.0, 10.0, "utility", "Spread of engineers' personal liking for each tool (editor integration, habits).", "Assumption (the article: preference).")
+    taste_fit_correlation: float = P(0.5, 0.0, 1.0, "correlation", "How much an engineer's liking for a tool reflects how well it suits their stack and habits (correlation of liking and fit when hired); 0: liking whatever the effect.", "Assumption: what developers like in a tool is partly how it fits their editor, language and workflow (the article: task fit and preference); half by default.")
     tool_nesting: float = P(0.3, 0.05, 1.0, "share", "Nesting of the tools in the choice of whether to use AI (nested logit): 1 treats each tool as one more alternative to doing without, so more approved tools mean more AI use; near 0 only the best tool decides whether AI is used, and the others only which tool.", "McFadden 1978 (nested logit); Train 2009, ch. 4 (it removes the independence of irrelevant alternatives of the plain logit); assumption for the value.")
     novelty_weight: float = P(12.8, 0.0, 20.0, "utility", "Extra appeal of a tool an engineer has only just started using (curiosity); it fades with weeks of use.", "Novelty effect in technology adoption; a voluntary roll-out's adoption peaked and settled lower (arXiv:2509.19708).")
     novelty_weeks: float = P(8.7, 0.5, 104.0, "weeks", "Weeks of use over which the novelty appeal falls to 1/e of its start.", "Assumption.")

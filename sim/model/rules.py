@@ -126,6 +126,12 @@ def time_multiplier(gain, verify, overhead, min_multiplier: float):
 # --- The weekly choice --------------------------------------------------------
 
 
+def tool_taste(z_fit, z_own, tool_taste_sd: float, taste_fit_correlation: float):
+    """An engineer's lasting liking for a tool (utility, mean 0, sd ``tool_taste_sd``), correlated with how well it fits them (``z_fit``: the fit's normal draw)."""
+    rho = taste_fit_correlation
+    return tool_taste_sd * (rho * z_fit + np.sqrt(1.0 - rho * rho) * z_own)
+
+
 def tool_utility(
     belief,
     affinity,

@@ -452,6 +452,13 @@ def test_safe_teams_decline_more_of_the_pushed_use(small_runs):
                every_replicate=False)
 
 
+@pytest.mark.parametrize("metric", ["token_use_share", "pressured_use_share"])
+def test_compliance_theatre_rises_with_enforcement_and_falls_with_feedback_safety(small_runs, metric):
+    """Item 2 of the second edition: token use and pressured use on ill-fitting tasks rise with enforcement and fall with feedback safety."""
+    check_grid(small_runs, "mandate_single_tool", "policy.usage_enforcement", [0.2, 0.5, 0.8, 1.0], metric, RISES, every_replicate=False)
+    check_grid(small_runs, "mandate_single_tool", "policy.feedback_safety", [0.0, 0.3, 0.6, 1.0], metric, FALLS, every_replicate=False)
+
+
 def test_honest_retrospectives_cut_use_where_ai_slows_the_engineer_faster(small_runs):
     """Item 5 of the second edition: same policy, higher feedback safety -> less AI use on tasks where it truly slows that
     engineer. Tested where slowdowns do not fade by themselves (no scrutiny learning, no tool improvement), so that the

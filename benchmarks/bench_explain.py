@@ -45,15 +45,14 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     table = explain_pairs(pairs, replicates=args.replicates, weeks=args.weeks, workers=args.workers)
     wall = time.perf_counter() - t0
-    info = next(iter(table.attrs["pairs"].values()))
-    runs = info["runs"]
+    runs = int(table.runs.iloc[0])
     totals = table[table.channel == "total"].contribution.to_numpy()
     sums = table[(table.channel != "total")].groupby("b", sort=False).contribution.sum().to_numpy()
     assert np.allclose(totals, sums, rtol=0, atol=1e-12), "the parts do not add up to the total"
     verdict = "within" if wall <= TARGET_S else "OVER"
     print(f"explain {A} vs {', '.join(OTHERS)}: {args.replicates} replicates x {args.weeks} weeks, default organisation: "
           f"{runs} runs in {wall:.1f} s ({runs / wall:.1f} runs/s), {verdict} the {TARGET_S:.0f} s target; load before {load[0]:.2f}")
-    print(table[table.used].drop(columns=["metric", "week", "label"]).to_string(index=False, float_format=lambda x: f"{x:+.4f}"))
+    print(table[table.used][["a", "b", "channel", "contribution", "low", "high", "se"]].to_string(index=False, float_format=lambda x: f"{x:+.4f}"))
     if not args.no_write:
         write(args, wall, runs, load, table)
     return 0 if wall <= TARGET_S else 1
@@ -65,7 +64,7 @@ def write(args, wall: float, runs: int, load, table) -> None:
     cmd = f".venv/bin/python benchmarks/bench_explain.py --replicates {args.replicates} --weeks {args.weeks}"
     if args.workers is not None:
         cmd += f" --workers {args.workers}"
-    methods = ", ".join(f"{k}: {v['method']}" for k, v in table.attrs["pairs"].items())
+    methods = ", ".join(f"{a} vs {b}: {m}" for (a, b), m in table.groupby(["a", "b"], sort=False).method.first().items())
     body = f"""{SECTION}
 
 **Command**: `{cmd}`

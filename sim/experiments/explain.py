@@ -57,7 +57,8 @@ POOL_MIN_SECONDS = 6.0
 #: The rows that are not channels: what no channel covers, and the whole difference.
 REMAINDER, TOTAL = "remainder", "total"
 LABELS = {REMAINDER: "not covered by the channels (remainder)", TOTAL: "total difference"}
-COLUMNS = ["a", "b", "metric", "week", "channel", "label", "contribution", "low", "high", "se", "used"]
+COLUMNS = ["a", "b", "metric", "week", "channel", "label", "contribution", "low", "high", "se", "used",
+           "outcome_a", "outcome_a_low", "outcome_a_high", "outcome_b", "outcome_b_low", "outcome_b_high", "method", "replicates", "runs"]
 
 
 @dataclass(frozen=True)
@@ -244,8 +245,8 @@ def explain_pairs(
     """Explain several differences at once (e.g. A vs B and A vs C), sharing every run they have in common.
 
     Returns one tidy table (``COLUMNS``): per pair, one row per channel (``used``: whether either policy uses it;
-    an unused channel contributes exactly 0), the remainder and the total. ``table.attrs["pairs"]`` holds, per
-    pair ``"A vs B"``, both outcomes with their intervals, the method and the replicates.
+    an unused channel contributes exactly 0), the remainder and the total; every row of a pair also carries both
+    outcomes with their intervals, the method, the replicates and the runs of the whole call.
     """
     check_metric(metric)
     if replicates < 2:
@@ -300,36 +301,29 @@ def explain_pairs(
         return float(row[0, names.index((metric, "all"))])
 
     out = []
-    summary = {}
     for (a, b), plan in zip(keys, plans):
         per_rep = [plan.contributions(value, r) for r in range(replicates)]
         phi = np.array([p[0] for p in per_rep]).reshape(replicates, len(plan.channels))
         remainder = np.array([p[1] for p in per_rep])
         total = np.array([p[2] for p in per_rep])
+        everything = frozenset(plan.channels)
+        oa = _interval(np.array([value(plan.run(a, everything, r)) for r in range(replicates)]))
+        ob = _interval(np.array([value(plan.run(b, everything, r)) for r in range(replicates)]))
         base = dict(a=a, b=b, metric=metric, week=week)
+        pair = dict(outcome_a=oa[0], outcome_a_low=oa[1], outcome_a_high=oa[2], outcome_b=ob[0], outcome_b_low=ob[1], outcome_b_high=ob[2],
+                    method="exact" if plan.exact else f"sampled ({plan.permutations * replicates} permutations)", replicates=replicates, runs=n_runs)
         either = used[a] | used[b]
         for name, c in CHANNELS.items():
             if name in plan.channels:
                 m, lo, hi, se = _interval(phi[:, plan.channels.index(name)])
-                out.append({**base, "channel": name, "label": c.label, "contribution": m, "low": lo, "high": hi, "se": se, "used": True})
+                out.append({**base, "channel": name, "label": c.label, "contribution": m, "low": lo, "high": hi, "se": se, "used": True, **pair})
             else:
                 out.append({**base, "channel": name, "label": c.label, "contribution": 0.0, "low": 0.0, "high": 0.0, "se": 0.0,
-                            "used": name in either})
+                            "used": name in either, **pair})
         for name, x in ((REMAINDER, remainder), (TOTAL, total)):
             m, lo, hi, se = _interval(x)
-            out.append({**base, "channel": name, "label": LABELS[name], "contribution": m, "low": lo, "high": hi, "se": se, "used": True})
-        everything = frozenset(plan.channels)
-        outcome_a = np.array([value(plan.run(a, everything, r)) for r in range(replicates)])
-        outcome_b = np.array([value(plan.run(b, everything, r)) for r in range(replicates)])
-        summary[f"{a} vs {b}"] = {
-            "a": a, "b": b, "metric": metric, "week": week, "replicates": replicates, "seed": seed,
-            "outcome_a": _interval(outcome_a)[:3], "outcome_b": _interval(outcome_b)[:3],
-            "method": "exact" if plan.exact else "sampled", "permutations": plan.permutations * replicates,
-            "runs": n_runs,
-        }
-    table = pd.DataFrame(out, columns=COLUMNS)
-    table.attrs["pairs"] = summary
-    return table
+            out.append({**base, "channel": name, "label": LABELS[name], "contribution": m, "low": lo, "high": hi, "se": se, "used": True, **pair})
+    return pd.DataFrame(out, columns=COLUMNS)
 
 
 def explain(a: Any, b: Any, **kwargs: Any) -> pd.DataFrame:

@@ -208,3 +208,12 @@ def test_the_command_prints_the_reading_and_writes_the_report(tmp_path, capsys):
     assert "outcome_goals" in out and "paired replicates" in out
     assert html.read_text().count("plotly") > 0 and "Why outcome_goals differs from free_choice" in html.read_text()
     assert set(pd.read_csv(csv).columns) >= {"channel", "contribution", "low", "high"}
+
+
+def test_model_md_carries_the_channel_table_generated_from_the_declarations():
+    from pathlib import Path
+
+    from sim.model.channels import markdown_table
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "MODEL.md").read_text(encoding="utf-8")
+    assert markdown_table() in text, "docs/MODEL.md section 8 is stale: paste `python -m sim.model.channels` there"

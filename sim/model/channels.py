@@ -166,3 +166,24 @@ def hold_parameters(params, held: frozenset[str]):
 def held_policy_fields(held: frozenset[str]) -> tuple[str, ...]:
     """The PolicyChannels fields held at their blank values after the levers act."""
     return tuple(f for name in CHANNELS if name in held for f in CHANNELS[name].policy)
+
+
+def markdown_table() -> str:
+    """The channels as docs/MODEL.md shows them (section 8; a test checks the copy there is current)."""
+
+    def how(c: Channel) -> str:
+        bits = [f"`behaviour.{p}` = {v}" for p, v in c.parameters.items()]
+        bits += [f"`PolicyChannels.{f}` blank" for f in c.policy]
+        if c.levers:
+            bits.append(c.levers)
+        if c.metrics:
+            bits.append("reaches only " + ", ".join(f"`{m}`" for m in c.metrics))
+        return "; ".join(bits)
+
+    lines = ["| channel | label | the mechanism, and what holding it means | held by |", "|---|---|---|---|"]
+    lines += [f"| `{c.name}` | {c.label} | {c.description} | {how(c)} |" for c in CHANNELS.values()]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

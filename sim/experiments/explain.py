@@ -226,7 +226,32 @@ def _execute(groups: list[list[Run]], specs, seeds, week, workers: int, progress
     return rows
 
 
-def explain_pairs(
+@dataclass
+class Plan:
+    """Every run an explanation needs, counted before any runs (the app's work estimate reads ``n_runs``)."""
+
+    specs: dict[str, Scenario]
+    pairs: list[tuple[str, str]]
+    plans: list[_Pair]
+    used: dict[str, frozenset[str]]
+    week: int
+    metric: str
+    replicates: int
+    seed: int
+    run_specs: dict[str | None, Scenario]
+    groups: list[list[Run]]
+
+    @property
+    def n_runs(self) -> int:
+        return sum(len(g) for g in self.groups)
+
+    @property
+    def engineer_weeks(self) -> int:
+        """What the runs simulate, in engineer-weeks."""
+        return self.n_runs * next(iter(self.specs.values())).organisation.size * self.week
+
+
+def plan(
     pairs: Sequence[tuple[Any, Any]],
     *,
     metric: str = "true_gain",
@@ -239,15 +264,8 @@ def explain_pairs(
     overrides: dict[str, Any] | None = None,
     permutations: int = PERMUTATIONS,
     exact_runs: int = EXACT_RUNS,
-    workers: int | None = None,
-    progress: ProgressFn | None = None,
-) -> pd.DataFrame:
-    """Explain several differences at once (e.g. A vs B and A vs C), sharing every run they have in common.
-
-    Returns one tidy table (``COLUMNS``): per pair, one row per channel (``used``: whether either policy uses it;
-    an unused channel contributes exactly 0), the remainder and the total; every row of a pair also carries both
-    outcomes with their intervals, the method, the replicates and the runs of the whole call.
-    """
+) -> Plan:
+    """Check the request and lay out its runs: per replicate, every coalition each pair needs, collapsed and shared."""
     check_metric(metric)
     if replicates < 2:
         raise InputError("is too few to give intervals", source="replicates", value=replicates, allowed="a whole number of at least 2")
@@ -275,11 +293,10 @@ def explain_pairs(
         raise InputError("is out of range", source="week", value=week, allowed=f"a whole number from 1 to {horizon} (the horizon)")
     used = {name: used_by(s) for name, s in specs.items()}
     plans = [_Pair(a, b, used, metric, replicates, seed, permutations, exact_runs) for a, b in keys]
-    seeds = replicate_seeds(seed, replicates)
 
     wanted: dict[int, set[Run]] = defaultdict(set)
-    for plan in plans:
-        for run in plan.runs():
+    for pair_plan in plans:
+        for run in pair_plan.runs():
             wanted[run.replicate].add(run)
     derived = METRICS[metric].derived
     run_specs: dict[str | None, Scenario] = dict(specs)
@@ -288,7 +305,38 @@ def explain_pairs(
         for r in range(replicates):
             wanted[r].add(Run(None, frozenset(), r))
     groups = [sorted(wanted[r], key=lambda x: (x.policy or "", sorted(x.held))) for r in range(replicates)]
-    n_runs = sum(len(g) for g in groups)
+    return Plan(specs, keys, plans, used, week, metric, replicates, seed, run_specs, groups)
+
+
+def explain_pairs(
+    pairs: Sequence[tuple[Any, Any]],
+    *,
+    metric: str = "true_gain",
+    week: int | None = None,
+    replicates: int = 20,
+    seed: int = 0,
+    org: str | None = None,
+    engineers: int | None = None,
+    weeks: int | None = None,
+    overrides: dict[str, Any] | None = None,
+    permutations: int = PERMUTATIONS,
+    exact_runs: int = EXACT_RUNS,
+    workers: int | None = None,
+    progress: ProgressFn | None = None,
+) -> pd.DataFrame:
+    """Explain several differences at once (e.g. A vs B and A vs C), sharing every run they have in common.
+
+    Returns one tidy table (``COLUMNS``): per pair, one row per channel (``used``: whether either policy uses it;
+    an unused channel contributes exactly 0), the remainder and the total; every row of a pair also carries both
+    outcomes with their intervals, the method, the replicates and the runs of the whole call.
+    """
+    p = plan(pairs, metric=metric, week=week, replicates=replicates, seed=seed, org=org, engineers=engineers, weeks=weeks,
+             overrides=overrides, permutations=permutations, exact_runs=exact_runs)
+    specs, keys, plans, used, week, groups, run_specs = p.specs, p.pairs, p.plans, p.used, p.week, p.groups, p.run_specs
+    first = next(iter(specs.values()))
+    derived = METRICS[metric].derived
+    seeds = replicate_seeds(seed, replicates)
+    n_runs = p.n_runs
     seconds = n_runs * first.organisation.size * week * SECONDS_PER_ENGINEER_WEEK
     rows = _execute(groups, run_specs, seeds, week, _pool_workers(workers, seconds), progress)
 
@@ -301,21 +349,21 @@ def explain_pairs(
         return float(row[0, names.index((metric, "all"))])
 
     out = []
-    for (a, b), plan in zip(keys, plans):
-        per_rep = [plan.contributions(value, r) for r in range(replicates)]
-        phi = np.array([p[0] for p in per_rep]).reshape(replicates, len(plan.channels))
+    for (a, b), pair_plan in zip(keys, plans):
+        per_rep = [pair_plan.contributions(value, r) for r in range(replicates)]
+        phi = np.array([p[0] for p in per_rep]).reshape(replicates, len(pair_plan.channels))
         remainder = np.array([p[1] for p in per_rep])
         total = np.array([p[2] for p in per_rep])
-        everything = frozenset(plan.channels)
-        oa = _interval(np.array([value(plan.run(a, everything, r)) for r in range(replicates)]))
-        ob = _interval(np.array([value(plan.run(b, everything, r)) for r in range(replicates)]))
+        everything = frozenset(pair_plan.channels)
+        oa = _interval(np.array([value(pair_plan.run(a, everything, r)) for r in range(replicates)]))
+        ob = _interval(np.array([value(pair_plan.run(b, everything, r)) for r in range(replicates)]))
         base = dict(a=a, b=b, metric=metric, week=week)
         pair = dict(outcome_a=oa[0], outcome_a_low=oa[1], outcome_a_high=oa[2], outcome_b=ob[0], outcome_b_low=ob[1], outcome_b_high=ob[2],
-                    method="exact" if plan.exact else f"sampled ({plan.permutations * replicates} permutations)", replicates=replicates, runs=n_runs)
+                    method="exact" if pair_plan.exact else f"sampled ({pair_plan.permutations * replicates} permutations)", replicates=replicates, runs=n_runs)
         either = used[a] | used[b]
         for name, c in CHANNELS.items():
-            if name in plan.channels:
-                m, lo, hi, se = _interval(phi[:, plan.channels.index(name)])
+            if name in pair_plan.channels:
+                m, lo, hi, se = _interval(phi[:, pair_plan.channels.index(name)])
                 out.append({**base, "channel": name, "label": c.label, "contribution": m, "low": lo, "high": hi, "se": se, "used": True, **pair})
             else:
                 out.append({**base, "channel": name, "label": c.label, "contribution": 0.0, "low": 0.0, "high": 0.0, "se": 0.0,

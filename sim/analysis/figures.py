@@ -15,6 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from sim.model.channels import CHANNELS
 from sim.model.metrics import METRICS
 from sim.model.metrics import title as metric_title
 from sim.model.params import SENIORITY_LEVELS
@@ -285,12 +286,12 @@ def _pair(table: pd.DataFrame, a: str | None, b: str | None) -> pd.DataFrame:
 
 
 def waterfall(table: pd.DataFrame, *, a: str | None = None, b: str | None = None, big: bool = False) -> go.Figure:
-    """From A's outcome to B's: one bar per channel that either policy uses (largest first), then the remainder, with
-    90% intervals as error bars (an explanation table from ``sim.explain``)."""
+    """From A's outcome to B's: one bar per channel that either policy uses and that can reach the metric (largest first),
+    then the remainder, with 90% intervals as error bars (an explanation table from ``sim.explain``)."""
     rows = _pair(table, a, b)
     first = rows.iloc[0]
     metric, a, b = str(first["metric"]), str(first["a"]), str(first["b"])
-    parts = rows[rows["used"] & ~rows["channel"].isin(["total", "remainder"])]
+    parts = rows[rows["used"] & rows["channel"].map(lambda c: c in CHANNELS and CHANNELS[c].reaches(metric))]
     parts = parts.reindex(parts["contribution"].abs().sort_values(ascending=False).index)
     parts = pd.concat([parts, rows[rows["channel"] == "remainder"]])
     x = [a] + [str(l) for l in parts["label"]] + [b]

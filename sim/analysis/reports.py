@@ -132,11 +132,13 @@ def write_html(results: pd.DataFrame, path: str | Path, *, title: str = "mandate
 
 
 def explanation_table(table: pd.DataFrame) -> pd.DataFrame:
-    """The rows people read, one pair's: each channel either policy uses, the remainder and the total, as formatted text."""
+    """The rows people read, one pair's: each channel either policy uses (that can reach the metric), the remainder and the total."""
     from .takeaways import _amount
 
+    from sim.model.channels import CHANNELS
+
     metric = str(table["metric"].iloc[0])
-    rows = table[table["used"]]
+    rows = table[table["used"] & table["channel"].map(lambda c: c not in CHANNELS or CHANNELS[c].reaches(metric))]
     fmt = lambda x: ("+" if x >= 0 else "−") + _amount(metric, x)  # noqa: E731
     return pd.DataFrame({
         "channel": rows["label"].to_numpy(),

@@ -217,3 +217,12 @@ def test_model_md_carries_the_channel_table_generated_from_the_declarations():
 
     text = (Path(__file__).resolve().parents[1] / "docs" / "MODEL.md").read_text(encoding="utf-8")
     assert markdown_table() in text, "docs/MODEL.md section 8 is stale: paste `python -m sim.model.channels` there"
+
+
+@pytest.mark.parametrize("name", sorted(sim.builtin_scenarios()))
+def test_a_run_with_channels_held_equals_the_run_with_only_the_used_ones_held(name):
+    # The collapse explanations rely on: whatever else is held, holding an unused channel adds nothing.
+    sc = sim.load_scenario(name, engineers=ENGINEERS, weeks=WEEKS)
+    used, unused = used_by(sc), frozenset(CHANNELS) - used_by(sc)
+    for held in [frozenset([u]) for u in sorted(used)] + [used]:
+        assert np.array_equal(_values(sc, held | unused), _values(sc, held), equal_nan=True), f"{sorted(held)} in {name}"

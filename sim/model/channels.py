@@ -16,9 +16,11 @@ what engineers report), so an explanation of any other outcome need not hold it.
   levers narrow no permission, the usage target does not escalate; and, for leadership's reaction, the model
   holds endorsements at zero and lets nobody hear a publication.
 
-``used_by(scenario)`` says whether a policy can engage the channel at all. Where it cannot, holding the channel
-changes no output, bit for bit (tests/test_explain.py checks every channel against every built-in scenario),
-which is what lets an explanation skip the runs that would only repeat others.
+``used_by(scenario)`` says whether a policy can engage the channel at all, whatever else is held (holding the tool
+restriction approves every tool, so a policy that restricts tools engages fatigue even when it approves none).
+Where it cannot, holding the channel changes no output, bit for bit, alone or beside any other held channel
+(tests/test_explain.py checks every built-in scenario), which is what lets an explanation skip the runs that would
+only repeat others.
 """
 
 from __future__ import annotations
@@ -95,10 +97,11 @@ CHANNELS: dict[str, Channel] = {
             "held: nobody uses a tool that is not approved for them.",
             lambda sc: _any_tool(sc) and _restricts_tools(sc), parameters={"choice.shadow_gap": math.inf}),
         Channel(
-            "fatigue", "verification load and fatigue",
+            "fatigue", "fatigue from verification load",
             "Reviewing and fixing generated output wears engineers out (fewer focus hours, fewer defects caught, less use, lower morale, "
             "more leaving); held: AI fatigue stays at zero.",
-            _any_tool, parameters={"people.fatigue_rate": 0.0}),
+            # a restricted list engages it too: holding the restriction approves every tool
+            lambda sc: _any_tool(sc) or _restricts_tools(sc), parameters={"people.fatigue_rate": 0.0}),
         Channel(
             "role_norm", "the role norm's own costs",
             "Engineers told to generate rather than write verify more and the skilled among them lose morale; held: neither happens "

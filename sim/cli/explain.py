@@ -30,7 +30,7 @@ from .common import (
 HELP = (
     "Why B did better or worse than A: the difference in one outcome (true gain by default, at the horizon or --week) attributed to "
     "the model's named channels by Shapley values over paired replicates, with 90% intervals and the remainder no channel covers. "
-    "The channels: " + "; ".join(f"{name} ({c.label})" for name, c in CHANNELS.items()) + "."
+    "The channels: " + "; ".join(f"{name}: {c.label}" for name, c in CHANNELS.items()) + "."
 )
 
 

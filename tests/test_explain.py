@@ -184,7 +184,11 @@ def test_the_reading_names_the_largest_channels_with_their_signs():
     text = why(_table(-0.09, -0.12, -0.06, {"pressured_use": -0.04, "token_use": -0.03, "trust_in_leadership": -0.03, "shadow_use": 0.01}))
     assert text.startswith("B ends 9.0 points below A in true gain at week 52")
     assert "Of this 9.0-point shortfall, 4.0 points come from pressured use" in text
-    assert "3.0 points from token use" in text and "shadow use" not in text  # only the three largest
+    assert "3.0 points from token use" in text  # the three largest, then what the others leave of the total
+    assert "The other channels work the other way, 1.0 point in all, most of it from shadow use" in text
+    offset = why(_table(0.039, 0.02, 0.056, {"token_use": 0.037, "tool_restriction": 0.036, "safety_climate": 0.032, "pressured_use": -0.030,
+                                              "shadow_use": -0.028, "leadership_reaction": -0.025, "fatigue": 0.017}))
+    assert "3.7 points come from token use" in offset and "work the other way, 6.6 points in all, most of it from pressured use" in offset
     mixed = why(_table(0.02, 0.01, 0.03, {"tool_restriction": 0.05, "shadow_use": -0.03}))
     assert "5.0 points come from a restricted tool list" in mixed and "shadow use of unapproved tools works the other way (3.0 points" in mixed
     noise = why(_table(0.004, -0.01, 0.018, {"fatigue": 0.03, "safety_climate": -0.026}))

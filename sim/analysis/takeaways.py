@@ -121,6 +121,7 @@ def why(table: pd.DataFrame, *, a: str | None = None, b: str | None = None, name
     t, lo, hi = float(total["contribution"]), float(total["low"]), float(total["high"])
     parts = rows[rows["used"] & (rows.index != "total")]
     parts = parts[parts["contribution"] != 0.0]
+    all_parts = parts
     parts = parts.reindex(parts["contribution"].abs().sort_values(ascending=False).index).head(named)
     names = {c: ("effects no channel covers" if c == "remainder" else str(r["label"])) for c, r in parts.iterrows()}
     noisy = {c: (r["low"] <= 0.0 <= r["high"]) for c, r in parts.iterrows()}
@@ -153,5 +154,15 @@ def why(table: pd.DataFrame, *, a: str | None = None, b: str | None = None, name
         sentence += "."
     else:
         sentence += " The largest channels work against it: " + ", ".join(
-            f"{names[c]} ({'+' if r['contribution'] > 0 else '−'}{_amount(metric, r['contribution'])})" for c, r in against) + "; smaller ones add up to the rest."
+            f"{names[c]} ({'+' if r['contribution'] > 0 else '−'}{_amount(metric, r['contribution'])})" for c, r in against) + "."
+    # What the named channels leave of the total, so that the sentence's numbers add up to it.
+    rest = t - float(parts["contribution"].sum())
+    others = all_parts.drop(index=parts.index)
+    if _amount(metric, rest) != _amount(metric, 0.0) and len(others):
+        if (rest > 0) != (t > 0):
+            biggest = others["contribution"].idxmin() if t > 0 else others["contribution"].idxmax()
+            name = "effects no channel covers" if biggest == "remainder" else str(others.at[biggest, "label"])
+            sentence += f" The other channels work the other way, {_amount(metric, rest)} in all, most of it from {name}."
+        else:
+            sentence += f" The other channels add {_amount(metric, rest)}."
     return sentence

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import re
 import sys
 import time
@@ -59,8 +58,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def write(args, wall: float, runs: int, load, table) -> None:
-    import numba
+    sys.path.insert(0, str(HERE))
+    from machine import machine
 
+    m = machine()
     cmd = f".venv/bin/python benchmarks/bench_explain.py --replicates {args.replicates} --weeks {args.weeks}"
     if args.workers is not None:
         cmd += f" --workers {args.workers}"
@@ -74,8 +75,8 @@ Explains `{A}` against `{OTHERS[0]}` and against `{OTHERS[1]}` (true gain at wee
 no-AI counterfactual) are run once: **{runs} model runs** in all. Wall time from the call to the table, the process pool's
 start included (the kernels were loaded once before, by a warm-up explanation of a tiny organisation).
 
-**Machine:** {platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} cores, Python {platform.python_version()},
-numpy {np.__version__}, numba {numba.__version__}; 1-minute load average {load[0]:.2f} just before timing (the machine is shared).
+**Machine:** {m['cpu']}, {m['cores_usable']} cores, {m['ram_gib']} GiB, {m['os']}, Python {m['python']}, numpy {m['numpy']},
+numba {m['numba']}; 1-minute load average {load[0]:.2f} just before timing (the machine is shared).
 
 | wall (s) | runs | runs/s | target |
 |---:|---:|---:|---|

@@ -126,7 +126,7 @@ class EngineeringOrg(mesa.Model):
         self.levers = build_levers(sc.policy, sc.behaviour, sc.approved_tools())
         setup = LeverSetup(tool_names=self.tables.tool_names, task_names=self.tables.task_names, team=wf.team, n_teams=wf.n_teams,
                            present=wf.is_present.copy(), skill=wf.skill.copy(), rng=lambda name: named_rng(self.entropy, name),
-                            held=self.held)
+                           held=self.held)
         for lever in self.levers:
             lever.setup(setup)
         self.week = 0  # weeks completed

@@ -155,3 +155,17 @@ def _signed(metric: str, x: float) -> str:
 def results_task(specs: Sequence[Scenario], seed: int, replicates: int, *, progress: Callable | None = None) -> Bundle:
     """Just the runs (the classroom builds its figures week by week)."""
     return Bundle(_run(specs, seed, replicates, progress), specs=list(specs), seed=seed, replicates=replicates)
+
+
+#: The outcomes the app offers to explain (metric ids; labelled by their titles).
+EXPLAINED_METRICS = ("true_gain", "cycle_time", "escaped_defects", "reported_gain", "trust_leadership", "attrition_top_skill_cumulative")
+
+
+def explain_task(specs: Sequence[Scenario], seed: int, replicates: int, metric: str = "true_gain", *, progress: Callable | None = None) -> Bundle:
+    """Why specs[1] differs from specs[0] (sim.explain, in this run worker): the waterfall figure and the reading."""
+    from sim.analysis.figures import waterfall
+    from sim.analysis.takeaways import why
+    from sim.experiments.explain import explain_pairs
+
+    table = explain_pairs([(specs[0], specs[1])], metric=metric, replicates=replicates, seed=seed, workers=1, progress=progress)
+    return Bundle(table, figures_json({"waterfall": waterfall(table, big=False)}), table, [why(table)], list(specs), seed, replicates)

@@ -5,6 +5,7 @@ Quick start::
     import sim
     df = sim.run("mandate_single_tool", replicates=5, seed=1)       # tidy results
     table = sim.compare(["mandate_single_tool", "free_choice"])     # end-of-horizon means with 90% bands
+    why = sim.explain("mandate_single_tool", "free_choice")         # the difference attributed to the named channels
     sim.sweep("spec.yaml", "out/")                                   # a parameter sweep; sim.load_sweep("out/") reads it
     model = sim.EngineeringOrg(sim.load_scenario("outcome_goals"), seed=1)
     model.step(); model.engineer(0).state()                          # inspect one engineer
@@ -16,6 +17,7 @@ from sim.model.metrics import METRICS
 from sim.model.org import Engineer, EngineeringOrg
 from sim.model.params import Scenario
 from sim.experiments.runner import bands, compare, replicate_seeds, run, run_scenarios, summarise
+from sim.experiments.explain import explain, explain_pairs
 from sim.model.scenarios import builtin_orgs, builtin_scenarios, load_org, load_scenario, parameter_paths
 from sim.experiments import sweeps as sweep  # callable: sim.sweep(spec, out, ...) runs a sweep
 from sim.experiments.sweeps import load_sweep, read_manifest
@@ -35,6 +37,8 @@ __all__ = [
     "builtin_orgs",
     "builtin_scenarios",
     "compare",
+    "explain",
+    "explain_pairs",
     "load_org",
     "load_scenario",
     "load_sweep",

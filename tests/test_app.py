@@ -495,3 +495,19 @@ def test_pages_import_the_context_not_the_app_and_no_app_modules_import_in_a_cyc
     for m in sorted(graph):
         if m not in state:
             visit(m, [])
+
+
+def test_an_explanation_job_gives_the_waterfall_and_the_reading_and_survives_the_cache(tmp_path):
+    import pickle
+
+    from dashboards.compute import explain_task
+
+    specs = build_specs(CompareRequest(["mandate_single_tool", "outcome_goals"], engineers=TINY["engineers"], weeks=TINY["weeks"], replicates=2, seed=5),
+                        UploadFolder(tmp_path))
+    seen = []
+    bundle = pickle.loads(pickle.dumps(explain_task(specs, 5, 2, progress=lambda d, t: seen.append((d, t)))))
+    assert seen and seen[-1][0] == seen[-1][1] > 0, "progress reaches the total"
+    assert bundle.figures["waterfall"]["data"][0]["type"] == "waterfall"
+    assert "outcome_goals" in bundle.takeaways[0] and "mandate_single_tool" in bundle.takeaways[0]
+    rows = bundle.table.set_index("channel")
+    assert rows.drop(index="total")["contribution"].sum() == pytest.approx(rows.at["total", "contribution"], abs=1e-12)

@@ -199,3 +199,20 @@ def test_the_sweep_explorer_opens_a_sweep_folder_under_the_root_only(server, bro
     browser.get(server.url + "/sweeps?folder=..")
     shown = wait_for(lambda: css(browser, "#sweep-error")[0].text.strip(), 30, message="the refusal")
     assert "outside the data root" in shown
+
+
+def test_why_explains_the_pair_the_user_picks_with_progress_and_a_cached_answer(server, browser):
+    browser.get(server.url + "/compare?p=mandate_single_tool,free_choice&r=2&" + SMALL)
+    wait_for(lambda: comparison_ready(browser), 90, message="the comparison")
+    wait_for(lambda: css(browser, "#why-box") and css(browser, "#why-box")[0].is_displayed(), 30, message="the Why? box")
+    css(browser, "#why-run")[0].click()
+    reading = lambda: css(browser, "#why-reading")[0].text  # noqa: E731
+    wait_for(lambda: "free_choice" in reading() and "mandate_single_tool" in reading(), 90, message="the reading")
+    bars = graph_data(browser, "#why-graph")
+    x = json.loads(bars)[0][1]
+    assert x[0] == "mandate_single_tool" and x[-1] == "free_choice" and len(x) >= 4, x
+    assert "Shapley" in css(browser, "#why-method")[0].text
+    first = reading()
+    css(browser, "#why-run")[0].click()  # the same pair again: from the cache, the same answer
+    wait_for(lambda: reading() == first, 10, message="the cached reading")
+    assert console_errors(browser) == []

@@ -19,6 +19,7 @@ from sim.errors import InputError
 from sim.analysis.figures import adoption_split, measurement_gap, metric_over_time, panel
 from sim.model.scenarios import builtin_orgs
 
+from .. import why
 from ..compute import results_task
 from ..context import current, current_user, share_box
 from ..figures_extra import org_profile
@@ -51,6 +52,7 @@ class Step:
     figure: Callable[[pd.DataFrame | None, Any, int], go.Figure]
     numbers: Callable[[pd.DataFrame, int], str] | None = None
     animated: bool = True
+    explained: bool = False  # the closing step: shows the explanation of the mandate against outcome goals (dashboards/why.py)
 
 
 def _pct(x: float, signed: bool = False) -> str:
@@ -117,6 +119,15 @@ STEPS: list[Step] = [
                                 until_week=w, big=True, cols=2),
         lambda r, w: f"Week {w}: true change {_pct(mean_at(r, GOALS, 'true_gain', w), True)} with outcome goals, "
                      f"{_pct(mean_at(r, MANDATE, 'true_gain', w), True)} under the mandate, {_pct(mean_at(r, FREE, 'true_gain', w), True)} with free choice.",
+    ),
+    Step(
+        "8. Why: where the difference comes from",
+        "The model can replay every run with one mechanism held at what it would be without the policy, on the same random numbers. "
+        "Each bar is one mechanism's share of the difference in true gain between the mandate and outcome goals at the end of the year "
+        "(averaged over every order of switching them on, so the bars add up to the whole difference; the whiskers are 90% intervals).",
+        lambda r, org, w: go.Figure(),
+        animated=False,
+        explained=True,
     ),
 ]
 
@@ -237,6 +248,17 @@ def register_callbacks(app: Dash) -> None:
         st = STEPS[step - 1]
         org_name = org_name or "default"
         url = query([("step", step), ("week", week), ("org", org_name)])
+        if st.explained:  # the closing step: the explanation job's figure and reading
+            try:  # asked for when the class reaches this step (then cached); the same request each time, so it runs once
+                specs = story_specs(org_name)
+                v = why.status_view(why.submit([specs[STORY.index(MANDATE)], specs[STORY.index(GOALS)]], SEED, REPLICATES, "true_gain"))
+            except InputError as e:
+                return no_update, st.title, st.text, f"error: {e}", "", True, url
+            if v["state"] in ("queued", "running"):
+                return no_update, st.title, st.text, "", v["text"], False, url
+            if v["state"] == "failed":
+                return no_update, st.title, st.text, v["text"], "", True, url
+            return v["figure"], st.title, st.text, v["reading"], "", True, url
         if not st.animated:  # the organisation before: no runs needed
             try:
                 org = gate(org_name, kind="org")

@@ -16,7 +16,7 @@ from sim.errors import InputError
 from sim.model.metrics import title as metric_title
 from sim.model.scenarios import builtin_orgs, builtin_scenarios, scenario_summary
 
-from .. import controls
+from .. import controls, why
 from ..compute import compare_from_parts, compare_task, simulate_task, split_parts
 from ..context import current, current_user, share_box
 from ..inputs import (
@@ -125,6 +125,7 @@ def layout(**params: Any) -> html.Div:
     main = [
         dbc.Alert(link_error or "", id="cmp-error", color="danger", is_open=bool(link_error), style={"whiteSpace": "pre-wrap"}),
         html.Div(id="cmp-takeaways"),
+        why.block(),
         dbc.Row([dbc.Col(dcc.Graph(id={"type": "cmp-graph", "name": name}, config=graph_config(name, "png"), className="cmp-graph"), lg=width, className="mb-3")
                  for name, width in FIGURE_ORDER], id="cmp-graphs", style={"display": "none"}),
         html.Div(id="cmp-table"),
@@ -174,7 +175,8 @@ def _files_used(bundle: Any) -> bytes:
 
 
 def register_callbacks(app: Dash) -> None:
-    """The compare page's callbacks."""
+    """The compare page's callbacks (and its "Why?", dashboards/why.py)."""
+    why.register_callbacks(app)
 
     @app.callback(
         Output("cmp-files", "data"), Output("cmp-policies", "options"), Output("cmp-policies", "value"),

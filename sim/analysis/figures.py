@@ -15,6 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from sim.model.channels import CHANNELS
 from sim.model.metrics import METRICS
 from sim.model.metrics import title as metric_title
 from sim.model.params import SENIORITY_LEVELS
@@ -274,3 +275,49 @@ def standard_figures(results: pd.DataFrame, *, big: bool = False) -> dict[str, g
         "gain_by_task": breakdown(results, "true_gain", "task", colours=colours, big=big),
         "ai_by_task": breakdown(results, "ai_task_share", "task", colours=colours, big=big),
     }
+
+
+def _pair(table: pd.DataFrame, a: str | None, b: str | None) -> pd.DataFrame:
+    """The rows of one explained pair (the first when none is named)."""
+    first = table.iloc[0]
+    a = first["a"] if a is None else a
+    b = first["b"] if b is None else b
+    return table[(table["a"] == a) & (table["b"] == b)]
+
+
+def waterfall(table: pd.DataFrame, *, a: str | None = None, b: str | None = None, big: bool = False) -> go.Figure:
+    """From A's outcome to B's: one bar per channel that either policy uses and that can reach the metric (largest first),
+    then the remainder, with 90% intervals as error bars (an explanation table from ``sim.explain``)."""
+    rows = _pair(table, a, b)
+    first = rows.iloc[0]
+    metric, a, b = str(first["metric"]), str(first["a"]), str(first["b"])
+    parts = rows[rows["used"] & rows["channel"].map(lambda c: c in CHANNELS and CHANNELS[c].reaches(metric))]
+    parts = parts.reindex(parts["contribution"].abs().sort_values(ascending=False).index)
+    parts = pd.concat([parts, rows[rows["channel"] == "remainder"]])
+    x = [a] + [str(l) for l in parts["label"]] + [b]
+    y = [float(first["outcome_a"])] + [float(v) for v in parts["contribution"]] + [float(first["outcome_b"])]
+    fmt = (lambda v: f"{v * 100:+.1f} points") if is_percent(metric) else (lambda v: f"{v:+.3g}")
+    text = [format_number(metric, y[0])] + [fmt(v) for v in y[1:-1]] + [format_number(metric, y[-1])]
+    colours = scenario_colours([a, b])
+    fig = go.Figure(go.Waterfall(
+        x=x, y=y, measure=["absolute"] + ["relative"] * len(parts) + ["total"], text=text, textposition="outside",
+        connector={"line": {"color": "#BBBBBB"}}, increasing={"marker": {"color": "#009E73"}}, decreasing={"marker": {"color": "#D55E00"}},
+        totals={"marker": {"color": colours[b]}}, showlegend=False, hoverinfo="x+text", name="contribution",
+    ))
+    # Error bars at each bar's end: the running sum with this part's 90% interval (the outcomes' own intervals at the ends).
+    ends, lo, hi, level = [], [], [], y[0]
+    for (_, r), v in zip(parts.iterrows(), y[1:-1]):
+        level += v
+        ends.append(level)
+        lo.append(v - float(r["low"]))
+        hi.append(float(r["high"]) - v)
+    ends = [y[0]] + ends + [y[-1]]
+    lo = [y[0] - float(first["outcome_a_low"])] + lo + [y[-1] - float(first["outcome_b_low"])]
+    hi = [float(first["outcome_a_high"]) - y[0]] + hi + [float(first["outcome_b_high"]) - y[-1]]
+    fig.add_trace(go.Scatter(x=x, y=ends, mode="markers", marker={"size": 1, "color": "#333333"}, showlegend=False, hoverinfo="skip",
+                             error_y={"type": "data", "array": hi, "arrayminus": lo, "color": "#333333", "thickness": 1.2, "width": 5}))
+    _layout(fig, f"Why {b} differs from {a}: {metric_title(metric)}, week {int(first['week'])}", height=460 if big else 420,
+            ytitle=metric_title(metric), percent=is_percent(metric), big=big)
+    fig.update_xaxes(title_text="", tickangle=-25)
+    fig.update_layout(hovermode="closest", margin={"l": 60, "r": 20, "t": 60, "b": 120})
+    return fig

@@ -124,3 +124,48 @@ def render_html(results: pd.DataFrame, *, title: str = "mandate-sim comparison",
 def write_html(results: pd.DataFrame, path: str | Path, *, title: str = "mandate-sim comparison", settings: dict | None = None) -> Path:
     """Write the report (plotly.js inlined once, so it opens offline) atomically to ``path``."""
     return write_atomic(path, render_html(results, title=title, settings=settings), prefix=".report-")
+
+
+# ---------------------------------------------------------------------------
+# The explanation report
+# ---------------------------------------------------------------------------
+
+
+def explanation_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows people read, one pair's: each channel either policy uses (that can reach the metric), the remainder and the total."""
+    from .takeaways import _amount
+
+    from sim.model.channels import CHANNELS
+
+    metric = str(table["metric"].iloc[0])
+    rows = table[table["used"] & table["channel"].map(lambda c: c not in CHANNELS or CHANNELS[c].reaches(metric))]
+    fmt = lambda x: ("+" if x >= 0 else "−") + _amount(metric, x)  # noqa: E731
+    return pd.DataFrame({
+        "channel": rows["label"].to_numpy(),
+        "contribution": [fmt(x) for x in rows["contribution"]],
+        "90% interval": [f"{fmt(lo)} to {fmt(hi)}" if lo == lo else "" for lo, hi in zip(rows["low"], rows["high"])],
+    })
+
+
+def render_explain_html(table: pd.DataFrame, *, title: str = "mandate-sim explanation", settings: dict | None = None) -> str:
+    """The explanation report: the reading, the waterfall figure and the table of contributions, per explained pair."""
+    from .figures import waterfall
+    from .takeaways import why
+
+    pairs = list(table.groupby(["a", "b"], sort=False).groups)
+    sections, figures = [], []
+    for a, b in pairs:
+        rows = table[(table["a"] == a) & (table["b"] == b)]
+        figures.append(waterfall(rows))
+        sections.append({"a": a, "b": b, "reading": why(rows), "method": str(rows["method"].iloc[0]),
+                         "table": table_html(explanation_table(rows), index=False)})
+    for s, f in zip(sections, figures_html(figures)):
+        s["figure"] = f
+    first = table.iloc[0]
+    return render("explain.html.j2", title=title, settings=settings, sections=sections, replicates=int(first["replicates"]),
+                  week=int(first["week"]), metric=metric_title(str(first["metric"])))
+
+
+def write_explain_html(table: pd.DataFrame, path: str | Path, *, title: str = "mandate-sim explanation", settings: dict | None = None) -> Path:
+    """Write the explanation report (plotly.js inlined once) atomically to ``path``."""
+    return write_atomic(path, render_explain_html(table, title=title, settings=settings))

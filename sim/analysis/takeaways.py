@@ -84,3 +84,85 @@ def takeaways(results: pd.DataFrame, limit: int = 5) -> list[str]:
     if neg and len(out) < limit:
         out.append(f"{', '.join(neg)} ended below the no-AI counterfactual: the AI use it produced cost more time than it saved.")
     return out[:limit]
+
+
+def _amount(metric: str, x: float) -> str:
+    """A size of a difference in ``metric`` as people read it: percentage points for percentages, else the value."""
+    from sim.model.metrics import METRICS
+
+    m = METRICS.get(metric)
+    if m is not None and m.percent:
+        return f"{abs(x) * 100:.1f} point{'' if round(abs(x) * 100, 1) == 1 else 's'}"
+    unit = f" {m.unit}" if m is not None and m.kind != "gain" else ""
+    return f"{abs(x):.3g}{unit}"
+
+
+def _span(metric: str, lo: float, hi: float) -> str:
+    from sim.model.metrics import METRICS
+
+    m = METRICS.get(metric)
+    if m is not None and m.percent:
+        return f"{lo * 100:+.1f} to {hi * 100:+.1f} points"
+    return f"{lo:+.3g} to {hi:+.3g}"
+
+
+def why(table: pd.DataFrame, *, a: str | None = None, b: str | None = None, named: int = 3) -> str:
+    """The reading of an explanation (``sim.explain``) in a sentence or two: the difference, whether it stands out of the
+    noise, and the two or three largest channels by the size of their contribution, each with its sign."""
+    first = table.iloc[0]
+    a = str(first["a"] if a is None else a)
+    b = str(first["b"] if b is None else b)
+    rows = table[(table["a"] == a) & (table["b"] == b)].set_index("channel")
+    metric, week, reps = str(rows["metric"].iloc[0]), int(rows["week"].iloc[0]), int(rows["replicates"].iloc[0])
+    from sim.model.metrics import METRICS
+
+    label = METRICS[metric].label.lower() if metric in METRICS else metric
+    total = rows.loc["total"]
+    t, lo, hi = float(total["contribution"]), float(total["low"]), float(total["high"])
+    parts = rows[rows["used"] & (rows.index != "total")]
+    parts = parts[parts["contribution"] != 0.0]
+    all_parts = parts
+    parts = parts.reindex(parts["contribution"].abs().sort_values(ascending=False).index).head(named)
+    names = {c: ("effects no channel covers" if c == "remainder" else str(r["label"])) for c, r in parts.iterrows()}
+    noisy = {c: (r["low"] <= 0.0 <= r["high"]) for c, r in parts.iterrows()}
+    interval = f"90% interval {_span(metric, lo, hi)}, {reps} paired replicates"
+    if t == 0.0 and parts.empty:
+        return f"{b} and {a} end with the same {label} at week {week} in every paired replicate: there is nothing to explain."
+    if lo <= 0.0 <= hi:
+        head = (f"{b} and {a} do not differ clearly in {label} at week {week} ({b} − {a}: {'+' if t >= 0 else '−'}{_amount(metric, t)}; "
+                f"{interval}).")
+        if parts.empty:
+            return head
+        moves = [f"{names[c]} ({'+' if r['contribution'] > 0 else '−'}{_amount(metric, r['contribution'])})" for c, r in parts.iterrows()]
+        return head + " The largest movements underneath, in " + b + " − " + a + ": " + ", ".join(moves) + "."
+    word = "above" if t > 0 else "below"
+    gap = "advantage" if t > 0 else "shortfall"
+    head = f"{b} ends {_amount(metric, t)} {word} {a} in {label} at week {week} ({interval})."
+    along = [(c, r) for c, r in parts.iterrows() if (r["contribution"] > 0) == (t > 0)]
+    against = [(c, r) for c, r in parts.iterrows() if (r["contribution"] > 0) != (t > 0)]
+
+    sentence = head
+    if along:
+        bits = [f"{_amount(metric, r['contribution'])} {'comes' if _amount(metric, r['contribution']).startswith('1.0 point ') or _amount(metric, r['contribution']).endswith('1.0 point') else 'come'} from {names[c]}"
+                if i == 0 else f"{_amount(metric, r['contribution'])} from {names[c]}" for i, (c, r) in enumerate(along)]
+        bits = [x + (" (within noise)" if noisy[c] else "") for x, (c, _) in zip(bits, along)]
+        joined = bits[0] if len(bits) == 1 else ", ".join(bits[:-1]) + " and " + bits[-1]
+        size = _amount(metric, t).replace(" points", "-point").replace(" point", "-point")
+        sentence += f" Of this {size} {gap}, {joined}"
+        if against:
+            sentence += "; " + ", ".join(f"{names[c]} works the other way ({_amount(metric, r['contribution'])}{', within noise' if noisy[c] else ''})" for c, r in against)
+        sentence += "."
+    else:
+        sentence += " The largest channels work against it: " + ", ".join(
+            f"{names[c]} ({'+' if r['contribution'] > 0 else '−'}{_amount(metric, r['contribution'])})" for c, r in against) + "."
+    # What the named channels leave of the total, so that the sentence's numbers add up to it.
+    rest = t - float(parts["contribution"].sum())
+    others = all_parts.drop(index=parts.index)
+    if _amount(metric, rest) != _amount(metric, 0.0) and len(others):
+        if (rest > 0) != (t > 0):
+            biggest = others["contribution"].idxmin() if t > 0 else others["contribution"].idxmax()
+            name = "effects no channel covers" if biggest == "remainder" else str(others.at[biggest, "label"])
+            sentence += f" The other channels work the other way, {_amount(metric, rest)} in all, most of it from {name}."
+        else:
+            sentence += f" The other channels add {_amount(metric, rest)}."
+    return sentence

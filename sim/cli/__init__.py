@@ -1,7 +1,7 @@
 """The ``mandate-sim`` command line (typer): ``app`` is the typer application, ``main`` the entry point.
 
 Each group of commands lives in its own module as plain functions (``core``: scenarios, run, compare, params,
-schema; ``studies``: validate, calibrate; ``sweeps``: sweep, analyze; ``serve``: app); ``common`` holds what they
+schema; ``explain``: explain; ``studies``: validate, calibrate; ``sweeps``: sweep, analyze; ``serve``: app); ``common`` holds what they
 share. They are registered here, in the order ``mandate-sim --help`` lists them.
 
 Every user error (a bad file, flag or value) prints one message naming the file or flag, the field, the value
@@ -14,7 +14,7 @@ import typer
 
 from sim.errors import InputError
 
-from . import core, serve, studies, sweeps
+from . import core, explain, serve, studies, sweeps
 from .common import err_console
 
 app = typer.Typer(
@@ -29,6 +29,7 @@ app = typer.Typer(
 app.command("scenarios")(core.scenarios)
 app.command("run")(core.run)
 app.command("compare")(core.compare)
+app.command("explain", help=explain.HELP)(explain.explain)
 app.command("params")(core.params)
 app.command("schema")(core.schema)
 app.command("validate")(studies.validate)

@@ -16,6 +16,7 @@ import mesa
 import numpy as np
 
 from . import bundles, kernels, limits, rules
+from . import channels as mechanisms
 from .levers import LeverSetup, Observations, PolicyChannels, WorkRecord, build_levers
 from .metrics import Recorder
 from .params import SENIORITY_LEVELS, Scenario
@@ -91,13 +92,18 @@ class EngineeringOrg(mesa.Model):
         "record",
     )
 
-    def __init__(self, scenario: Scenario | None = None, *, seed: int = 0, collect_mesa: bool = False, profile: bool = False):
+    def __init__(self, scenario: Scenario | None = None, *, seed: int = 0, collect_mesa: bool = False, profile: bool = False,
+                 held: frozenset[str] | tuple[str, ...] = frozenset()):
+        """``held``: channels held at their no-policy values (sim/model/channels.py; none in a normal run)."""
         super().__init__(rng=int(seed))
         self.spec = scenario if scenario is not None else Scenario()
         sc = self.spec
         limits.check_model(sc)  # refuse, before allocating anything, a model that would need more memory than allowed
         self.behaviour = sc.behaviour
-        self.params = bundles.params(sc.behaviour)  # the behaviour as the kernels read it (and the hiring office)
+        self.held = mechanisms.check(held)
+        # the behaviour as the kernels read it (and the hiring office), with the held channels' parameters at their held values
+        self.params = mechanisms.hold_parameters(bundles.params(sc.behaviour), self.held)
+        self._held_fields = mechanisms.held_policy_fields(self.held)
         self.weeks = sc.weeks
         self.tables = OrgTables.from_organisation(sc.organisation)
         n = sc.organisation.size
@@ -119,7 +125,8 @@ class EngineeringOrg(mesa.Model):
         self.channels = PolicyChannels.blank(n, self.tables.n_tools, self.tables.n_tasks)
         self.levers = build_levers(sc.policy, sc.behaviour, sc.approved_tools())
         setup = LeverSetup(tool_names=self.tables.tool_names, task_names=self.tables.task_names, team=wf.team, n_teams=wf.n_teams,
-                           present=wf.is_present.copy(), skill=wf.skill.copy(), rng=lambda name: named_rng(self.entropy, name))
+                           present=wf.is_present.copy(), skill=wf.skill.copy(), rng=lambda name: named_rng(self.entropy, name),
+                           held=self.held)
         for lever in self.levers:
             lever.setup(setup)
         self.week = 0  # weeks completed
@@ -219,8 +226,18 @@ class EngineeringOrg(mesa.Model):
             obs = self.observe(after_work=False)
             for lever in self.levers:
                 lever.act(obs, ch)
+            self._hold_policy_fields(ch)
         self._ch = ch.bundle()  # this week's channels as the kernels read them
         kernels.close_permits(self._ch, self.workforce.is_present)
+
+    def _hold_policy_fields(self, ch: PolicyChannels) -> None:
+        """Fields of the week's channels whose channel is held go back to their blank (no-policy) values."""
+        for name in self._held_fields:
+            value = getattr(ch, name)
+            if isinstance(value, np.ndarray):
+                value.fill(0)
+            else:
+                setattr(ch, name, _BLANK[name])
 
     def engineers_choose(self) -> None:
         """2. Each engineer picks, per task type, no AI, an approved tool, or an unapproved one (shadow), and may make a token use."""
@@ -276,6 +293,9 @@ class EngineeringOrg(mesa.Model):
         obs = self.observe(after_work=True)
         for lever in self.levers:
             lever.react(obs, self.channels)
+        if "leadership_reaction" in self.held:  # held: nothing is backed or advised against, nothing published
+            self.channels.endorsement.fill(0.0)
+            self.channels.publications.clear()
         for measured, mask in self.channels.publications:
             self.hear_published(measured, mask)
 
@@ -284,7 +304,7 @@ class EngineeringOrg(mesa.Model):
         wf = self.workforce
         use = mask[wf.seniority] & wf.is_present[:, None, None]
         wf.belief[...] = np.where(use, rules.update_toward(wf.belief, measured[wf.seniority], self.behaviour.perception.publication_weight), wf.belief)
-        wf.trust_leadership[wf.is_present] = rules.after_transparency(wf.trust_leadership[wf.is_present], self.behaviour.trust.transparency_gain)
+        wf.trust_leadership[wf.is_present] = rules.after_transparency(wf.trust_leadership[wf.is_present], self.params.trust.transparency_gain)
 
     def attrition_and_hiring(self) -> None:
         """8. Engineers leave with a hazard raised by low trust, fatigue and low morale (more for the skilled); replacements arrive after a delay."""
@@ -330,6 +350,11 @@ class EngineeringOrg(mesa.Model):
     def profile_report(self) -> dict[str, float]:
         """Seconds spent per phase (run with profile=True)."""
         return dict(self.phase_seconds)
+
+
+#: The scalar policy channels' no-policy values (a held climate).
+_BLANK = {"feedback_safety": PolicyChannels.__dataclass_fields__["feedback_safety"].default,
+          "enforcement": PolicyChannels.__dataclass_fields__["enforcement"].default}
 
 
 def latest_metric(model: EngineeringOrg, metric: str) -> float:

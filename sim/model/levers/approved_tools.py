@@ -20,7 +20,9 @@ class ApprovedTools(Lever):
         return cls(approved)
 
     def setup(self, org: LeverSetup) -> None:
-        self.mask = np.array([t in self.approved_names for t in org.tool_names], dtype=bool)
+        # With the tool_restriction channel held, every tool is approved (docs/MODEL.md, section 8).
+        every = "tool_restriction" in org.held
+        self.mask = np.array([every or t in self.approved_names for t in org.tool_names], dtype=bool)
 
     def act(self, obs: Observations, channels: PolicyChannels) -> None:
         np.logical_or(channels.permit, self.mask[None, :, None], out=channels.permit)

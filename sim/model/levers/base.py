@@ -104,6 +104,7 @@ class LeverSetup:
     present: np.ndarray  # [N] the initial staff
     skill: np.ndarray  # [N] initial skills
     rng: Callable[[str], np.random.Generator]  # the generator of one named decision (common random numbers)
+    held: frozenset = frozenset()  # the channels held at their no-policy values (sim/model/channels.py)
 
 
 @dataclass

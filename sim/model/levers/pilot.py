@@ -25,6 +25,7 @@ class Pilot(Lever):
         return cls(policy.pilot, behaviour.measurement, policy.start_week) if policy.pilot.share > 0 else None
 
     def setup(self, org: LeverSetup) -> None:
+        self.narrows = "tool_restriction" not in org.held  # held: the pilot measures and publishes but limits nobody's tools
         # Exactly the declared share of whole teams (at least one), chosen by a seeded permutation;
         # at least one team stays in control unless the share is 1.
         n_pilot = int(round(self.share * org.n_teams))
@@ -47,6 +48,8 @@ class Pilot(Lever):
         return self.start + self.weeks
 
     def act(self, obs: Observations, channels: PolicyChannels) -> None:
+        if not self.narrows:
+            return
         if obs.week < self.end_week:
             # During the pilot only members use the approved tools, only on in-scope tasks.
             channels.permit &= self.member[:, None, None] & self.scope[None, None, :]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Lever, Observations, PolicyChannels
+from .base import Lever, LeverSetup, Observations, PolicyChannels
 
 
 class UsageTarget(Lever):
@@ -22,6 +22,9 @@ class UsageTarget(Lever):
             return cls(policy.usage_target, policy.usage_enforcement, policy.escalation, policy.max_pressure)
         return None
 
+    def setup(self, org: LeverSetup) -> None:
+        self.escalates = "leadership_reaction" not in org.held  # held: pressure stays at the enforcement it starts with
+
     def pressure_now(self) -> float:
         """This week's pressure: the enforcement, raised by each escalation, up to the ceiling."""
         return min(self.max_pressure, self.enforcement * (1.0 + self.level))
@@ -34,5 +37,5 @@ class UsageTarget(Lever):
 
     def react(self, obs: Observations, channels: PolicyChannels) -> None:
         # Watches usage telemetry and nothing else.
-        if obs.weekly_active < self.target:
+        if self.escalates and obs.weekly_active < self.target:
             self.level += self.escalation

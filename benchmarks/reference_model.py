@@ -603,7 +603,7 @@ class ReferenceOrg(mesa.Model):
                     touch[k] += a.touch_days[k]
         wait = R.review_wait(q.review_wait_days, q.review_load_wait, wk.verify_hours.sum() / max(wk.capacity.sum(), 1e-9))
         self.cycle_time_task = R.cycle_time_days(np.array(touch), max(len(self._working), 1), wait)
-        self.cycle_time = float(self.task_weights @ self.cycle_time_task)
+        self.cycle_time = float(R.weighted_cycle_time(self.task_weights, self.cycle_time_task))
         self.escaped_total = float(wk.escaped.sum())
 
     def teams_compare_notes(self) -> None:

@@ -257,7 +257,7 @@ class EngineeringOrg(mesa.Model):
         # Cycle time: touch time at this week's pace of task work, plus a review wait that grows with the verification load.
         wait = rules.review_wait(q.review_wait_days, q.review_load_wait, wk.verify_hours.sum() / max(wk.capacity.sum(), 1e-9))
         wk.cycle_time_task[:] = rules.cycle_time_days(wk.touch.sum(axis=0), max(int(wk.present.sum()), 1), wait)
-        wk.cycle_time = float(self.task_weights @ wk.cycle_time_task)
+        wk.cycle_time = float(rules.weighted_cycle_time(self.task_weights, wk.cycle_time_task))
         wk.escaped_total = float(wk.escaped.sum())
 
     def perceive_and_learn(self) -> None:

@@ -365,6 +365,16 @@ def cycle_time_days(touch_days_total, engineers, wait_days):
     return touch_days_total / engineers + wait_days
 
 
+def weighted_cycle_time(task_weights, cycle_time_task):
+    """The organisation's cycle time (days): the task types' cycle times weighted by their share of tasks, summed in order.
+
+    A plain loop rather than a BLAS dot product, whose summation order (and so the last bit) depends on the CPU."""
+    total = 0.0
+    for k in range(len(task_weights)):
+        total += task_weights[k] * cycle_time_task[k]
+    return total
+
+
 # --- Perception and learning -------------------------------------------------
 
 

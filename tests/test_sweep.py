@@ -227,12 +227,14 @@ def test_a_worker_stops_when_the_sweep_process_dies_even_without_the_kernels_hel
     """The fallback where prctl is not available: the watchdog thread alone ends a worker whose sweep process died."""
     code = ("import os, sys, time, subprocess\n"
             "child = subprocess.Popen([sys.executable, '-c', 'import os, time; from sim.experiments.sweeps import lifeline; "
-            "lifeline.watch(os.getppid(), poll_s=0.05); time.sleep(60)'])\n"
+            "lifeline.watch(os.getppid(), poll_s=0.05); print(\\'watching\\', flush=True); time.sleep(60)'])\n"
             "print(child.pid, flush=True); time.sleep(60)\n")
     parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, start_new_session=True)
     try:
         child = int(parent.stdout.readline())
-        time.sleep(2)  # the child has imported sim and started watching
+        # Wait until the child has imported sim and started watching (a fixed sleep raced a slow import: killed too
+        # early, the child's parent was already init, which never dies).
+        assert parent.stdout.readline().strip() == "watching"
         assert any(pid == child for pid, *_ in processes_of(parent.pid))
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait(timeout=10)

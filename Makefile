@@ -27,11 +27,13 @@ report: setup
 	$(VENV)/bin/mandate-sim compare mandate_single_tool mandate_any_tool free_choice outcome_goals pilot_and_measure \
 	  --replicates 10 --html reports/compare.html
 
+# The suite on 2 worker processes, each test file kept on one worker (its module fixtures computed once).
+# One process: `$(PY) -m pytest -q -p no:xdist`.
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 test-fast: setup
-	$(PY) -m pytest -q -m "not slow and not browser and not cluster"
+	$(PY) -m pytest -q -n 2 --dist loadfile -m "not slow and not browser and not cluster"
 
 # The property tests and the readers' fuzz tests, longer: FUZZ_FACTOR (25) times the suite's examples, larger
 # models, fresh random examples every run (about 3 minutes; a failure prints how to reproduce it).

@@ -159,27 +159,37 @@ def compare_request(params: Mapping[str, Any]) -> CompareRequest:
 
 # -- lab -------------------------------------------------------------------
 
-LAB_DEFAULTS = {"base": "mandate_single_tool", "n": 200, "w": 52, "r": 5, "seed": 0}
+LAB_DEFAULTS = {"base": "mandate_single_tool", "org": "", "n": 200, "w": 52, "r": 5, "seed": 0}
 
 
 def lab_query(state: Mapping[str, Any]) -> str:
-    """The query string that reopens the what-if lab: base scenario, size, horizon, replicates, seed, overrides, pinned baseline."""
+    """The query string that reopens the what-if lab: base scenario, organisation of both runs (its file packed in when
+    uploaded), size, horizon, replicates, seed, overrides, pinned baseline."""
     pin = state.get("pin") or {}
-    return query([
-        ("base", state["base"]), ("n", state["n"]), ("w", state["w"]), ("r", state["r"]), ("seed", state["seed"]),
+    org = state.get("org") or ""
+    pairs: list[tuple[str, Any]] = [
+        ("base", state["base"]), ("org", org or None), ("n", state["n"]), ("w", state["w"]), ("r", state["r"]), ("seed", state["seed"]),
         ("set", encode_sets(state.get("sets") or {})),
         ("pin", pin.get("base", state["base"])), ("pinset", encode_sets(pin.get("sets") or {})),
-    ])
+    ]
+    packed = [pack({k: f[k] for k in ("id", "kind", "filename", "text") if k in f}) for f in state.get("files") or [] if "upload:" + f["id"] == org]
+    text = query(pairs + [("file", packed)])
+    return text if len(text) <= MAX_LINK_CHARS else query(pairs)
 
 
 def lab_state(params: Mapping[str, Any]) -> dict:
-    """The lab state a link asks for."""
+    """The lab state a link asks for (an organisation file packed into it is checked as an upload is)."""
     d = LAB_DEFAULTS
     base = str(params.get("base") or d["base"])
+    org = str(params.get("org") or d["org"])
+    packed = _list(params.get("file"))
+    if len(packed) > MAX_UPLOADS:
+        raise InputError(f"is given {len(packed)} times; a link carries at most {MAX_UPLOADS} files", source="link parameter 'file'")
     return {
-        "base": base,
+        "base": base, "org": org,
         "n": _int(params.get("n"), "n", d["n"]), "w": _int(params.get("w"), "w", d["w"]),
         "r": _int(params.get("r"), "r", d["r"]), "seed": _int(params.get("seed"), "seed", d["seed"]),
         "sets": decode_sets(params.get("set")),
         "pin": {"base": str(params.get("pin") or base), "sets": decode_sets(params.get("pinset"))},
+        "files": [check_record(unpack(t)) for t in packed],
     }

@@ -128,7 +128,9 @@ def test_lab_has_a_control_for_every_policy_lever_with_its_declared_bounds(app):
             assert c.value == r.value
     assert type(found["policy.allowed_tools"]).__name__ == "Dropdown"
     assert found["policy.allowed_tools"].value == ["inhouse"]
-    assert "organisation.seniority.junior.share" in found and "organisation.team_size" in found
+    assert "organisation.team_size" in found
+    shares = {dict(k)["path"] for k in _ids(tree) if isinstance(k, tuple) and dict(k).get("type") == "lab-share"}
+    assert {"organisation.seniority.junior.share", "organisation.seniority.senior.task_mix.design_review"} <= shares
 
 
 def test_changed_controls_become_overrides_of_the_right_type():
@@ -166,9 +168,13 @@ def test_a_compare_link_reproduces_the_request_with_uploads_and_edits(tmp_path):
 
 
 def test_a_lab_link_reproduces_levers_and_the_pinned_baseline():
-    state = {"base": "outcome_goals", "n": 80, "w": 26, "r": 4, "seed": 9, "sets": {"policy.feedback_safety": 0.3, "policy.allowed_tools": ["inhouse"]},
-             "pin": {"base": "free_choice", "sets": {"policy.training_hours": 8.0}}}
+    state = {"base": "outcome_goals", "org": "junior_boilerplate", "n": 80, "w": 26, "r": 4, "seed": 9,
+             "sets": {"policy.feedback_safety": 0.3, "policy.allowed_tools": ["inhouse"]}, "pin": {"base": "free_choice", "sets": {"policy.training_hours": 8.0}},
+             "files": []}
     assert lab_state(_query_dict(lab_query(state))) == state
+    record = check_upload("org", "small.yaml", b"extends: default\nsize: 120\nteam_size: 6\n")
+    uploaded = {**state, "org": "upload:" + record["id"], "files": [record]}
+    assert lab_state(_query_dict(lab_query(uploaded))) == uploaded
 
 
 def test_a_broken_link_gets_a_clear_message():
@@ -428,11 +434,11 @@ def test_the_app_command_refuses_a_busy_port_and_a_missing_data_root(tmp_path, c
 
 
 def test_the_lab_table_names_metrics_by_label_and_shows_paired_changes():
-    from dashboards.compute import lab_table
+    from dashboards.lab_results import lab_table
 
     specs = [load_scenario("free_choice", **TINY).model_copy(update={"name": "baseline"}),
              load_scenario("mandate_single_tool", **TINY).model_copy(update={"name": "what-if"})]
-    t = lab_table(sim.run_scenarios(specs, replicates=2, seed=1), ["baseline", "what-if"])
+    t = lab_table(sim.run_scenarios(specs, replicates=2, seed=1))
     assert METRICS["weekly_active_share"].title in set(t["metric"]) and not set(t["metric"]) & set(METRICS)
     row = t.set_index("metric").loc[METRICS["weekly_active_share"].title]
     assert row["baseline"].endswith("%") and " pts [" in row["change"]

@@ -14,12 +14,10 @@ import numpy as np
 import pandas as pd
 import plotly.io as pio
 
-from sim.analysis.figures import PEOPLE, PERFORMANCE, WELLBEING, adoption_split, measurement_gap, panel, scenario_colours, standard_figures
-from sim.analysis.reports import TABLE_METRICS, format_value, summary_table
+from sim.analysis.figures import PEOPLE, PERFORMANCE, WELLBEING, standard_figures
+from sim.analysis.reports import TABLE_METRICS, summary_table
 from sim.analysis.takeaways import takeaways
-from sim.experiments.runner import run_scenarios, summarise
-from sim.model.metrics import METRICS
-from sim.model.metrics import title as metric_title
+from sim.experiments.runner import run_scenarios
 from sim.model.params import Scenario
 
 
@@ -98,58 +96,6 @@ def compare_from_parts(frames: Sequence[pd.DataFrame], specs: Sequence[Scenario]
     results = merge_parts(frames, specs)
     shown = shown_rows(results)
     return Bundle(results, figures_json(standard_figures(shown)), summary_table(shown), takeaways(shown), list(specs), seed, replicates)
-
-
-LAB_METRICS = (
-    "weekly_active_share", "true_gain", "reported_gain", "measurement_gap", "cycle_time", "escaped_defects",
-    "trust_leadership", "psych_safety", "honest_reporting_share", "fatigue", "attrition_cumulative",
-    "attrition_top_skill_cumulative", "shadow_use_share", "risk_exposure",
-)
-
-
-def lab_task(specs: Sequence[Scenario], seed: int, replicates: int, *, progress: Callable | None = None) -> Bundle:
-    """Run the pinned baseline and the what-if variant (paired seeds); figures and a table of differences."""
-    results = _run(specs, seed, replicates, progress)
-    names = [s.name for s in specs]
-    colours = scenario_colours(names)
-    figures = figures_json({
-        "key": panel(results, ("weekly_active_share", "true_gain", "trust_leadership", "attrition_top_skill_cumulative"), "Baseline and what-if", colours=colours, cols=2),
-        "gap": measurement_gap(results, colours=colours),
-        "adoption": adoption_split(results, colours=colours),
-    })
-    return Bundle(results, figures, lab_table(results, names), takeaways(results), list(specs), seed, replicates)
-
-
-def lab_table(results: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
-    """End-of-horizon baseline, what-if and their paired difference (mean and 90% band over replicates); metrics by title."""
-    base, var = names[0], names[1]
-    df = results[(results["group"] == "all") & (results["week"] == results["week"].max()) & results["metric"].isin(LAB_METRICS)]
-    wide = df.pivot_table(index=["metric", "replicate"], columns="scenario", values="value", observed=True)
-    rows = []
-    s = summarise(results)
-    for m in LAB_METRICS:
-        if m not in wide.index.get_level_values(0):
-            continue
-        sub = wide.loc[m]
-        diff = sub[var] - sub[base]
-        mb = s[(s["metric"] == m) & (s["scenario"] == base)]["mean"].iloc[0]
-        mv = s[(s["metric"] == m) & (s["scenario"] == var)]["mean"].iloc[0]
-        lo, hi = diff.quantile(0.05), diff.quantile(0.95)
-        rows.append({
-            "metric": metric_title(m), "baseline": format_value(m, mb), "what-if": format_value(m, mv),
-            "change": f"{_signed(m, diff.mean())} [{_signed(m, lo)}, {_signed(m, hi)}]",
-        })
-    return pd.DataFrame(rows)
-
-
-def _signed(metric: str, x: float) -> str:
-    """A difference of a metric: percentage points for metrics shown in percent, else the metric's own format with a sign."""
-    m = METRICS.get(metric)
-    if m is None:
-        return f"{x:+.2f}"
-    if m.format(0.0).endswith("%"):
-        return f"{x * 100:+.1f} pts"
-    return ("-" if x < 0 else "+") + m.format(abs(x))
 
 
 def results_task(specs: Sequence[Scenario], seed: int, replicates: int, *, progress: Callable | None = None) -> Bundle:

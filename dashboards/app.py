@@ -24,7 +24,7 @@ from sim.errors import InputError
 from .context import DEFAULT_MAX_WORK, USER_COOKIE, AppConfig, AppContext, current, install, share_box
 from .inputs import UploadFolder
 from .jobs import JobManager
-from .pages import classroom, compare, home, lab, model, sweeps
+from .pages import classroom, compare, home, info, lab, model, sweeps
 
 __all__ = ["DEFAULT_MAX_WORK", "PAGES", "AppConfig", "AppContext", "create_app", "current", "share_box"]
 
@@ -40,11 +40,12 @@ PAGES = [
     ("classroom", "/classroom", "Classroom"),
     ("sweeps", "/sweeps", "Sweep explorer"),
     ("model", "/model", "Model"),
+    ("info", "/info", "Info"),
 ]
 
 
 #: Each page's module.
-MODULES = {"home": home, "compare": compare, "lab": lab, "classroom": classroom, "sweeps": sweeps, "model": model}
+MODULES = {"home": home, "compare": compare, "lab": lab, "classroom": classroom, "sweeps": sweeps, "model": model, "info": info}
 
 
 def navbar() -> dbc.Navbar:

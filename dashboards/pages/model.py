@@ -1,4 +1,5 @@
-"""Model: docs/MODEL.md rendered, each mechanism (a ``### `` section) next to the parameters it uses.
+"""Model: docs/MODEL.md rendered, each mechanism (a ``### `` section) next to the parameters it uses, with a table of
+contents. Square brackets that are not links ("[0, 1]") are escaped, so markdown does not read them as link references.
 
 A mechanism section ends with a line ``Parameters: `path`, `path`, ...``; the
 page shows those parameters' values (for the chosen scenario), units, bounds and
@@ -127,13 +128,49 @@ def _local_links(body: str) -> str:
     return re.sub(r"\[([^\]]+)\]\(([A-Za-z0-9_./-]+\.md)(#[^)]*)?\)", lambda m: f"{m.group(1)} (docs/{m.group(2).split('/')[-1]})", body)
 
 
+#: Text in square brackets that is not a link ("[0, 1]", "[a, b]"): markdown would read it as a link reference.
+BRACKETED = re.compile(r"(?<![\]!\\])\[([^\[\]\n]*)\](?![(\[:])")
+INLINE_CODE = re.compile(r"(`+)(?:.+?)\1", re.S)
+
+
+def escape_brackets(body: str) -> str:
+    """Square brackets that are not part of a link escaped, outside code blocks and code spans (which show text as it is)."""
+    out, in_code = [], False
+    for line in body.split("\n"):
+        if line.lstrip().startswith("```"):
+            in_code = not in_code
+        if in_code or line.lstrip().startswith("```") or line.startswith("    "):
+            out.append(line)
+            continue
+        parts, last = [], 0
+        for m in INLINE_CODE.finditer(line):
+            parts.append(BRACKETED.sub(r"\\[\1\\]", line[last:m.start()]))
+            parts.append(m.group(0))
+            last = m.end()
+        parts.append(BRACKETED.sub(r"\\[\1\\]", line[last:]))
+        out.append("".join(parts))
+    return "\n".join(out)
+
+
+def anchor(heading: str) -> str:
+    """The id of a heading on the page (the table of contents links to it)."""
+    return "m-" + re.sub(r"[^a-z0-9]+", "-", heading.lower()).strip("-")
+
+
+def contents(sections: list[Section]) -> html.Nav:
+    """A table of contents of the document's parts (level 2) and mechanisms (level 3), linking to their headings."""
+    items = [html.Li(html.A(s.heading, href="#" + anchor(s.heading)), className=f"toc-level-{s.level}") for s in sections if s.level in (2, 3) and s.heading]
+    return html.Nav([html.Div("Contents", className="small fw-semibold mb-1"), html.Ul(items, className="list-unstyled small mb-0")],
+                    id="model-toc", className="model-toc")
+
+
 def render_sections(sections: list[Section], scenario: Scenario) -> list:
     """The document as rows: text on the left, the mechanism's parameters on the right."""
     out = []
     for s in sections:
         tag = {1: html.H2, 2: html.H3, 3: html.H4}.get(s.level)
-        head = [tag(s.heading, id="m-" + re.sub(r"[^a-z0-9]+", "-", s.heading.lower()).strip("-"))] if tag else []
-        text = dcc.Markdown(_local_links(s.body), link_target="_blank", className="model-text")
+        head = [tag(s.heading, id=anchor(s.heading))] if tag else []
+        text = dcc.Markdown(escape_brackets(_local_links(s.body)), link_target="_blank", className="model-text")
         if s.is_mechanism:
             rows = parameter_rows(s.parameters, scenario)
             out.append(dbc.Row([
@@ -155,20 +192,32 @@ def layout(scenario: Any = None, **_: Any) -> html.Div:
                            className="lead mb-0"), md=8),
             dbc.Col([dbc.Label("Values of", className="small fw-semibold mb-0"), dcc.Dropdown(id="model-scenario", options=options, value=name, clearable=False)], md=4),
         ], className="mb-3 align-items-end"),
-        html.Div(id="model-doc", children=_doc(name)),
-        html.Div(share_box("model"), style={"maxWidth": "40rem"}),
+        dbc.Row([
+            dbc.Col(_toc(), lg=3, xl=2, className="d-none d-lg-block model-toc-col"),
+            dbc.Col([html.Div(id="model-doc", children=_doc(name)), html.Div(share_box("model"), style={"maxWidth": "40rem"})], lg=9, xl=10),
+        ]),
     ])
 
 
-def _doc(name: str) -> list:
+def _sections() -> list[Section] | None:
     path = model_doc_path()
-    if path is None:
+    return None if path is None else parse_model(path.read_text(encoding="utf-8"))
+
+
+def _toc() -> Any:
+    sections = _sections()
+    return contents(sections) if sections else html.Div()
+
+
+def _doc(name: str) -> list:
+    sections = _sections()
+    if sections is None:
         return [dbc.Alert("docs/MODEL.md is not there yet.", color="warning")]
     try:
         sc = gate(name, label="scenario") if name else Scenario()
     except InputError as e:
         return [dbc.Alert(str(e), color="danger")]
-    return render_sections(parse_model(path.read_text(encoding="utf-8")), sc)
+    return render_sections(sections, sc)
 
 
 def register_callbacks(app: Dash) -> None:

@@ -75,12 +75,12 @@ def _number(x: float, decimals: int, thousands: bool) -> str:
 
 
 def signed_change(metric: str, x: float, decimals: int | None = None) -> str:
-    """A difference of a metric with its sign, in the metric's units (percentage points for metrics shown in percent),
+    """A difference of a metric with its sign, in the metric's units ('pts': percentage points, for metrics shown in percent),
     with at least two significant digits: 0.0004 of a share is '+0.040 pts', never '+0.0 pts'. Exactly zero is '0'."""
     m = METRICS.get(metric)
     percent = m is not None and m.percent
     value = x * 100 if percent else x
-    unit = " pts" if percent else (f" {m.symbol}" if m is not None and m.symbol and not m.symbol.startswith("0") else "")
+    unit = " pts" if percent else ""  # other units are in the metric's title beside it
     if value == 0:
         return "0" + unit
     spec = m.format_spec if m is not None else ".2f"

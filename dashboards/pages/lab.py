@@ -336,7 +336,7 @@ def _pin_text(pin: dict) -> str:
 def render_table(table: Any) -> Any:
     """The end-of-horizon table: metrics by title, baseline, what-if and the paired change."""
     head = html.Thead(html.Tr([html.Th("metric (end of horizon)"), html.Th(BASELINE), html.Th(WHAT_IF), html.Th("change, mean [5%, 95%]")]))
-    body = html.Tbody([html.Tr([html.Td(r["metric"]), html.Td(r[BASELINE]), html.Td(r[WHAT_IF]), html.Td(r["change"], className="text-nowrap")],
+    body = html.Tbody([html.Tr([html.Td(r["metric"]), html.Td(r[BASELINE]), html.Td(r[WHAT_IF]), html.Td(r["change"])],
                                **{"data-metric": r["id"]}) for r in table.to_dict("records")])
     return html.Div([html.H5("End of horizon: what-if against baseline"),
                      dbc.Table([head, body], size="sm", striped=True, hover=True, responsive=True, id="lab-summary")])
@@ -481,8 +481,8 @@ def register_callbacks(app: Dash) -> None:
         if getattr(bundle, "breakeven", None) is None:  # the baseline alone: nothing differs yet
             return (f["trajectory"], {}, {"display": "none"}, f["gap"], f["adoption"], html.Div(), "", {}, "", True)
         be = bundle.breakeven
-        note = dbc.Alert([html.Strong("Cumulative delivered work. "), be.text()], color="info", className="py-2 mb-2", id="lab-breakeven-text",
-                         **{"data-kind": be.kind, "data-week": str(be.week or "")})
+        note = html.Div(dbc.Alert([html.Strong("Cumulative delivered work. "), be.text()], color="info", className="py-2 mb-2"),
+                        id="lab-breakeven-text", **{"data-kind": be.kind, "data-week": str(be.week or "")})
         return (f["trajectory"], f["cumulative"], {}, f["gap"], f["adoption"], render_table(bundle.table), note, {"display": "none"}, "", True)
 
     @app.callback(

@@ -7,6 +7,10 @@ The process tree of ``mandate-sim app``::
     └── gunicorn arbiter       python -m dashboards.server (a child process, so it forks no threads of the owner)
         └── server workers     --server-workers processes, each a gthread worker answering pages and callbacks
 
+Starting: the run workers start and warm up first (each runs a tiny comparison, so the compiled kernels are loaded
+before the first click; gunicorn's server workers never run a model), then gunicorn; the address is printed once
+GET / answers 200, and if gunicorn stops before that, the owner says so and exits with its status (1 at least).
+
 Every server worker builds its own Dash app attached to the shared folder (``AppConfig(own_runs=False)``), so any
 of them can accept a run, answer any poll and render any result (dashboards/jobs.py). gunicorn's own control
 socket is off; it logs warnings and errors only (``--access-log`` adds one line per request).
@@ -26,6 +30,8 @@ import os
 import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +42,8 @@ GRACE_S = 3
 #: Threads per server worker: a run request waits up to ``wait_seconds`` for a fast result, so a worker needs
 #: threads beyond its cores to keep answering page loads meanwhile.
 DEFAULT_THREADS = 16
+#: How often the owner asks whether the server answers yet, before it prints the address (seconds).
+ANSWER_POLL_S = 0.1
 #: The environment variable through which the gunicorn process learns the owner's pid.
 ENV_OWNER = "MANDATE_SIM_APP_OWNER"
 
@@ -89,6 +97,11 @@ def serve(config: AppConfig, *, host: str = "127.0.0.1", port: int = 8050, serve
         options = gunicorn_options(host, port, server_workers, threads, access_log)
         env = {**os.environ, ENV_OWNER: str(os.getpid())}
         proc = subprocess.Popen([sys.executable, "-m", "dashboards.server", _config_json(child), json.dumps(options)], env=env)
+        if not wait_answering(proc, host, port):
+            code = proc.wait()
+            print(f"error: the web server stopped (exit status {code}) before it answered on port {port}; its messages are above",
+                  file=sys.stderr, flush=True)
+            return code or 1
         announce(f"mandate-sim app on http://{host}:{port}/  ({server_workers} server workers, {max(config.workers, 1)} run workers, "
                  f"data root {config.data_root}; Ctrl+C stops it)")
         return proc.wait()
@@ -101,6 +114,27 @@ def serve(config: AppConfig, *, host: str = "127.0.0.1", port: int = 8050, serve
         finally:
             jobs.close()
             signal.signal(signal.SIGTERM, previous)
+
+
+def local_url(host: str, port: int) -> str:
+    """The address this machine reaches the server at (loopback for a server on every interface)."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
+def wait_answering(proc: subprocess.Popen, host: str, port: int, every: float = ANSWER_POLL_S) -> bool:
+    """Wait until the server answers GET / with 200 (True), or until gunicorn exits first (False)."""
+    url = local_url(host, port)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # straight to this machine, whatever proxy is set
+    while proc.poll() is None:
+        try:
+            with opener.open(url, timeout=5) as r:
+                if r.status == 200:
+                    return True
+        except (OSError, ValueError):  # not listening yet (refused, reset), or an answer other than 200
+            pass
+        time.sleep(every)
+    return False
 
 
 def _raise_exit(_signum: int, _frame: Any) -> None:

@@ -1,0 +1,244 @@
+"""The what-if lab, the Info and the Model pages in a real headless chromium at 1280x720, and `mandate-sim app` as a
+teacher starts it: a lab value applies on Enter, the trajectory and the breakeven show, "Save as scenario" downloads a
+file the CLI runs, the lab explains itself before anything differs, the Info page's links open their views, the Model
+page's "[0, 1]" is not a link, and no page is wider than the window.
+
+One server and one browser serve the module. The server is started here rather than by browser_support.AppProcess
+because its terminal output is under test: the address must be printed only once GET / answers, and the requests the
+browser makes must print nothing (no access log unless asked, no development-server warning)."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from browser_support import CLI, REPO, console_errors, free_port, group_pids, require_browser, start_browser, stop_browser, wait_for
+
+
+pytestmark = pytest.mark.browser
+
+#: A lever that costs before it pays: 16 training hours under free choice, against free choice.
+TRAINING = "/lab?base=free_choice&pin=free_choice&n=40&w=30&r=2&seed=2&set=policy.training_hours%3D16"
+URL_LINE = re.compile(r"mandate-sim app on (http://\S+)")
+
+
+class TeacherApp:
+    """``mandate-sim app`` in its own process group, its terminal read line by line."""
+
+    def __init__(self, data_root: Path):
+        self.port = free_port()
+        args = [str(CLI), "app", "--port", str(self.port), "--workers", "1", "--server-workers", "2", "--data-root", str(data_root)]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, start_new_session=True)
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put("")  # the end
+
+    def next_line(self, timeout: float) -> str | None:
+        try:
+            line = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        self.seen.append(line)
+        return line
+
+    def output_since(self, start: int) -> list[str]:
+        while (line := self.next_line(0.2)) is not None and line:
+            pass
+        return self.seen[start:]
+
+    def stop(self) -> list[int]:
+        """SIGTERM the group, SIGKILL what is left after 10 s; the pids still there after SIGTERM."""
+        left = []
+        for sig, wait in (("TERM", 10.0), ("KILL", 5.0)):
+            if not group_pids(self.proc.pid):
+                break
+            try:
+                os.killpg(self.proc.pid, getattr(__import__("signal"), "SIG" + sig))
+            except ProcessLookupError:
+                break
+            end = time.monotonic() + wait
+            while group_pids(self.proc.pid) and time.monotonic() < end:
+                time.sleep(0.1)
+            if sig == "TERM":
+                left = group_pids(self.proc.pid)
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+        return left
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    app = TeacherApp(tmp_path_factory.mktemp("data-root"))
+    try:
+        end = time.monotonic() + 180
+        while True:
+            line = app.next_line(max(end - time.monotonic(), 0.1))
+            assert line, f"mandate-sim app stopped or said nothing for 180 s: {''.join(app.seen)[-3000:]}"
+            if m := URL_LINE.search(line):
+                break
+        app.url = m.group(1).rstrip("/")
+        app.first_answer = requests.get(app.url + "/", timeout=10).status_code  # at the moment the address is printed
+        app.announced_at = len(app.seen)
+        yield app
+    finally:
+        left = app.stop()
+    assert not left, f"still running after SIGTERM to the app's group: {left}"  # tests/test_app_server.py checks each way of stopping
+
+
+@pytest.fixture(scope="module")
+def browser(server, tmp_path_factory):
+    chromium, driver = require_browser()
+    b = start_browser(chromium, driver)
+    b.set_window_size(1280, 720)
+    b.downloads = tmp_path_factory.mktemp("downloads")
+    b.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(b.downloads)})
+    yield b
+    stop_browser(b)
+
+
+def css(b, selector):
+    return b.find_elements("css selector", selector)
+
+
+def graph_traces(b, selector: str) -> list:
+    """(name, x, y) of every trace of a chart as plotly.js draws it."""
+    return b.execute_script(
+        "const g = document.querySelector(arguments[0] + ' .js-plotly-plot'); if (!g || !g._fullData) return null;"
+        "return g._fullData.map(t => [t.name, Array.from(t.x || []), Array.from(t.y || [])]);", selector)
+
+
+def table_rows(b) -> dict[str, list[str]]:
+    return {tr.get_attribute("data-metric"): [td.text for td in tr.find_elements("css selector", "td")] for tr in css(b, "#lab-summary tbody tr")}
+
+
+def overflow(b) -> list[str]:
+    """Elements that reach past the window's right edge (none may: no horizontal scrollbar)."""
+    return b.execute_script("""
+        const vw = document.documentElement.clientWidth;
+        const wide = document.documentElement.scrollWidth > vw ? ['document ' + document.documentElement.scrollWidth] : [];
+        return wide.concat(Array.from(document.querySelectorAll('body *')).filter(e => {
+            if (e.closest('svg, .js-plotly-plot, .table-responsive, .lab-controls, .model-toc')) return false;
+            const r = e.getBoundingClientRect(); return r.width > 0 && r.right > vw + 1;
+        }).slice(0, 5).map(e => e.tagName + '#' + e.id + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right)));
+    """)
+
+
+def test_the_address_is_printed_once_the_app_answers(server):
+    assert server.first_answer == 200
+    assert "development server" not in "".join(server.seen).lower()
+
+
+def test_before_anything_differs_the_lab_explains_itself_instead_of_a_table_of_zeros(server, browser):
+    browser.get(server.url + "/lab?base=mandate_single_tool&n=40&w=12&r=2&seed=2")
+    wait_for(lambda: graph_traces(browser, "#lab-trajectory"), 60, message="the baseline's trajectory")
+    intro = css(browser, "#lab-intro")[0]
+    assert intro.is_displayed() and "Change a lever" in intro.text and "Enter" in intro.text
+    assert not css(browser, "#lab-summary") and not css(browser, "#lab-breakeven-text")
+    assert {t[0].removesuffix(" band") for t in graph_traces(browser, "#lab-trajectory") if t[0]} == {"baseline"}
+    assert overflow(browser) == []
+
+
+def test_a_lever_that_costs_first_shows_its_trajectory_and_breakeven(server, browser):
+    browser.get(server.url + TRAINING)
+    wait_for(lambda: css(browser, "#lab-summary"), 90, message="the lab's table")
+    names = {t[0] for t in graph_traces(browser, "#lab-trajectory")}
+    assert {"baseline", "what-if"} <= names
+    note = wait_for(lambda: css(browser, "#lab-breakeven-text"), 30, message="the breakeven")[0]
+    week = int(note.get_attribute("data-week"))
+    assert note.get_attribute("data-kind") == "after_cost" and f"Breakeven at week {week}" in note.text
+    line = next(t for t in graph_traces(browser, "#lab-cumulative") if t[0] == "what-if minus baseline")
+    cum = dict(zip(line[1], line[2]))
+    assert all(v > 0 for w, v in cum.items() if w >= week) and cum[week - 1] <= 0, "the week from which it stays above the baseline"
+    assert not css(browser, "#lab-intro")[0].is_displayed()
+    changes = [row[3] for row in table_rows(browser).values()]
+    assert changes and not [c for c in changes if re.match(r"[+-]0(\.0+)?( |$)", c)], changes
+    assert overflow(browser) == []
+
+
+def test_a_lab_value_applies_on_enter_without_leaving_the_field(server, browser):
+    from selenium.webdriver.common.keys import Keys
+
+    browser.get(server.url + TRAINING)
+    wait_for(lambda: css(browser, "#lab-summary"), 90, message="the lab's table")
+    before = table_rows(browser)
+    field = css(browser, "#lab-n")[0]
+    field.click()
+    field.send_keys(Keys.CONTROL, "a")
+    field.send_keys("60")
+    time.sleep(0.5)
+    assert "n=40" in css(browser, ".share-link")[0].get_attribute("value"), "nothing applies while typing"
+    field.send_keys(Keys.ENTER)
+    wait_for(lambda: "n=60" in css(browser, ".share-link")[0].get_attribute("value"), 30, message="the link to carry 60 engineers")
+    wait_for(lambda: (rows := table_rows(browser)) and rows != before, 90, message="the result to change")
+    assert browser.switch_to.active_element.get_attribute("id") == "lab-n", "the field kept the focus"
+
+
+def test_save_as_scenario_downloads_a_file_the_cli_runs(server, browser, capsys):
+    from sim.cli import main
+    from sim.model.scenarios import load_scenario
+
+    browser.get(server.url + TRAINING)
+    wait_for(lambda: css(browser, "#lab-summary"), 90, message="the lab")
+    css(browser, "#lab-save")[0].click()
+    path = wait_for(lambda: [p for p in browser.downloads.glob("*.yaml")], 30, message="the download")[0]
+    sc = load_scenario(str(path))
+    assert (sc.policy.training_hours, sc.weeks, sc.organisation.size) == (16, 30, 40)
+    assert sc.policy.model_dump(exclude={"training_hours"}) == load_scenario("free_choice").policy.model_dump(exclude={"training_hours"})
+    assert main(["run", str(path), "--weeks", "3", "--engineers", "20", "--replicates", "1"]) == 0
+    capsys.readouterr()
+
+
+def test_the_info_page_links_into_the_app(server, browser):
+    browser.get(server.url + "/info")
+    wait_for(lambda: css(browser, "#info-mechanisms p"), 30, message="the Info page")
+    assert len(css(browser, "#info-phases li")) >= 9 and overflow(browser) == []
+    links = [a.get_attribute("href") for a in css(browser, "#info-try-list a")]
+    assert len(links) >= 5
+    training = next(h for h in links if "training_hours" in h)
+    anchor = next(a for a in css(browser, "#info-try-list a") if a.get_attribute("href") == training)
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", anchor)
+    anchor.click()
+    wait_for(lambda: css(browser, "#lab-breakeven-text"), 90, message="the lab opened from Info, with its breakeven")
+    assert "/lab?" in browser.current_url
+    for href, selector in ((next(h for h in links if "/classroom" in h), "#cls-title"), (next(h for h in links if "/model" in h), "#model-toc")):
+        browser.get(href)
+        wait_for(lambda: css(browser, selector), 30, message=selector)
+    assert [h for h in links if "/compare?" in h]  # what they set up is checked in tests/test_lab_info_ops.py (no run started here)
+    assert console_errors(browser) == []
+
+
+def test_the_model_page_has_contents_and_no_bracket_becomes_a_link(server, browser):
+    browser.get(server.url + "/model")
+    wait_for(lambda: css(browser, "#model-doc .mechanism"), 60, message="the document")
+    texts = lambda: browser.execute_script("return Array.from(document.querySelectorAll('#model-doc p')).map(p => p.textContent)")  # noqa: E731
+    wait_for(lambda: any("[0, 1]" in t for t in texts()), 30, message="the text with [0, 1] (dcc.Markdown renders after its script loads)")
+    assert browser.execute_script("return Array.from(document.querySelectorAll('#model-doc a')).filter(a => /\\[|\\d, \\d/.test(a.textContent)).length") == 0
+    link = css(browser, "#model-toc a[href='#m-7-26-attrition-and-hiring']")[0]
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", link)
+    link.click()
+    wait_for(lambda: abs(browser.execute_script("return document.getElementById('m-7-26-attrition-and-hiring').getBoundingClientRect().top")) < 80, 10,
+             message="the heading scrolled into view")
+    assert css(browser, "#model-doc .mechanism") and overflow(browser) == []
+
+
+def test_the_teachers_terminal_shows_no_request_lines(server):
+    for path in ("/", "/lab", "/info", "/model"):
+        assert requests.get(server.url + path, timeout=30).status_code == 200
+    after = server.output_since(server.announced_at)
+    assert not [line for line in after if re.search(r'"(GET|POST) |HTTP/1\.1', line)], after[:5]
+    assert "development server" not in "".join(after).lower()

@@ -60,7 +60,8 @@ def app_command(
     max_queue: int = typer.Option(DEFAULT_MAX_QUEUE, "--max-queue", help="Runs that may wait in the queue at once, all users together; one more is refused with a message."),
     access_log: Optional[str] = typer.Option(None, "--access-log", help="File for one line per request ('-': the terminal); default: none."),
 ) -> None:
-    """Serve the app (gunicorn, debug off): compare policies, a what-if lab, a classroom story, a sweep explorer and the model."""
+    """Serve the app (gunicorn, debug off): compare policies, a what-if lab, a classroom story, a sweep explorer, the model and
+    its plain-language info. The address is printed once the app answers; requests print nothing without --access-log."""
     from dashboards.app import DEFAULT_MAX_WORK, AppConfig
     from dashboards.server import serve
 

@@ -77,6 +77,7 @@ def test_every_page_builds_from_a_bare_link_and_from_a_full_one(app):
         "/classroom": "?step=4&week=20&org=junior_boilerplate",
         "/model": "?scenario=mandate_single_tool",
         "/sweeps": "",
+        "/info": "",
         "/": "",
     }
     with app.server.test_request_context("/"):

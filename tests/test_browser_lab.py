@@ -3,24 +3,19 @@ teacher starts it: a lab value applies on Enter, the trajectory and the breakeve
 file the CLI runs, the lab explains itself before anything differs, the Info page's links open their views, the Model
 page's "[0, 1]" is not a link, and no page is wider than the window.
 
-One server and one browser serve the module. The server is started here rather than by browser_support.AppProcess
-because its terminal output is under test: the address must be printed only once GET / answers, and the requests the
-browser makes must print nothing (no access log unless asked, no development-server warning)."""
+One server and one browser serve the module. The server's terminal is under test too: it counts as started when it
+prints its address (rather than when GET / first answers), and GET / must answer then; the requests the browser makes
+must print nothing there (no access log unless asked, no development-server warning)."""
 
 from __future__ import annotations
 
-import os
-import queue
 import re
-import subprocess
-import threading
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
-from browser_support import CLI, REPO, console_errors, free_port, group_pids, require_browser, start_browser, stop_browser, wait_for
+from browser_support import AppProcess, console_errors, require_browser, start_browser, stop_browser, wait_for
 
 
 pytestmark = pytest.mark.browser
@@ -30,73 +25,30 @@ TRAINING = "/lab?base=free_choice&pin=free_choice&n=40&w=30&r=2&seed=2&set=polic
 URL_LINE = re.compile(r"mandate-sim app on (http://\S+)")
 
 
-class TeacherApp:
-    """``mandate-sim app`` in its own process group, its terminal read line by line."""
+class TeacherApp(AppProcess):
+    """``mandate-sim app`` as browser_support.AppProcess starts it (its own process group, its terminal in a file), ready
+    when its terminal prints the address rather than when GET / first answers: at that moment GET / must answer."""
 
-    def __init__(self, data_root: Path):
-        self.port = free_port()
-        args = [str(CLI), "app", "--port", str(self.port), "--workers", "1", "--server-workers", "2", "--data-root", str(data_root)]
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, start_new_session=True)
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.put(line)
-        self.lines.put("")  # the end
-
-    def next_line(self, timeout: float) -> str | None:
-        try:
-            line = self.lines.get(timeout=timeout)
-        except queue.Empty:
-            return None
-        self.seen.append(line)
-        return line
-
-    def output_since(self, start: int) -> list[str]:
-        while (line := self.next_line(0.2)) is not None and line:
-            pass
-        return self.seen[start:]
-
-    def stop(self) -> list[int]:
-        """SIGTERM the group, SIGKILL what is left after 10 s; the pids still there after SIGTERM."""
-        left = []
-        for sig, wait in (("TERM", 10.0), ("KILL", 5.0)):
-            if not group_pids(self.proc.pid):
-                break
-            try:
-                os.killpg(self.proc.pid, getattr(__import__("signal"), "SIG" + sig))
-            except ProcessLookupError:
-                break
-            end = time.monotonic() + wait
-            while group_pids(self.proc.pid) and time.monotonic() < end:
-                time.sleep(0.1)
-            if sig == "TERM":
-                left = group_pids(self.proc.pid)
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            pass
-        return left
+    def wait_ready(self) -> None:
+        end = time.monotonic() + self.start_timeout
+        while time.monotonic() < end:
+            text = self.log()
+            if m := URL_LINE.search(text):
+                self.first_answer = requests.get(m.group(1), timeout=10).status_code
+                self.announced_at = len(text)
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError(f"mandate-sim app stopped with {self.proc.returncode}:\n{text[-3000:]}")
+            time.sleep(0.05)
+        raise AssertionError(f"mandate-sim app printed no address within {self.start_timeout:.0f} s:\n{self.log()[-3000:]}")
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    app = TeacherApp(tmp_path_factory.mktemp("data-root"))
-    try:
-        end = time.monotonic() + 180
-        while True:
-            line = app.next_line(max(end - time.monotonic(), 0.1))
-            assert line, f"mandate-sim app stopped or said nothing for 180 s: {''.join(app.seen)[-3000:]}"
-            if m := URL_LINE.search(line):
-                break
-        app.url = m.group(1).rstrip("/")
-        app.first_answer = requests.get(app.url + "/", timeout=10).status_code  # at the moment the address is printed
-        app.announced_at = len(app.seen)
+    folder = tmp_path_factory.mktemp("teacher")
+    with TeacherApp("--workers", "1", "--server-workers", "2", "--data-root", str(folder), log=folder / "terminal.txt") as app:
         yield app
-    finally:
-        left = app.stop()
+        left = app.stop_group()
     assert not left, f"still running after SIGTERM to the app's group: {left}"  # tests/test_app_server.py checks each way of stopping
 
 
@@ -140,7 +92,7 @@ def overflow(b) -> list[str]:
 
 def test_the_address_is_printed_once_the_app_answers(server):
     assert server.first_answer == 200
-    assert "development server" not in "".join(server.seen).lower()
+    assert "development server" not in server.log().lower()
 
 
 def test_before_anything_differs_the_lab_explains_itself_instead_of_a_table_of_zeros(server, browser):
@@ -239,6 +191,7 @@ def test_the_model_page_has_contents_and_no_bracket_becomes_a_link(server, brows
 def test_the_teachers_terminal_shows_no_request_lines(server):
     for path in ("/", "/lab", "/info", "/model"):
         assert requests.get(server.url + path, timeout=30).status_code == 200
-    after = server.output_since(server.announced_at)
+    time.sleep(0.5)
+    after = server.log()[server.announced_at:].splitlines()
     assert not [line for line in after if re.search(r'"(GET|POST) |HTTP/1\.1', line)], after[:5]
     assert "development server" not in "".join(after).lower()

@@ -235,7 +235,7 @@ def lab_task(specs: Sequence[Scenario], seed: int, replicates: int, *, progress:
     names = [s.name for s in specs]
     colours = scenario_colours(names)
     figures = {
-        "trajectory": panel(results, TRAJECTORY_METRICS, "Week by week: " + " and ".join(names), colours=colours, cols=3),
+        "trajectory": panel(results, TRAJECTORY_METRICS, "Week by week: " + " and ".join(names), colours=colours, cols=2),
         "gap": measurement_gap(results, colours=colours),
         "adoption": adoption_split(results, colours=colours),
     }

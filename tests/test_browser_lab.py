@@ -105,6 +105,16 @@ def test_before_anything_differs_the_lab_explains_itself_instead_of_a_table_of_z
     assert overflow(browser) == []
 
 
+def test_an_uploaded_organisation_is_chosen_with_its_size(server, browser, tmp_path):
+    org = tmp_path / "small_team.yaml"
+    org.write_text("extends: junior_boilerplate\nsize: 50\nteam_size: 5\n", encoding="utf-8")
+    css(browser, "#lab-upload-org input[type=file]")[0].send_keys(str(org))
+    wait_for(lambda: css(browser, "#lab-n")[0].get_attribute("value") == "50", 30, message="the file's size in the engineers field")
+    assert "small_team.yaml" in css(browser, "#lab-org")[0].text and "50" in css(browser, "#lab-org-note")[0].text
+    wait_for(lambda: re.search(r"org=upload%3A[0-9a-f]+&n=50&", css(browser, ".share-link")[0].get_attribute("value")), 30,
+             message="the link to carry the uploaded organisation")
+
+
 def test_a_lever_that_costs_first_shows_its_trajectory_and_breakeven(server, browser):
     browser.get(server.url + TRAINING)
     wait_for(lambda: css(browser, "#lab-summary"), 90, message="the lab's table")

@@ -73,9 +73,16 @@ def runs():
 # -- recomputing a cited figure from the tables, without the story's code ------------------------------------------------
 
 
+_INDEX: dict[int, dict] = {}
+
+
 def values(results: pd.DataFrame, scenario: str, metric: str, week: int) -> np.ndarray:
-    df = results[(results["scenario"] == scenario) & (results["metric"] == metric) & (results["group"] == "all") & (results["week"] == week)]
-    return df.sort_values("replicate")["value"].to_numpy()
+    """The organisation-wide values of one scenario, metric and week, by replicate (the table indexed once)."""
+    if id(results) not in _INDEX:
+        df = results[results["group"] == "all"].sort_values("replicate", kind="stable")
+        _INDEX[id(results)] = {(str(s), str(m), int(w)): g["value"].to_numpy()
+                               for (s, m, w), g in df.groupby(["scenario", "metric", "week"], observed=True)}
+    return _INDEX[id(results)][(scenario, metric, week)]
 
 
 def path_value(data: dict, path: str):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
@@ -24,13 +24,11 @@ import plotly.graph_objects as go
 
 from sim.analysis.agents import agent_animation
 from sim.analysis.figures import adoption_split, measurement_gap, panel
-from sim.experiments.engineers import ACTIVITIES, ACTIVITY_LABELS
 from sim.experiments.runner import BAND
 from sim.model.metrics import METRICS
 from sim.model.params import SENIORITY_LEVELS, Organisation, Scenario
 from sim.model.scenarios import scenario_summary
 
-from .figures_extra import org_profile
 
 #: The story's policies: the mandate, free choice and outcome goals.
 STORY = ("mandate_single_tool", "free_choice", "outcome_goals")
@@ -355,7 +353,6 @@ class Step:
     sentences: Callable[[StoryData, int], list[Sentence]] | None = None
     kind: str = "runs"  # runs | organisation | engineers | explained
     predict: Predict | None = None
-    metrics: tuple[str, ...] = field(default=())
 
     @property
     def animated(self) -> bool:
@@ -453,11 +450,6 @@ def plain(fig: go.Figure) -> dict:
             return v.item()
         return v
     return walk(json.loads(fig.to_json()))
-
-
-def activity_labels() -> dict[str, str]:
-    """The grid's categories as the legend calls them."""
-    return {a: ACTIVITY_LABELS[a] for a in ACTIVITIES}
 
 
 # ---------------------------------------------------------------------------------------------------------------

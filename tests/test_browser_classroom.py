@@ -74,8 +74,6 @@ def open_step(b, server, step: int, extra: str = "", ready: str = ".cls-sentence
 
 
 def test_every_step_fits_the_screen_without_scrolling(server, browser):
-    from sim.model.scenarios import builtin_orgs  # noqa: F401  (the app is up)
-
     from selenium.webdriver.common.keys import Keys
 
     console_errors(browser)

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from dashboards import story
-from dashboards.story import MANDATE, FREE, STEPS, STORY, StoryData
+from dashboards.story import MANDATE, STEPS, STORY, StoryData
 from sim.analysis.agents import agent_animation, agent_grid
 from sim.experiments.engineers import ACTIVITIES, engineer_weeks
 from sim.experiments.runner import BAND, run_scenarios

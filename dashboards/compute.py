@@ -115,3 +115,15 @@ def explain_task(specs: Sequence[Scenario], seed: int, replicates: int, metric: 
 
     table = explain_pairs([(specs[0], specs[1])], metric=metric, replicates=replicates, seed=seed, workers=1, progress=progress)
     return Bundle(table, figures_json({"waterfall": waterfall(table, big=False)}), table, [why(table)], list(specs), seed, replicates)
+
+
+def engineers_task(specs: Sequence[Scenario], seed: int, replicate: int, *, progress: Callable | None = None) -> Bundle:
+    """One replicate of each scenario, engineer by engineer (sim.experiments.engineers.engineer_weeks; the Classroom's agent view)."""
+    from sim.experiments.engineers import engineer_weeks
+
+    tables = []
+    for i, spec in enumerate(specs):
+        tables.append(engineer_weeks(spec, seed, replicate=replicate))
+        if progress:
+            progress(i + 1, len(specs))
+    return Bundle(pd.concat(tables, ignore_index=True), specs=list(specs), seed=seed, replicates=1)

@@ -1,14 +1,18 @@
 """Classroom: a guided story for a class on a projector, one step per mechanism, week by week.
 
-Steps advance with the buttons or the keyboard (right/left arrows, space plays and
-pauses the weeks). The charts are the app's usual figures in large type, cut
-at the week being shown; every number in the text is computed from the runs.
+The page fits one screen (1280x720 and up) without scrolling: the chart and the step's sentences fill the space
+between the title and a fixed footer holding the controls (back, next, the steps, play, speed, the week). Keys:
+right/left arrows (or page down/up) change step, space plays or pauses the weeks, Enter reveals a step's chart, F
+toggles the full-screen presentation mode (dashboards/assets/classroom_keys.js). The steps, their charts and their
+sentences (every number computed from the runs) are in dashboards/story.py; while the weeks play, the axes stay those
+of the whole horizon, so the lines grow. Before some steps reveal their chart the class commits a prediction by
+clicking on the empty axes; the reveal shows it against the runs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable
+import functools
+from typing import Any
 
 import dash_bootstrap_components as dbc
 import pandas as pd
@@ -16,127 +20,111 @@ import plotly.graph_objects as go
 from dash import Dash, Input, Output, State, callback_context, dcc, html, no_update
 
 from sim.errors import InputError
-from sim.analysis.figures import adoption_split, measurement_gap, metric_over_time, panel
 from sim.model.scenarios import builtin_orgs
 
-from .. import why
-from ..compute import results_task
+from .. import story, why
+from ..compute import engineers_task, results_task
 from ..context import current, current_user, share_box
 from ..figures_extra import org_profile
 from ..inputs import gate
 from ..jobs import queue_text, request_key, work_of
 from ..state import _int, query
+from ..story import GOALS, MANDATE, FREE, STEPS, STORY
 
-#: The story's policies, its size and its replicates (small enough to run in a moment).
-STORY = ("mandate_single_tool", "free_choice", "outcome_goals")
+#: The story's size and its replicates (small enough to run in a moment).
 ENGINEERS, WEEKS, REPLICATES, SEED = 200, 52, 10, 0
-MANDATE, FREE, GOALS = STORY
-
-
-def _sub(results: pd.DataFrame, names: tuple[str, ...]) -> pd.DataFrame:
-    return results[results["scenario"].isin(names)]
-
-
-def mean_at(results: pd.DataFrame, scenario: str, metric: str, week: int, group: str = "all") -> float:
-    """Mean over replicates of a metric in one week."""
-    df = results[(results["scenario"] == scenario) & (results["metric"] == metric) & (results["group"] == group) & (results["week"] == week)]
-    return float(df["value"].mean()) if len(df) else float("nan")
-
-
-@dataclass(frozen=True)
-class Step:
-    """One step of the story: a title, what to say, the chart, and a sentence of numbers at the week shown."""
-
-    title: str
-    text: str
-    figure: Callable[[pd.DataFrame | None, Any, int], go.Figure]
-    numbers: Callable[[pd.DataFrame, int], str] | None = None
-    animated: bool = True
-    explained: bool = False  # the closing step: shows the explanation of the mandate against outcome goals (dashboards/why.py)
-
-
-def _pct(x: float, signed: bool = False) -> str:
-    return f"{x:+.0%}" if signed else f"{x:.0%}"
-
-
-STEPS: list[Step] = [
-    Step(
-        "1. The organisation before",
-        "Two hundred engineers in teams of eight: juniors do more boilerplate and tests, seniors more complex change in a mature codebase "
-        "and design review. Two AI tools exist, an in-house one and a third-party one; what each truly saves depends on the task type "
-        "(right). Before any policy nobody is told to use either.",
-        lambda r, org, w: org_profile(org, big=True),
-        animated=False,
-    ),
-    Step(
-        "2. The mandate lands",
-        "Leadership requires 80% of engineers to use the in-house tool every week and watches the usage dashboard. While usage is below "
-        "target, pressure escalates: reminders, dashboards in reviews, questions from managers.",
-        lambda r, org, w: metric_over_time(_sub(r, (MANDATE, FREE)), "usage_pressure", until_week=w, big=True, title="Usage pressure on engineers"),
-        lambda r, w: f"Week {w}: usage pressure under the mandate is {mean_at(r, MANDATE, 'usage_pressure', w):.2f} (free choice: {mean_at(r, FREE, 'usage_pressure', w):.2f}).",
-    ),
-    Step(
-        "3. Usage climbs",
-        "The dashboard fills up. But look at what kind of use it counts: genuine use (chosen on its merits), forced use on tasks where the "
-        "engineer believes it does not help, and token uses that satisfy the metric and add nothing. The dotted line is shadow use of an "
-        "unapproved tool, which telemetry cannot see.",
-        lambda r, org, w: adoption_split(_sub(r, (MANDATE, FREE)), until_week=w, big=True),
-        lambda r, w: f"Week {w}: the dashboard counts {_pct(mean_at(r, MANDATE, 'weekly_active_share', w))} weekly active under the mandate; "
-                     f"only {_pct(mean_at(r, MANDATE, 'genuine_use_share', w))} use it by their own choice.",
-    ),
-    Step(
-        "4. The gap opens",
-        "Engineers feel faster than they are (waiting and checking generated code does not feel like work), and where it is unsafe to say "
-        "'this doesn't help', self-reports lean toward what leadership wants to hear. Dashed: the gain leadership hears; solid: the true "
-        "change in delivered work against the same organisation without AI.",
-        lambda r, org, w: measurement_gap(_sub(r, (MANDATE,)), until_week=w, big=True),
-        lambda r, w: f"Week {w}: leadership hears {_pct(mean_at(r, MANDATE, 'reported_gain', w), True)}; the true change is "
-                     f"{_pct(mean_at(r, MANDATE, 'true_gain', w), True)}.",
-    ),
-    Step(
-        "5. Trust and safety erode",
-        "Being pushed onto a tool you believe is worse, having pushback ignored and seeing dissent punished lower trust in leadership and the "
-        "team's psychological safety; with less safety, fewer engineers report honestly, and the gap widens.",
-        lambda r, org, w: panel(_sub(r, (MANDATE, FREE)), ("trust_leadership", "psych_safety", "honest_reporting_share"), "Trust, safety and honest reporting",
-                                until_week=w, big=True),
-        lambda r, w: f"Week {w}: trust in leadership {mean_at(r, MANDATE, 'trust_leadership', w):.2f} under the mandate against "
-                     f"{mean_at(r, FREE, 'trust_leadership', w):.2f} under free choice.",
-    ),
-    Step(
-        "6. Who leaves",
-        "Low trust, fatigue from reviewing generated code and low morale raise the chance of leaving, most for the most skilled, who have "
-        "options. Replacements arrive weeks later, new to the codebase and the tools.",
-        lambda r, org, w: panel(_sub(r, (MANDATE, FREE)), ("attrition_cumulative", "attrition_top_skill_cumulative", "fatigue"), "Who leaves",
-                                until_week=w, big=True),
-        lambda r, w: f"By week {w}: {_pct(mean_at(r, MANDATE, 'attrition_top_skill_cumulative', w))} of the most skilled engineers have left under "
-                     f"the mandate, {_pct(mean_at(r, FREE, 'attrition_top_skill_cumulative', w))} under free choice.",
-    ),
-    Step(
-        "7. What outcome goals would have done",
-        "The same organisation with outcome goals instead: cycle time down, no more defects, any vetted tool, safe feedback, and leadership "
-        "reviewing measured results and backing what works. Less use, but more of it where it helps.",
-        lambda r, org, w: panel(r, ("weekly_active_share", "true_gain", "trust_leadership", "attrition_top_skill_cumulative"), "Three policies side by side",
-                                until_week=w, big=True, cols=2),
-        lambda r, w: f"Week {w}: true change {_pct(mean_at(r, GOALS, 'true_gain', w), True)} with outcome goals, "
-                     f"{_pct(mean_at(r, MANDATE, 'true_gain', w), True)} under the mandate, {_pct(mean_at(r, FREE, 'true_gain', w), True)} with free choice.",
-    ),
-    Step(
-        "8. Why: where the difference comes from",
-        "The model can replay every run with one mechanism held at what it would be without the policy, on the same random numbers. "
-        "Each bar is one mechanism's share of the difference in true gain between the mandate and outcome goals at the end of the year "
-        "(averaged over every order of switching them on, so the bars add up to the whole difference; the whiskers are 90% intervals).",
-        lambda r, org, w: go.Figure(),
-        animated=False,
-        explained=True,
-    ),
-]
+#: Playback speeds offered (weeks per second) and the default.
+SPEEDS, SPEED = (1, 2, 4, 8), 4
+#: The replicate the engineer-by-engineer step shows.
+SHOWN_REPLICATE = 0
 
 
 def story_specs(org: str) -> list:
     """The story's scenarios on the chosen organisation profile."""
     if not isinstance(org, str) or org not in builtin_orgs():
-        raise InputError("is not a built-in organisation profile", source="organisation", value=org, allowed=", ".join(builtin_orgs()))
+        raise InputError("is not a built-in organisation profile", source="Organisation", value=org, allowed=", ".join(builtin_orgs()))
     return [gate(s, org=org, engineers=ENGINEERS, weeks=WEEKS) for s in STORY]
+
+
+def engineers_specs(org: str) -> list:
+    """The two scenarios the engineer-by-engineer step shows: the mandate and free choice."""
+    specs = story_specs(org)
+    return [specs[STORY.index(MANDATE)], specs[STORY.index(FREE)]]
+
+
+def engineers_key(org: str) -> str:
+    return request_key("classroom-engineers", engineers_specs(org), SEED, SHOWN_REPLICATE + 1)
+
+
+# -- what the web process keeps of a finished story (small: the story's metrics only) ---------------------------------
+
+
+@functools.lru_cache(maxsize=8)
+def story_data(key: str) -> tuple[pd.DataFrame, story.StoryData, Any] | None:
+    """The story's results (its metrics, organisation-wide), read once per job, ready for every step and week."""
+    bundle = current().jobs.cached(key)
+    if bundle is None:
+        return None
+    r = bundle.results
+    small = r[(r["group"] == "all") & r["metric"].isin(story.STORY_METRICS)].copy()
+    small["metric"] = small["metric"].astype(str)
+    small["group"] = small["group"].astype(str)
+    return small, story.StoryData(r, bundle.specs), bundle.specs
+
+
+@functools.lru_cache(maxsize=8)
+def engineers_table(key: str) -> pd.DataFrame | None:
+    bundle = current().jobs.cached(key)
+    return None if bundle is None else bundle.results
+
+
+@functools.lru_cache(maxsize=64)
+def full_ranges(key: str, step: int) -> dict:
+    """The axes of a step's chart over the whole horizon (the chart keeps them while the weeks play)."""
+    small, data, specs = story_data(key)
+    return story.axis_ranges(STEPS[step - 1].figure(small, specs[STORY.index(MANDATE)], data.weeks))
+
+
+@functools.lru_cache(maxsize=32)
+def step_view(key: str, step: int) -> dict:
+    """What the page needs to show a step at any week without asking the server again: the chart over the whole horizon
+    with the axes fixed (the page cuts its lines at the week shown: mode 'slice') and the sentences of every week."""
+    small, data, specs = story_data(key)
+    st = STEPS[step - 1]
+    fig = story.freeze_axes(st.figure(small, specs[STORY.index(MANDATE)], data.weeks), full_ranges(key, step))
+    sentences = [[x.text for x in story.step_sentences(st, data, None, w)] for w in range(1, data.weeks + 1)]
+    return {"mode": "slice", "figure": story.plain(_fit(fig)), "weeks": data.weeks, "sentences": sentences}
+
+
+@functools.lru_cache(maxsize=8)
+def engineers_view(key: str) -> dict | None:
+    """Step 7 at any week: the grid's animation frames (mode 'frames') and the sentences of every week."""
+    bundle = current().jobs.cached(key)
+    if bundle is None:
+        return None
+    table = bundle.results
+    data = story.StoryData(None, bundle.specs, table)
+    fig = story.engineers_figure(table)
+    fig["layout"].pop("height", None)
+    fig["layout"]["autosize"] = True
+    sentences = [[x.text for x in story.agents_sentences(data, w)] for w in range(1, data.weeks + 1)]
+    title = fig["layout"]["title"]["text"].replace("Engineer by engineer", "Engineer by engineer, week {week}")
+    return {"mode": "frames", "figure": fig, "weeks": data.weeks, "sentences": sentences, "title": title}
+
+
+def _fit(fig: go.Figure) -> go.Figure:
+    """A figure that takes the height of its box (the page sizes the box to the screen)."""
+    fig.layout.height = None
+    fig.update_layout(autosize=True)
+    return fig
+
+
+def static_view(fig: go.Figure, sentences: list[str] = ()) -> dict:
+    """A chart that does not change with the week."""
+    return {"mode": "static", "figure": story.plain(_fit(fig)) if isinstance(fig, go.Figure) else fig, "sentences": [list(sentences)]}
+
+
+# -- layout -----------------------------------------------------------------------------------------------------------
 
 
 def layout(step: Any = None, week: Any = None, org: Any = None, **_: Any) -> html.Div:
@@ -148,36 +136,57 @@ def layout(step: Any = None, week: Any = None, org: Any = None, **_: Any) -> htm
     except InputError as e:
         s, w, error = 1, WEEKS, str(e)
     org = org if org in builtin_orgs() else "default"
-    nav = dbc.Pagination(id="cls-pages", max_value=len(STEPS), active_page=s, fully_expanded=True, className="mb-0")
+    button = {"size": "md", "className": "text-nowrap"}
+    footer = html.Div([
+        dbc.ButtonGroup([
+            dbc.Button("◀ Back", id="cls-prev", color="secondary", title="previous step (←)", **button),
+            dbc.Button("Next ▶", id="cls-next", color="primary", title="next step (→)", **button),
+        ]),
+        dbc.Pagination(id="cls-pages", max_value=len(STEPS), active_page=s, fully_expanded=True, size="sm", className="mb-0"),
+        dbc.Button("Reveal", id="cls-reveal", color="warning", title="show the chart against the class's prediction (Enter)",
+                   style={"display": "none"}, **button),
+        dbc.Button("▶ Play", id="cls-play", color="success", title="play or pause the weeks (space)", **button),
+        html.Div(dbc.Select(id="cls-speed", options=[{"label": f"{v} wk/s", "value": str(v)} for v in SPEEDS], value=str(SPEED), size="sm"),
+                 className="cls-speed", title="playback speed: weeks per second"),
+        html.Div(dcc.Slider(id="cls-week", min=1, max=WEEKS, step=1, value=w, marks={1: "1", WEEKS: str(WEEKS)},
+                            tooltip={"placement": "top", "always_visible": True}, updatemode="drag"), className="cls-slider"),
+        dbc.Button("Full screen", id="cls-present", color="light", title="full-screen presentation (F)", **button),
+        dbc.Button("Link", id="cls-share-toggle", color="light", title="the link to this view", **button),
+    ], className="cls-footer")
     return html.Div([
-        dbc.Row([
-            dbc.Col(html.H2(STEPS[s - 1].title, id="cls-title"), md=7),
-            dbc.Col([dbc.Label("Organisation", className="me-2 small"), dcc.Dropdown(id="cls-org", options=builtin_orgs(), value=org, clearable=False,
-                                                                                     style={"minWidth": "14rem"})],
-                    md=5, className="d-flex align-items-center justify-content-end"),
-        ], className="align-items-center"),
-        dbc.Alert(error or "", id="cls-error", color="danger", is_open=bool(error)),
-        html.P(STEPS[s - 1].text, id="cls-text", className="cls-text"),
-        html.P(id="cls-numbers", className="cls-numbers fw-semibold"),
-        html.Div(id="cls-status", className="text-muted"),
-        dcc.Graph(id="cls-graph", config={"displaylogo": False}, style={"height": "58vh"}),
-        dbc.Row([
-            dbc.Col(dbc.ButtonGroup([
-                dbc.Button("◀ Back", id="cls-prev", color="secondary", size="lg"),
-                dbc.Button("Next ▶", id="cls-next", color="primary", size="lg"),
-            ]), width="auto"),
-            dbc.Col(nav, width="auto"),
-            dbc.Col(dbc.Button("▶ Play weeks", id="cls-play", color="success", size="lg"), width="auto"),
-            dbc.Col(dcc.Slider(id="cls-week", min=1, max=WEEKS, step=1, value=w, marks={1: "week 1", WEEKS: f"week {WEEKS}"},
-                               tooltip={"placement": "top", "always_visible": True}, updatemode="drag"), className="pt-3"),
-        ], className="align-items-center g-3"),
-        html.Div("Keys: → next step, ← previous step, space plays or pauses the weeks.", className="small text-muted mt-2"),
-        html.Div(share_box("classroom"), className="mt-2", style={"maxWidth": "40rem"}),
+        html.Div([
+            html.H2(STEPS[s - 1].title, id="cls-title"),
+            html.Div([dbc.Label("Organisation", className="me-2 mb-0 small", html_for="cls-org"),
+                      dcc.Dropdown(id="cls-org", options=builtin_orgs(), value=org, clearable=False, style={"minWidth": "13rem"})],
+                     className="d-flex align-items-center"),
+        ], className="cls-head"),
+        dbc.Alert(error or "", id="cls-error", color="danger", is_open=bool(error), className="py-1 my-1"),
+        html.Div([
+            html.Div([
+                html.Div(id="cls-status", className="text-muted small"),
+                dcc.Graph(id="cls-graph", config={"displaylogo": False, "displayModeBar": False, "responsive": True}, responsive=True, className="cls-graph",
+                          style={"height": "100%", "width": "100%"}),
+            ], className="cls-chart"),
+            html.Div([
+                html.P(STEPS[s - 1].lead, id="cls-text", className="cls-text"),
+                html.Ul(id="cls-numbers", className="cls-numbers"),
+                html.P(id="cls-prediction", className="cls-prediction"),
+                html.Div("Keys: → next, ← back, space plays the weeks, Enter reveals, F full screen.", className="small text-muted cls-keys"),
+            ], className="cls-side"),
+        ], className="cls-main"),
+        footer,
+        dbc.Collapse(html.Div(share_box("classroom"), className="cls-share-box"), id="cls-share", is_open=False, className="cls-share"),
         dcc.Store(id="cls-step", data=s),
         dcc.Store(id="cls-job"),
-        dcc.Interval(id="cls-poll", interval=250, disabled=True),
-        dcc.Interval(id="cls-timer", interval=450, disabled=True),
-    ], className="classroom")
+        dcc.Store(id="cls-view"),
+        dcc.Store(id="cls-predictions", data={}),
+        dcc.Store(id="cls-revealed", data=[]),
+        dcc.Interval(id="cls-poll", interval=400, disabled=True),
+        dcc.Interval(id="cls-timer", interval=1000 // SPEED, disabled=True),
+    ], className="classroom", id="cls-root")
+
+
+# -- callbacks --------------------------------------------------------------------------------------------------------
 
 
 def register_callbacks(app: Dash) -> None:
@@ -210,18 +219,29 @@ def register_callbacks(app: Dash) -> None:
         """Play (from week 1 when at the end) or pause the weeks."""
         if disabled:
             return False, "❚❚ Pause", (1 if int(week or WEEKS) >= WEEKS else no_update)
-        return True, "▶ Play weeks", no_update
+        return True, "▶ Play", no_update
 
     @app.callback(
-        Output("cls-week", "value", allow_duplicate=True), Output("cls-timer", "disabled", allow_duplicate=True), Output("cls-play", "children", allow_duplicate=True),
+        Output("cls-week", "value", allow_duplicate=True), Output("cls-timer", "disabled", allow_duplicate=True),
+        Output("cls-play", "children", allow_duplicate=True),
         Input("cls-timer", "n_intervals"), State("cls-week", "value"), prevent_initial_call=True,
     )
     def tick(_n, week):
         """One week further; stop at the end."""
         week = int(week or 0) + 1
         if week >= WEEKS:
-            return WEEKS, True, "▶ Play weeks"
+            return WEEKS, True, "▶ Play"
         return week, no_update, no_update
+
+    @app.callback(Output("cls-timer", "interval"), Input("cls-speed", "value"))
+    def speed(value):
+        """Weeks per second -> the timer's interval."""
+        v = int(value) if str(value) in {str(s) for s in SPEEDS} else SPEED
+        return 1000 // v
+
+    @app.callback(Output("cls-share", "is_open"), Input("cls-share-toggle", "n_clicks"), State("cls-share", "is_open"), prevent_initial_call=True)
+    def share(_n, is_open):
+        return not is_open
 
     @app.callback(Output("cls-job", "data"), Output("cls-error", "children"), Output("cls-error", "is_open"), Input("cls-org", "value"))
     def run(org):
@@ -237,47 +257,159 @@ def register_callbacks(app: Dash) -> None:
         return {"key": key, "org": org}, "", False
 
     @app.callback(
-        Output("cls-graph", "figure"), Output("cls-title", "children"), Output("cls-text", "children"), Output("cls-numbers", "children"),
-        Output("cls-status", "children"), Output("cls-poll", "disabled"), Output({"type": "url-state", "page": "classroom"}, "data"),
-        Input("cls-step", "data"), Input("cls-week", "value"), Input("cls-job", "data"), Input("cls-poll", "n_intervals"), State("cls-org", "value"),
+        Output("cls-predictions", "data"), Input("cls-graph", "clickData"), State("cls-step", "data"), State("cls-revealed", "data"),
+        State("cls-predictions", "data"), prevent_initial_call=True,
     )
-    def show(step, week, job, _tick, org_name):
-        """The step's chart at the week shown, its text and its numbers."""
+    def predict(click, step, revealed, predictions):
+        """A click on the empty axes of a step that asks for a prediction places the class's guess (the y clicked)."""
         step = int(step or 1)
-        week = int(week or WEEKS)
         st = STEPS[step - 1]
-        org_name = org_name or "default"
-        url = query([("step", step), ("week", week), ("org", org_name)])
-        if st.explained:  # the closing step: the explanation job's figure and reading
-            try:  # asked for when the class reaches this step (then cached); the same request each time, so it runs once
+        if st.predict is None or step in (revealed or []) or not click or not click.get("points"):
+            return no_update
+        y = click["points"][0].get("y")
+        if not isinstance(y, (int, float)):
+            return no_update
+        return {**(predictions or {}), str(step): float(y)}
+
+    @app.callback(
+        Output("cls-revealed", "data"), Input("cls-reveal", "n_clicks"), State("cls-step", "data"), State("cls-revealed", "data"),
+        prevent_initial_call=True,
+    )
+    def reveal(_n, step, revealed):
+        step = int(step or 1)
+        return sorted(set(revealed or []) | {step})
+
+    @app.callback(
+        Output("cls-view", "data"), Output("cls-title", "children"), Output("cls-text", "children"),
+        Output("cls-prediction", "children"), Output("cls-status", "children"), Output("cls-poll", "disabled"), Output("cls-reveal", "style"),
+        Input("cls-step", "data"), Input("cls-job", "data"), Input("cls-poll", "n_intervals"),
+        Input("cls-predictions", "data"), Input("cls-revealed", "data"), State("cls-org", "value"),
+    )
+    def show(step, job, _tick, predictions, revealed, org_name):
+        """The step's chart over the whole horizon (axes fixed), its lead, its sentences for every week and the class's
+        prediction; the page shows the week (``render``, in the browser)."""
+        step = min(max(int(step or 1), 1), len(STEPS))
+        st = STEPS[step - 1]
+        org_name = org_name if org_name in builtin_orgs() else "default"
+        hidden, shown = {"display": "none"}, {}
+        base = (st.title, st.lead)
+
+        def out(view=no_update, prediction="", status="", poll_off=True, reveal=hidden, numbers=None):
+            if numbers is not None:  # an error or a message instead of the chart
+                view = {"mode": "static", "figure": {"data": [], "layout": {}}, "sentences": [numbers]}
+            return view, *base, prediction, status, poll_off, reveal
+
+        try:
+            if st.kind == "organisation":
+                org = story_specs(org_name)[0].organisation
+                return out(static_view(org_profile(org, big=True), [x.text for x in story.org_sentences(org)]))
+            if st.kind == "explained":  # asked for when the class reaches this step (then cached); the same request each time
                 specs = story_specs(org_name)
                 v = why.status_view(why.submit([specs[STORY.index(MANDATE)], specs[STORY.index(GOALS)]], SEED, REPLICATES, "true_gain"))
-            except InputError as e:
-                return no_update, st.title, st.text, f"error: {e}", "", True, url
-            if v["state"] in ("queued", "running"):
-                return no_update, st.title, st.text, "", v["text"], False, url
-            if v["state"] == "failed":
-                return no_update, st.title, st.text, v["text"], "", True, url
-            return v["figure"], st.title, st.text, v["reading"], "", True, url
-        if not st.animated:  # the organisation before: no runs needed
-            try:
-                org = gate(org_name, kind="org")
-            except InputError as e:
-                return no_update, st.title, st.text, f"error: {e}", "", True, url
-            return st.figure(None, org, week), st.title, st.text, "", "", True, url
+                if v["state"] in ("queued", "running"):
+                    return out(status=v["text"], poll_off=False)
+                if v["state"] == "failed":
+                    return out(numbers=[v["text"]])
+                fig = dict(v["figure"])
+                fig["layout"] = {**fig.get("layout", {}), "height": None, "autosize": True}
+                return out(static_view(fig, [v["reading"]]))
+            if st.kind == "engineers":
+                ctx = current()
+                key = engineers_key(org_name)
+                specs = engineers_specs(org_name)
+                ctx.jobs.submit(key, engineers_task, specs, SEED, SHOWN_REPLICATE, user=current_user(), work=work_of(specs, 1))
+                waiting = _waiting(key, "the engineers' weeks")
+                if waiting is not None:
+                    return out(**waiting)
+                view = engineers_view(key)
+                if view is None:
+                    engineers_view.cache_clear()
+                    return out(status="results expired: reload the page")
+                return out(view)
+        except InputError as e:
+            return out(numbers=[f"error: {e}"])
         if not job:
-            return no_update, st.title, st.text, "", "", True, url
-        status = current().jobs.status(job["key"])
-        if status["state"] == "queued":
-            return no_update, st.title, st.text, "", queue_text(status), False, url
-        if status["state"] == "running":
-            return no_update, st.title, st.text, "", f"running the story: {status.get('done') or 0} of {status.get('total') or '?'} runs", False, url
-        if status["state"] == "failed":
-            return no_update, st.title, st.text, f"error: {status['error']}", "", True, url
-        bundle = current().jobs.cached(job["key"])
-        if bundle is None:
-            return no_update, st.title, st.text, "", "results expired: reload the page", True, url
-        results = bundle.results
-        fig = st.figure(results, bundle.specs[0].organisation, week)
-        numbers = st.numbers(results, week) if st.numbers else ""
-        return fig, st.title, st.text, numbers, "", True, url
+            return out()
+        waiting = _waiting(job["key"], "the story")
+        if waiting is not None:
+            return out(**waiting)
+        got = story_data(job["key"])
+        if got is None:
+            story_data.cache_clear()
+            return out(status="results expired: reload the page")
+        small, data, specs = got
+        guess = (predictions or {}).get(str(step))
+        if st.predict is not None and step not in (revealed or []):
+            canvas = story.prediction_canvas(st, full_ranges(job["key"], step), data.weeks, guess)
+            return out({"mode": "static", "figure": story.plain(_fit(canvas)), "sentences": [[]]},
+                       "Commit the class's prediction: click on the chart, then press Reveal." if guess is None else
+                       f"The class predicts {story.fmt(st.predict.metric, guess)}. Press Reveal.", reveal=shown)
+        view = step_view(job["key"], step)
+        prediction = ""
+        if st.predict is not None and guess is not None:
+            view = {**view, "figure": {**view["figure"], "data": view["figure"]["data"] + [story.plain(go.Figure(story.prediction_trace(
+                guess, data.weeks, st.predict.metric, xaxis=st.predict.xaxis, yaxis=st.predict.yaxis)))["data"][0]]}}
+            prediction = story.prediction_sentence(st, data, guess).text
+        return out(view, prediction)
+
+    @app.callback(Output({"type": "url-state", "page": "classroom"}, "data"), Input("cls-step", "data"), Input("cls-week", "value"),
+                  Input("cls-org", "value"))
+    def url(step, week, org):
+        """The address that reopens this view."""
+        return query([("step", step or 1), ("week", week or WEEKS), ("org", org if org in builtin_orgs() else "default")])
+
+    app.clientside_callback(RENDER, Output("cls-graph", "figure"), Output("cls-numbers", "children"), Input("cls-week", "value"),
+                            Input("cls-view", "data"))
+
+
+#: The chart and the sentences at the week shown, in the browser (no round trip while the weeks play): lines cut at the
+#: week on axes of the whole horizon ('slice'), the week's frame of the engineer grid ('frames'), or a fixed chart.
+RENDER = """
+function(week, view) {
+    var nu = window.dash_clientside.no_update;
+    if (!view) { return [nu, nu]; }
+    var weeks = view.weeks || 1;
+    var w = Math.max(1, Math.min(parseInt(week || weeks, 10), weeks));
+    var fig = view.figure;
+    if (view.mode === "slice") {
+        fig = {layout: view.figure.layout, data: view.figure.data.map(function (t) {
+            if (t.meta === "static" || !Array.isArray(t.x)) { return t; }
+            var keep = [];
+            for (var i = 0; i < t.x.length; i++) { if (typeof t.x[i] !== "number" || t.x[i] <= w) { keep.push(i); } }
+            var out = Object.assign({}, t);
+            ["x", "y", "customdata", "text", "hovertext"].forEach(function (k) {
+                if (Array.isArray(t[k]) && t[k].length === t.x.length) { out[k] = keep.map(function (i) { return t[k][i]; }); }
+            });
+            return out;
+        })};
+    } else if (view.mode === "frames") {
+        var frame = view.figure.frames[w - 1];
+        var data = view.figure.data.slice();
+        frame.traces.forEach(function (ti, j) { data[ti] = Object.assign({}, data[ti], frame.data[j]); });
+        var title = Object.assign({}, view.figure.layout.title, {text: view.title.replace("{week}", String(w))});
+        fig = {data: data, layout: Object.assign({}, view.figure.layout, {title: title})};
+    } else {
+        w = 1;
+    }
+    var sentences = (view.sentences && view.sentences[Math.min(w, view.sentences.length) - 1]) || [];
+    var items = sentences.map(function (s) {
+        return {type: "Li", namespace: "dash_html_components", props: {children: s, className: "cls-sentence"}};
+    });
+    return [fig, items];
+}
+"""
+
+
+def _waiting(key: str, what: str) -> dict | None:
+    """What the page shows while a job waits, runs or failed (None once it is done)."""
+    status = current().jobs.status(key)
+    if status["state"] == "queued":
+        return {"status": queue_text(status), "poll_off": False}
+    if status["state"] == "running":
+        return {"status": f"running {what}: {status.get('done') or 0} of {status.get('total') or '?'} runs", "poll_off": False}
+    if status["state"] == "failed":
+        return {"numbers": [html.Li(f"error: {status['error']}")]}
+    if status["state"] == "unknown":
+        return {"status": f"starting {what}", "poll_off": False}
+    return None
+

@@ -1,0 +1,172 @@
+"""The Classroom in a real headless chromium at 1280x720: every step fits without scrolling (and in presentation mode),
+the sentences on the page are those computed from the story's runs, the engineer grid animates with the weeks, play
+stops at the end with the axes of the whole horizon, and a prediction is shown against the result. One server
+(``mandate-sim app``, in its own process group) and one browser serve the whole module."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from browser_support import AppProcess, console_errors, require_browser, start_browser, stop_browser, wait_for
+
+pytestmark = pytest.mark.browser
+
+WIDTH, HEIGHT = 1280, 720
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    require_browser()
+    root = tmp_path_factory.mktemp("classroom-root")
+    with AppProcess("--workers", "1", "--server-workers", "2", "--data-root", str(root), log=root.parent / "classroom-app.log") as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    chromium, driver = require_browser()
+    b = start_browser(chromium, driver)
+    b.set_window_size(WIDTH, HEIGHT)
+    inner = b.execute_script("return [window.innerWidth, window.innerHeight]")
+    b.set_window_size(2 * WIDTH - inner[0], 2 * HEIGHT - inner[1])  # the viewport, not the window, is 1280x720
+    yield b
+    stop_browser(b)
+
+
+def css(b, selector):
+    return b.find_elements("css selector", selector)
+
+
+def sentences(b) -> list[str]:
+    return [e.text for e in css(b, "#cls-numbers .cls-sentence")]
+
+
+def week(b) -> int:
+    return int(css(b, "#cls-week [role='slider']")[0].get_attribute("aria-valuenow"))
+
+
+def graph(b) -> dict:
+    """The chart as plotly.js draws it: each trace's name, x, marker colours; and the axes' ranges."""
+    return json.loads(b.execute_script(
+        "const g = document.querySelector('#cls-graph .js-plotly-plot'); if (!g || !g._fullData) return 'null';"
+        "return JSON.stringify({traces: g._fullData.map(t => ({name: t.name, x: Array.from(t.x || []), colour: t.marker ? t.marker.color : null})),"
+        " x: g._fullLayout.xaxis ? g._fullLayout.xaxis.range : null, y: g._fullLayout.yaxis ? g._fullLayout.yaxis.range : null,"
+        " title: g._fullLayout.title ? g._fullLayout.title.text : '',"
+        " sentence: (document.querySelector('#cls-numbers .cls-sentence') || {}).textContent || ''});"))
+
+
+def fits(b) -> dict:
+    """What scrolls or sticks out of the 1280x720 viewport."""
+    return b.execute_script("""
+        const d = document.documentElement, f = document.querySelector('.cls-footer').getBoundingClientRect();
+        const g = document.querySelector('#cls-graph').getBoundingClientRect();
+        return {scrollX: d.scrollWidth > innerWidth, scrollY: d.scrollHeight > innerHeight, footer: f.bottom > innerHeight + 0.5 || f.top < 0,
+                chart: g.bottom > f.top + 0.5 || g.height < 200, wide: d.scrollWidth, high: d.scrollHeight};""")
+
+
+def open_step(b, server, step: int, extra: str = "", ready: str = ".cls-sentence") -> None:
+    b.get(f"{server.url}/classroom?step={step}{extra}")
+    wait_for(lambda: css(b, "#cls-title")[0].text.startswith(f"{step}."), 30, message=f"step {step}")
+    if ready:
+        wait_for(lambda: css(b, ready), 90, message=f"{ready} on step {step}")
+
+
+def test_every_step_fits_the_screen_without_scrolling(server, browser):
+    from selenium.webdriver.common.keys import Keys
+
+    console_errors(browser)
+    open_step(browser, server, 1)
+    for step in range(1, 9):  # step 9 last of all (test_the_closing_step_fits): its explanation keeps the run worker busy
+        if step > 1:  # the right arrow key moves on
+            css(browser, "body")[0].send_keys(Keys.ARROW_RIGHT)
+            wait_for(lambda: css(browser, "#cls-title")[0].text.startswith(f"{step}."), 30, message=f"step {step}")
+        ready = "#cls-reveal:not([style*='none'])" if step in (2, 4, 5, 6) else ".cls-sentence"
+        wait_for(lambda: css(browser, ready), 90, message=f"{ready} on step {step}")
+        got = fits(browser)
+        assert not (got["scrollX"] or got["scrollY"] or got["footer"] or got["chart"]), (step, got)
+    open_step(browser, server, 3)
+    css(browser, "body")[0].send_keys("f")
+    wait_for(lambda: browser.execute_script("return document.body.classList.contains('cls-present')"), 10, message="presentation mode")
+    wait_for(lambda: not css(browser, "nav.navbar")[0].is_displayed(), 10, message="the navigation bar hidden")
+    got = fits(browser)
+    assert not (got["scrollX"] or got["scrollY"] or got["footer"] or got["chart"]), got
+    css(browser, "body")[0].send_keys("f")
+    wait_for(lambda: css(browser, "nav.navbar")[0].is_displayed(), 10, message="the navigation bar back")
+    css(browser, "body")[0].send_keys(Keys.ARROW_RIGHT)
+    wait_for(lambda: css(browser, "#cls-title")[0].text.startswith("4."), 30, message="step 4 by the arrow key")
+    assert console_errors(browser) == []
+
+
+def test_the_sentences_on_the_page_are_those_of_the_runs(server, browser):
+    from dashboards import story
+    from dashboards.pages.classroom import REPLICATES, SEED, story_specs
+    from sim.experiments.runner import run_scenarios
+
+    specs = story_specs("default")[:2]  # the mandate and free choice: paired seeds, so the same runs as in the story's three
+    data = story.StoryData(run_scenarios(specs, replicates=REPLICATES, seed=SEED), specs)
+    for step, at in ((3, 52), (3, 20)):
+        open_step(browser, server, step, f"&week={at}")
+        expected = [s.text for s in story.step_sentences(story.STEPS[step - 1], data, None, at)]
+        assert wait_for(lambda: sentences(browser) == expected and expected, 30, message=f"the sentences of step {step} at week {at}")
+    open_step(browser, server, 1)
+    assert sentences(browser) == [s.text for s in story.org_sentences(specs[0].organisation)]
+
+
+def test_the_engineer_grid_animates_with_the_weeks(server, browser):
+    open_step(browser, server, 7, "&week=40")
+    wait_for(lambda: graph(browser) and "week 40" in graph(browser)["title"], 30, message="the grid at week 40")
+    late = graph(browser)["traces"][0]["colour"]
+    text = sentences(browser)
+    from selenium.webdriver.common.keys import Keys
+
+    handle = css(browser, "#cls-week [role='slider']")[0]
+    handle.click()
+    handle.send_keys(Keys.HOME)
+    wait_for(lambda: "week 1" in graph(browser)["title"], 30, message="the grid at week 1")
+    early = graph(browser)["traces"][0]["colour"]
+    assert early != late and len(early) == len(late) > 100
+    assert sentences(browser) != text and "Week 1," in sentences(browser)[0]
+
+
+def test_play_stops_at_the_end_with_the_axes_of_the_whole_horizon(server, browser):
+    open_step(browser, server, 3, "&week=36")
+    from selenium.webdriver.support.ui import Select
+
+    Select(css(browser, "#cls-speed")[0]).select_by_value("8")
+    wait_for(lambda: graph(browser)["x"] is not None, 30, message="the chart")
+    css(browser, "#cls-play")[0].click()
+    seen = []
+    wait_for(lambda: (seen.append(graph(browser)) or "Play" in css(browser, "#cls-play")[0].text and week(browser) == 52), 60,
+             interval=0.15, message="play to stop at week 52")
+    shown = [(int(g["sentence"].split(":")[0].split()[-1]), g) for g in seen if g["sentence"].startswith("Week ")]  # chart and sentences drawn together
+    playing = [(w, g) for w, g in shown if 36 < w < 52]
+    assert playing, "no week between the start and the end was seen"
+    for w, g in playing:
+        assert [round(v, 6) for v in g["x"]] == [1, 52], (w, g["x"])
+        assert g["y"] == seen[-1]["y"], (w, g["y"])
+        assert max(max(t["x"], default=0) for t in g["traces"]) == w  # the lines grow on fixed axes
+    assert "Play" in css(browser, "#cls-play")[0].text and week(browser) == 52
+
+
+def test_a_prediction_is_shown_against_the_result(server, browser):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    open_step(browser, server, 4, ready="#cls-reveal:not([style*='none'])")
+    assert sentences(browser) == []  # nothing given away before the reveal
+    plot = wait_for(lambda: css(browser, "#cls-graph .nsewdrag") or css(browser, "#cls-graph .plot"), 30, message="the empty axes")[0]
+    ActionChains(browser).move_to_element_with_offset(plot, 10, -plot.size["height"] // 4).click().perform()
+    predicted = wait_for(lambda: "The class predicts" in (t := css(browser, "#cls-prediction")[0].text) and t, 30, message="the prediction placed")
+    css(browser, "#cls-reveal")[0].click()
+    shown = wait_for(lambda: "Your prediction for week 52" in (t := css(browser, "#cls-prediction")[0].text) and t, 30, message="the reveal")
+    guess = predicted.split("predicts ")[1].rstrip(". Press Reveal")
+    assert guess in shown and "the runs:" in shown
+    assert any(t["name"] == "your prediction" for t in graph(browser)["traces"])
+    assert sentences(browser)
+
+
+def test_the_closing_step_fits_the_screen_too(server, browser):
+    open_step(browser, server, 9, ready="#cls-graph .js-plotly-plot")
+    got = fits(browser)
+    assert not (got["scrollX"] or got["scrollY"] or got["footer"] or got["chart"]), got

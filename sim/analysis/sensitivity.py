@@ -33,6 +33,8 @@ CONF_LEVEL = 0.95
 RESAMPLES = 200
 
 TEMPLATE = "plotly_white"
+#: Runs above which the scatter matrix draws with WebGL instead of SVG.
+WEBGL_POINTS = 2000
 COLOURS = {"S1": "#0072B2", "ST": "#D55E00", "mu_star": "#009E73", "sigma": "#E69F00"}
 
 
@@ -348,9 +350,10 @@ def scatter_matrix(frame: pd.DataFrame, metric: str, labels: "dict[str, str] | N
     rows = max(1, -(-len(params) // cols))
     fig = make_subplots(rows=rows, cols=cols, shared_yaxes=True, subplot_titles=[_label(labels, p) for p in params], horizontal_spacing=0.05,
                         vertical_spacing=0.3 / rows if rows > 1 else 0.12)
+    trace = go.Scattergl if len(rm) > WEBGL_POINTS else go.Scatter  # WebGL only where SVG would be slow: browsers allow few WebGL contexts
     for i, p in enumerate(params):
         shown = _label(labels, p, short=False)
-        fig.add_trace(go.Scattergl(x=rm[p], y=rm["value"], mode="markers", marker=dict(size=5, color="#0072B2", opacity=0.6), name=p, showlegend=False,
+        fig.add_trace(trace(x=rm[p], y=rm["value"], mode="markers", marker=dict(size=5, color="#0072B2", opacity=0.6), name=p, showlegend=False,
                                    hovertemplate=f"{shown}=%{{x}}<br>{name}=%{{y}}<extra></extra>"), row=i // cols + 1, col=i % cols + 1)
     lines = max((str(t).count("<br>") for t in (labels or {}).values()), default=0)
     fig.update_layout(template=TEMPLATE, title=f"{name} against each parameter (one dot per run)", height=280 * rows + 80 + 14 * lines,

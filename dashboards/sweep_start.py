@@ -30,7 +30,7 @@ from sim.errors import InputError, InputErrors
 from sim.experiments import designs
 from sim.model.metrics import METRICS
 from sim.model.metrics import title as metric_title
-from sim.model.scenarios import builtin_scenarios, load_scenario, parameter_paths, scenario_summary
+from sim.model.scenarios import builtin_scenarios, parameter_paths, scenario_summary
 
 from .context import current, current_user
 from .inputs import check_whole
@@ -227,7 +227,7 @@ def check_spec(spec: dict) -> None:
 
 def sweep_task(spec: dict, out: str, *, progress: Any = None) -> dict:
     """Run a checked sweep into the new folder ``out`` in this process (a run worker of the app); what the explorer opens."""
-    from sim.experiments.sweeps import sweep
+    from sim.experiments.sweeps import SweepFailed, sweep
 
     folder = Path(out)
     if folder.exists():
@@ -244,8 +244,8 @@ def sweep_task(spec: dict, out: str, *, progress: Any = None) -> dict:
                                     spec["samples"]) // PROGRESS_STEPS)
     try:
         sweep(spec, folder, workers=1, resume=False, chunk_size=chunk, progress=report)
-    except InputError as e:  # name the folder as the page does, never by its path on the server
-        raise InputError(str(e).replace(str(folder), f"{APP_FOLDER}/{folder.name}"), source=LABELS["name"]) from None
+    except (InputError, SweepFailed) as e:  # the folder named as the page names it, never by its path on the server
+        raise InputError(str(e).replace(str(folder), f"{APP_FOLDER}/{folder.name}")) from None
     return {"folder": f"{APP_FOLDER}/{folder.name}", "runs": runs[0]}
 
 

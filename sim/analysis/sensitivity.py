@@ -9,6 +9,7 @@ keep metric ids in their data; what people see names each output by its title ("
 
 from __future__ import annotations
 
+import functools
 import warnings
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ CONF_LEVEL = 0.95
 RESAMPLES = 200
 
 TEMPLATE = "plotly_white"
+#: Runs above which the scatter matrix draws with WebGL instead of SVG.
+WEBGL_POINTS = 2000
 COLOURS = {"S1": "#0072B2", "ST": "#D55E00", "mu_star": "#009E73", "sigma": "#E69F00"}
 
 
@@ -153,20 +156,49 @@ def _morris_rows(metric: str, problem: dict, y: np.ndarray, manifest: dict, seed
     return rows
 
 
-def correlations(path_or_frame: Any) -> pd.DataFrame:
-    """Spearman rank correlation of each parameter with each output over runs (any design): metric, parameter, spearman."""
+#: Columns of the rank-correlation table (``spearman_table``): the runs behind each, Spearman's rho, its interval and p-value.
+SPEARMAN_COLUMNS = ["metric", "parameter", "runs", "spearman", "low", "high", "p_value"]
+
+
+def spearman_interval(rho: float, n: int, level: float = CONF_LEVEL) -> tuple[float, float]:
+    """A ``level`` interval for Spearman's rho from ``n`` pairs: Fisher's z with Bonett and Wright's (2000) variance
+    (1 + rho^2 / 2) / (n - 3); NaN for fewer than 4 pairs or an undefined rho."""
+    from scipy.stats import norm
+
+    if n < 4 or not np.isfinite(rho):
+        return np.nan, np.nan
+    z = np.arctanh(np.clip(rho, -0.999999, 0.999999))
+    half = norm.ppf(0.5 + level / 2) * np.sqrt((1 + rho * rho / 2) / (n - 3))
+    return float(np.tanh(z - half)), float(np.tanh(z + half))
+
+
+def spearman_table(path_or_frame: Any, metrics: "list[str] | None" = None) -> pd.DataFrame:
+    """Spearman rank correlation of each swept parameter with each output over runs (any design; a run's output is its mean
+    over replicates at the end of the horizon), with a 95% interval (``spearman_interval``) and the two-sided p-value of
+    ``scipy.stats.spearmanr``. Columns ``SPEARMAN_COLUMNS``; rho is NaN where a parameter or the output does not vary."""
+    from scipy.stats import spearmanr
+
     frame, _ = _sources(path_or_frame, {}) if not isinstance(path_or_frame, pd.DataFrame) else (path_or_frame, None)
     rows = []
-    for metric in _metrics(frame):
+    for metric in metrics if metrics is not None else _metrics(frame):
         rm = run_means(frame, metric)
         for p in parameters_of(frame):
             x, y = rm[p].to_numpy(dtype=float), rm["value"].to_numpy(dtype=float)
             ok = np.isfinite(x) & np.isfinite(y)
-            rho = np.nan
-            if ok.sum() > 2 and np.ptp(x[ok]) > 0 and np.ptp(y[ok]) > 0:
-                rho = float(pd.Series(x[ok]).rank().corr(pd.Series(y[ok]).rank()))
-            rows.append((metric, p, rho))
-    return pd.DataFrame(rows, columns=["metric", "parameter", "spearman"])
+            n = int(ok.sum())
+            rho = pv = np.nan
+            if n > 2 and np.ptp(x[ok]) > 0 and np.ptp(y[ok]) > 0:
+                r = spearmanr(x[ok], y[ok])
+                rho, pv = float(r.statistic), float(r.pvalue)
+            rows.append((metric, p, n, rho, *spearman_interval(rho, n), pv))
+    return pd.DataFrame(rows, columns=SPEARMAN_COLUMNS).astype({"runs": "int64", "spearman": "float64", "low": "float64", "high": "float64",
+                                                                 "p_value": "float64"})
+
+
+def correlations(path_or_frame: Any) -> pd.DataFrame:
+    """Spearman rank correlation of each parameter with each output over runs (any design): metric, parameter, spearman
+    (``spearman_table`` has the intervals and p-values too)."""
+    return spearman_table(path_or_frame)[["metric", "parameter", "spearman"]]
 
 
 def summary(path_or_frame: Any) -> pd.DataFrame:
@@ -190,8 +222,55 @@ def _short(path: str) -> str:
     return ".".join(parts[-2:]) if len(parts) > 2 else path
 
 
-def index_bars(indices: pd.DataFrame, metric: str) -> go.Figure:
-    """Bars of the sensitivity indices of one output, with 95% intervals: S1 and ST (sobol) or mu* and sigma (morris)."""
+@functools.lru_cache(maxsize=1)
+def _declarations() -> dict[str, Any]:
+    from sim.model.scenarios import parameter_paths
+
+    return {r.path: r for r in parameter_paths()}
+
+
+def parameter_title(path: str) -> str:
+    """A parameter as people read it: its path in words and its declared unit (sim/model/params.py), e.g.
+    'policy: usage enforcement (share)'; a path the default scenario does not declare (a custom tool) keeps its words."""
+    parts = str(path).split(".")
+    words = (" ".join(parts[:-1]).replace("_", " ") + ": " if len(parts) > 1 else "") + parts[-1].replace("_", " ")
+    row = _declarations().get(str(path))
+    unit = row.unit if row is not None and row.unit and row.unit != parts[-1] else ""
+    return f"{words} ({unit})" if unit else words
+
+
+def parameter_titles(params: "list[str]") -> dict[str, str]:
+    """``parameter_title`` of each parameter path (the ``labels`` the figures take)."""
+    return {p: parameter_title(p) for p in params}
+
+
+def wrapped(labels: dict[str, str], width: int = 34) -> dict[str, str]:
+    """Labels broken into lines of about ``width`` characters (``<br>``), for subplot titles and axes that sit side by side."""
+    import textwrap
+
+    return {k: "<br>".join(textwrap.wrap(v, max(width, 8))) or v for k, v in labels.items()}
+
+
+def short_titles(params: "list[str]") -> dict[str, str]:
+    """Each parameter by the words of its name alone ('usage enforcement'), for axes too narrow for ``parameter_title``."""
+    return {p: p.split(".")[-1].replace("_", " ") for p in params}
+
+
+def format_p(p: float) -> str:
+    """A p-value as tables show it: two significant digits, '<0.001' below that, '' when undefined."""
+    return "" if pd.isna(p) else "<0.001" if p < 0.001 else f"{p:.2g}"
+
+
+def _label(labels: "dict[str, str] | None", path: str, short: bool = True) -> str:
+    """What a figure calls a parameter: its label when given, else its path (shortened)."""
+    if labels and path in labels:
+        return labels[path]
+    return _short(path) if short else path
+
+
+def index_bars(indices: pd.DataFrame, metric: str, labels: "dict[str, str] | None" = None) -> go.Figure:
+    """Bars of the sensitivity indices of one output, with 95% intervals: S1 and ST (sobol) or mu* and sigma (morris);
+    parameters named by ``labels`` when given."""
     sub = indices[indices["metric"] == metric] if indices is not None and not indices.empty else pd.DataFrame(columns=INDEX_COLUMNS)
     fig = go.Figure()
     if sub.empty:
@@ -208,7 +287,7 @@ def index_bars(indices: pd.DataFrame, metric: str) -> go.Figure:
         err = s["conf"].to_numpy(dtype=float)
         fig.add_trace(go.Bar(
             name={"S1": "first order (S1)", "ST": "total (ST)", "mu_star": "mean |effect| (mu*)", "sigma": "spread of effects (sigma)"}[k],
-            x=[_short(p) for p in order], y=s["value"], marker_color=COLOURS[k], hovertext=order,
+            x=[_label(labels, p) for p in order], y=s["value"], marker_color=COLOURS[k], hovertext=order,
             error_y=dict(type="data", array=np.nan_to_num(err), visible=bool(np.isfinite(err).any())),
         ))
     what = "Sobol' indices" if "ST" in kinds else "Morris elementary effects"
@@ -218,18 +297,69 @@ def index_bars(indices: pd.DataFrame, metric: str) -> go.Figure:
     return fig
 
 
-def scatter_matrix(frame: pd.DataFrame, metric: str) -> go.Figure:
-    """One panel per parameter: each run's value of ``metric`` (mean over replicates) against the parameter."""
+def correlation_bars(table: pd.DataFrame, metric: str, labels: "dict[str, str] | None" = None) -> go.Figure:
+    """Spearman's rho of each parameter with ``metric`` (a ``spearman_table``) as horizontal bars with their 95% intervals,
+    strongest first; parameters named by ``labels`` when given."""
+    sub = table[table["metric"] == metric] if table is not None and len(table) else pd.DataFrame(columns=SPEARMAN_COLUMNS)
+    name = series_title(metric)
+    fig = go.Figure()
+    if sub.empty:
+        fig.update_layout(template=TEMPLATE, title=f"No rank correlations for {name}", xaxis=dict(visible=False), yaxis=dict(visible=False))
+        return fig
+    sub = sub.assign(_strength=sub["spearman"].abs().fillna(-1)).sort_values("_strength", ascending=True)  # strongest on top
+    rho = sub["spearman"].to_numpy(dtype=float)
+    shown = [_label(labels, p, short=False) for p in sub["parameter"]]
+    colours = ["#0072B2" if r >= 0 else "#D55E00" for r in np.nan_to_num(rho)]
+    fig.add_trace(go.Bar(
+        x=rho, y=shown, orientation="h", marker_color=colours, name="Spearman's rho",
+        error_x=dict(type="data", symmetric=False, array=np.nan_to_num(sub["high"].to_numpy(dtype=float) - rho),
+                     arrayminus=np.nan_to_num(rho - sub["low"].to_numpy(dtype=float)), visible=bool(np.isfinite(sub["low"]).any())),
+        customdata=np.column_stack([sub["low"], sub["high"], sub["p_value"], sub["runs"]]),
+        hovertemplate="%{y}<br>rho %{x:.2f} (95% interval %{customdata[0]:.2f} to %{customdata[1]:.2f})<br>p = %{customdata[2]:.2g}, "
+                      "%{customdata[3]} runs<extra></extra>",
+    ))
+    fig.add_vline(x=0, line_width=1, line_color="#666")
+    fig.update_layout(template=TEMPLATE, title=f"Rank correlation with {name}", xaxis=dict(title="Spearman's rho (95% interval)", range=[-1.05, 1.05]),
+                      yaxis=dict(automargin=True), height=max(260, 60 + 34 * len(sub) + 80), margin=dict(t=60, l=10, r=20), showlegend=False)
+    return fig
+
+
+def shown_spearman(table: pd.DataFrame, metric: str, labels: "dict[str, str] | None" = None) -> pd.DataFrame:
+    """The rank correlations of one output as people read them: parameter (by label), rho, its 95% interval, p-value and
+    runs, strongest first."""
+    sub = table[table["metric"] == metric]
+    sub = sub.iloc[np.argsort(-sub["spearman"].abs().fillna(-1).to_numpy(), kind="stable")]
+    num = lambda v, f: "" if pd.isna(v) else format(v, f)  # noqa: E731
+    return pd.DataFrame({
+        "parameter": [_label(labels, p, short=False) for p in sub["parameter"]],
+        "Spearman's rho": [num(v, "+.2f") or "n/a" for v in sub["spearman"]],
+        "95% interval": [("no variation" if pd.isna(r) else "") if pd.isna(lo) else f"{lo:+.2f} to {hi:+.2f}"
+                         for r, lo, hi in zip(sub["spearman"], sub["low"], sub["high"])],
+        "p-value": [format_p(v) for v in sub["p_value"]],
+        "runs": sub["runs"].astype(int).to_numpy(),
+    })
+
+
+def scatter_matrix(frame: pd.DataFrame, metric: str, labels: "dict[str, str] | None" = None, *, cols: int = 3) -> go.Figure:
+    """One panel per parameter: each run's value of ``metric`` (mean over replicates) against the parameter (named by
+    ``labels`` when given, e.g. ``parameter_titles``), at most ``cols`` panels a row."""
     rm = run_means(frame, metric)
     name = series_title(metric)
     params = parameters_of(frame)
-    cols = min(3, max(1, len(params)))
+    cols = min(max(1, cols), max(1, len(params)))
     rows = max(1, -(-len(params) // cols))
-    fig = make_subplots(rows=rows, cols=cols, shared_yaxes=True, subplot_titles=[_short(p) for p in params], horizontal_spacing=0.04, vertical_spacing=0.12)
+    fig = make_subplots(rows=rows, cols=cols, shared_yaxes=True, subplot_titles=[_label(labels, p) for p in params], horizontal_spacing=0.05,
+                        vertical_spacing=0.3 / rows if rows > 1 else 0.12)
+    trace = go.Scattergl if len(rm) > WEBGL_POINTS else go.Scatter  # WebGL only where SVG would be slow: browsers allow few WebGL contexts
     for i, p in enumerate(params):
-        fig.add_trace(go.Scattergl(x=rm[p], y=rm["value"], mode="markers", marker=dict(size=5, color="#0072B2", opacity=0.6), name=p, showlegend=False,
-                                   hovertemplate=f"{p}=%{{x}}<br>{name}=%{{y}}<extra></extra>"), row=i // cols + 1, col=i % cols + 1)
-    fig.update_layout(template=TEMPLATE, title=f"{name} against each parameter (one dot per run)", height=280 * rows + 80, margin=dict(t=80))
+        shown = _label(labels, p, short=False)
+        fig.add_trace(trace(x=rm[p], y=rm["value"], mode="markers", marker=dict(size=5, color="#0072B2", opacity=0.6), name=p, showlegend=False,
+                                   hovertemplate=f"{shown}=%{{x}}<br>{name}=%{{y}}<extra></extra>"), row=i // cols + 1, col=i % cols + 1)
+    lines = max((str(t).count("<br>") for t in (labels or {}).values()), default=0)
+    fig.update_layout(template=TEMPLATE, title=f"{name} against each parameter (one dot per run)", height=280 * rows + 80 + 14 * lines,
+                      margin=dict(t=80 + 14 * lines))
+    if labels:
+        fig.update_annotations(font_size=11)
     fig.update_yaxes(title_text=name, col=1)
     if is_percent(metric):
         fig.update_yaxes(tickformat=".0%")
@@ -244,23 +374,27 @@ def _levels(values: pd.Series, max_levels: int = 25, bins: int = 10) -> pd.Serie
     return cut.map(lambda iv: iv.mid).astype(float)
 
 
-def heatmap(frame: pd.DataFrame, x: str, y: str, metric: str) -> go.Figure:
-    """Mean of ``metric`` over runs and replicates on the grid of two parameters (continuous designs are binned)."""
+def heatmap(frame: pd.DataFrame, x: str, y: str, metric: str, labels: "dict[str, str] | None" = None) -> go.Figure:
+    """Mean of ``metric`` over runs and replicates on the grid of two parameters (continuous designs are binned); axes
+    named by ``labels`` when given."""
     rm = run_means(frame, metric)
     name = series_title(metric)
     rm = rm.assign(_x=_levels(rm[x]), _y=_levels(rm[y]))
     table = rm.groupby(["_y", "_x"])["value"].mean().unstack("_x").sort_index().sort_index(axis=1)
     fig = go.Figure(go.Heatmap(z=table.to_numpy(), x=table.columns.to_numpy(), y=table.index.to_numpy(), colorscale="Viridis",
-                               colorbar=dict(title=name, tickformat=".0%" if is_percent(metric) else None), hovertemplate=f"{x}=%{{x}}<br>{y}=%{{y}}<br>mean=%{{z}}<extra></extra>"))
-    fig.update_layout(template=TEMPLATE, title=f"{name}: mean by {_short(x)} and {_short(y)}", xaxis_title=x, yaxis_title=y)
+                               colorbar=dict(title=name, tickformat=".0%" if is_percent(metric) else None),
+                               hovertemplate=f"{_label(labels, x, False)}=%{{x}}<br>{_label(labels, y, False)}=%{{y}}<br>mean=%{{z}}<extra></extra>"))
+    title = f"{name}: mean by {_label(labels, x)} and {_label(labels, y)}" if not labels else f"{name}: mean over the runs in each cell"
+    fig.update_layout(template=TEMPLATE, title=title, xaxis_title=_label(labels, x, False),
+                      yaxis_title=_label(labels, y, False))
     return fig
 
 
-def parallel_coordinates(frame: pd.DataFrame, metric: str) -> go.Figure:
-    """One line per run through its parameter values to its ``metric`` (coloured by the output)."""
+def parallel_coordinates(frame: pd.DataFrame, metric: str, labels: "dict[str, str] | None" = None) -> go.Figure:
+    """One line per run through its parameter values to its ``metric`` (coloured by the output); axes named by ``labels``."""
     rm = run_means(frame, metric)
     name = series_title(metric)
-    dims = [dict(label=_short(p), values=rm[p]) for p in parameters_of(frame)] + [
+    dims = [dict(label=_label(labels, p), values=rm[p]) for p in parameters_of(frame)] + [
         dict(label=name, values=rm["value"], tickformat=".0%" if is_percent(metric) else None)]
     fig = go.Figure(go.Parcoords(line=dict(color=rm["value"], colorscale="Viridis", showscale=True, colorbar=dict(title=name)), dimensions=dims))
     fig.update_layout(template=TEMPLATE, title=f"Runs through parameter space, coloured by {name}", margin=dict(l=80, r=80))

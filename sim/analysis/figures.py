@@ -113,9 +113,8 @@ def note_flat(fig: go.Figure, b: pd.DataFrame, results: pd.DataFrame) -> go.Figu
         label = METRICS[metric].label if metric in METRICS else metric
         example = f"{label} stays at {format_number(metric, float(values[0]))}" if len(values) == 1 else label
         note = f"A line without a band: all {reps} replicates give the same value (e.g. {example})."
-    fig.update_layout(title={"subtitle": {"text": note, "font": {"size": 11, "color": "#555"}}},
-                      margin={"t": max(int(fig.layout.margin.t or 0), 80)})
-    return fig
+    fig.update_layout(title={"subtitle": {"text": note, "font": {"size": 11, "color": "#555"}}})
+    return fit(fig)
 
 
 def _rgba(hex_colour: str, alpha: float) -> str:
@@ -161,7 +160,7 @@ def _scenarios(results: pd.DataFrame) -> list[str]:
 def _layout(fig: go.Figure, title: str, *, height: int = 420, ytitle: str | None = None, percent: bool = False, week_max: int | None = None, big: bool = False) -> go.Figure:
     fig.update_layout(
         template=TEMPLATE,
-        title={"text": title, "x": 0.01, "xanchor": "left"},
+        title={"text": title, "x": 0.01, "xanchor": "left", "yref": "container", "y": 1.0, "yanchor": "top", "pad": {"t": 10}},
         height=height,
         margin={"l": 60, "r": 20, "t": 60, "b": 70},
         legend={"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0},
@@ -175,6 +174,43 @@ def _layout(fig: go.Figure, title: str, *, height: int = 420, ytitle: str | None
         fig.update_yaxes(tickformat=".0%")
     if week_max:
         fig.update_xaxes(range=[1, week_max])
+    return fit(fig)
+
+
+#: Width (px) a chart is assumed to have when its legend's rows are counted: about half of a 1280 px screen's page.
+LEGEND_WIDTH = 430
+#: Pixels between the x axis and the legend below it: room for the tick labels and the axis title.
+BELOW_AXIS = 58
+
+
+def fit(fig: go.Figure) -> go.Figure:
+    """Margins that hold what is drawn in them, so nothing overlaps: at the top the title, its subtitle and the first row
+    of subplot titles (on up to two lines); at the bottom the tick labels, the axis title and the legend, whose rows are
+    counted for a chart LEGEND_WIDTH px wide (a wider chart leaves some room free)."""
+    size = float(fig.layout.font.size or 13)
+    line = 1.45 * size
+    entries = [str(t.name) for t in fig.data if t.showlegend is not False and t.name]
+    legend = fig.layout.legend
+    below = legend.orientation == "h" and (legend.y is None or legend.y < 0)
+    rows, used = 0, LEGEND_WIDTH
+    for name in entries if below else ():
+        w = 44 + 0.62 * size * len(name)
+        if used + w > LEGEND_WIDTH:
+            rows, used = rows + 1, w
+        else:
+            used += w
+    subtitle = fig.layout.title.subtitle.text if fig.layout.title.subtitle else None
+    titles = [a for a in fig.layout.annotations if a.yanchor == "bottom" and a.yref == "paper"]
+    lines = max((str(a.text).count("<br>") + 1 for a in titles), default=0)
+    title_size = float(fig.layout.title.font.size or 1.4 * size)
+    note_size = float(fig.layout.title.subtitle.font.size or size) if subtitle else 0.0
+    sub_size = max((float(a.font.size or size + 3) for a in titles), default=size)
+    top = 10 + 1.3 * title_size + (1.35 * note_size + 4 if subtitle else 0) + (1.3 * sub_size * lines + 8 if lines else 10)
+    bottom = BELOW_AXIS + rows * line + 12 if rows else 70
+    height = float(fig.layout.height or 450)
+    fig.update_layout(margin={"t": int(max(top, 56)), "b": int(bottom)})
+    if rows:
+        fig.update_layout(legend={"y": -BELOW_AXIS / max(height - top - bottom, 60.0)})
     return fig
 
 
@@ -324,12 +360,14 @@ def breakdown(results: pd.DataFrame, metric: str, by: str = "seniority", *, colo
     for n in names:
         sub = s[s["scenario"] == n].set_index("group").reindex(groups)
         fig.add_trace(go.Bar(
-            x=[g[len(prefix):].replace("_", " ") for g in groups], y=sub["mean"], name=labels[n], marker_color=colours[n],
+            x=[g[len(prefix):].replace("_", "<br>") for g in groups], y=sub["mean"], name=labels[n], marker_color=colours[n],
             error_y={"type": "data", "symmetric": False, "array": (sub["high"] - sub["mean"]).tolist(), "arrayminus": (sub["mean"] - sub["low"]).tolist()},
         ))
     fig.update_layout(barmode="group")
-    _layout(fig, f"{metric_title(metric)} by {'task type' if by == 'task' else by}, end of horizon", percent=is_percent(metric), big=big)
-    fig.update_xaxes(title_text=by)
+    week = int(results["week"].max()) if week is None else int(week)
+    fig.update_layout(title={"subtitle": {"text": f"Week {week}; whiskers: 90% band over replicates", "font": {"size": 11, "color": "#555"}}})
+    _layout(fig, f"{metric_title(metric)} by {'task type' if by == 'task' else by}", percent=is_percent(metric), big=big)
+    fig.update_xaxes(title_text="", tickangle=0)
     return fig
 
 

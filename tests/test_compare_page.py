@@ -4,12 +4,15 @@ form's words, task mixes as the command line takes them, labelled downloads and 
 
 from __future__ import annotations
 
+import io
 import math
+import zipfile
 from urllib.parse import parse_qs
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from scipy import stats
 
 import sim
@@ -146,6 +149,8 @@ def test_an_uploaded_organisation_keeps_its_size_and_the_form_says_what_it_overr
     assert spec.organisation.size == 200
     assert spec.organisation.description == "200 engineers in one small company. Run with 200 engineers (the organisation file says 120)."
     assert "120 engineers" not in spec.organisation.description
+    exported = yaml.safe_load(zipfile.ZipFile(io.BytesIO(page._files_used(Bundle(pd.DataFrame(), specs=[spec])))).read(f"{spec.name}.yaml"))
+    assert exported["organisation"]["size"] == 200 and exported["organisation"]["description"].startswith("200 engineers")
 
 
 def test_errors_name_the_form_fields_without_paths_or_set_syntax():
@@ -209,3 +214,15 @@ def _walk(component):
     for c in children if isinstance(children, (list, tuple)) else [children] if children is not None else []:
         if hasattr(c, "to_plotly_json"):
             yield from _walk(c)
+
+
+def test_a_line_without_a_band_says_why(runs):
+    one = sim.run_scenarios(["free_choice", "outcome_goals"], replicates=1, seed=3, **TINY)
+    fig = metric_over_time(one, "weekly_active_share")
+    assert fig.layout.title.subtitle.text.startswith("One replicate per policy: lines have no band")
+    flat = metric_over_time(runs, "attrition_top_skill_cumulative")  # nobody of the top fifth leaves in 6 weeks of 20 engineers
+    top = runs[(runs["metric"] == "attrition_top_skill_cumulative") & (runs["group"] == "all")]
+    assert (top["value"] == 0).all()
+    assert flat.layout.title.subtitle.text == ("A line without a band: all 4 replicates give the same value (e.g. Attrition of top engineers "
+                                               "stays at 0.0%).")
+    assert metric_over_time(runs, "weekly_active_share").layout.title.subtitle.text is None

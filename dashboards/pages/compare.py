@@ -91,8 +91,11 @@ def _policy_options(files: list[dict]) -> list[dict]:
 
 def chips(policies: list[str], files: list[dict]) -> list:
     """The chosen policies as short chips, by title, in their colours on the charts (the name shows on hover)."""
-    colours = scenario_colours([p if not p.startswith(UPLOAD_PREFIX) else p for p in policies])
-    return [html.Span(_title_of(p, files), title=p, className="cmp-chip", style={"borderColor": colours.get(p, "#999")}) for p in policies]
+    names = {f"{UPLOAD_PREFIX}{f.get('id')}": f.get("name", "") for f in files}
+    runs_as = [names.get(p, p) for p in policies]  # what the charts call each (an upload by its scenario's name)
+    colours = scenario_colours(runs_as)
+    return [html.Span(_title_of(p, files), title=p, className="cmp-chip", style={"borderColor": colours.get(n, "#999")})
+            for p, n in zip(policies, runs_as)]
 
 
 def _org_options(files: list[dict]) -> list[dict]:

@@ -164,6 +164,9 @@ def test_errors_name_the_form_fields_without_paths_or_set_syntax():
     shown = page.plain_message(e.value)
     assert shown == "Organisation editor › seniority: junior: task mix: task shares must sum to 1 (they sum to 1.15) — press “normalise” under it"
     assert "--set" not in shown and "organisation.seniority" not in shown  # ... but not the page's
+    with pytest.raises(InputError) as e:
+        compare_request({"n": "many"})
+    assert page.plain_message(e.value) == "link parameter 'n': 'many' is not a whole number"
 
 
 @pytest.mark.parametrize("share,accepted", [(0.3505, True), (0.352, False)])

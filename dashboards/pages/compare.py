@@ -125,7 +125,8 @@ def plain_message(e: InputError) -> str:
         if x.field:
             where = editor_label(x.field)
         else:
-            where = FORM_LABELS.get(str(x.source or ""), "")
+            source = str(x.source or "")
+            where = FORM_LABELS.get(source, re.sub(r" with --set .*$", " with the organisation editor's values", source))
         detail = x.detail + (" — press “normalise” under it" if "sum to 1" in x.detail and "task" in x.detail else "")
         value = f" {excerpt(x.value)}" if x.value is not None and not isinstance(x.value, (dict, list)) else ""
         allowed = f" (allowed: {re.sub(r' [(][^()]*[)]$', '', x.allowed)})" if x.allowed else ""

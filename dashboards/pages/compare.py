@@ -139,7 +139,7 @@ def plain_message(e: InputError) -> str:
 
 
 def _mix_footer(group: str) -> html.Div:
-    """Under a task mix: its running sum and a button that scales the shares to sum to 1."""
+    """Over a task mix: its running sum and a button that scales the shares to sum to 1."""
     return html.Div([
         html.Span(id={"type": "mix-sum", "group": group}, className="mix-sum small"),
         dbc.Button("normalise", id={"type": "mix-norm", "group": group}, size="sm", color="link", className="p-0 ms-2 small"),
@@ -158,7 +158,7 @@ def org_editor(org: str, files: list[dict], sets: dict[str, Any]) -> Any:
     acc = controls.accordion(controls.org_rows(sc), "org-param", sc, values, compact=True, open_first=False, id="cmp-org-accordion")
     for item in acc.children:
         if str(item.item_id).endswith(".task_mix"):
-            item.children = list(item.children) + [_mix_footer(item.item_id)]
+            item.children = [_mix_footer(item.item_id)] + list(item.children)  # the sum first, in view while the shares scroll
     return acc
 
 
@@ -420,7 +420,7 @@ def bounds(fmt: Any, low: float, high: float) -> str:
 
 def _verdict(row: pd.Series) -> str:
     if row["low"] != row["low"]:
-        return "one replicate: no interval"
+        return "no interval (1 replicate)"
     if row["change"] == 0.0 and row["low"] == row["high"]:
         return "the same in every replicate"
     if row["within_noise"]:
@@ -446,7 +446,7 @@ def difference_tables(bundle: Any, reference: str, week: int) -> tuple[Any, pd.D
             m = r["metric"]
             fmt = METRICS[m].format
             verdict = _verdict(r)
-            cls = "noise" if verdict in ("within noise", "one replicate: no interval", "the same in every replicate") else "clear"
+            cls = "noise" if verdict in ("within noise", "no interval (1 replicate)", "the same in every replicate") else "clear"
             body.append(html.Tr([
                 html.Td(metric_title(m), **{"data-metric": m}),
                 _cell(fmt(r["reference_mean"]), r["reference_mean"]),

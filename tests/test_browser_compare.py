@@ -243,7 +243,7 @@ def test_errors_name_the_form_field_and_a_task_mix_shows_its_sum_and_normalises(
     click(browser, "#cmp-run")
     shown = wait_for(lambda: (t := css(browser, "#cmp-error")[0].text.strip()) and "task" in t and t, 30, message="the task mix error")
     assert shown == ("error: Organisation editor › seniority: junior: task mix: task shares must sum to 1 (they sum to 1.15) — press “normalise” "
-                     "under it"), shown
+                     "beside its sum"), shown
     assert "--set" not in shown and "/" not in shown
     browser.execute_script("arguments[0].click();", css(browser, "[id*='mix-norm'][id*='junior.task_mix']")[0])
     wait_for(lambda: total().startswith("sum 1.000"), 10, message="the normalised sum")

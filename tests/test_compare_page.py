@@ -162,7 +162,7 @@ def test_errors_name_the_form_fields_without_paths_or_set_syntax():
         build_specs(CompareRequest(["mandate_single_tool", "free_choice"], "default", 20, 6, 1, sets=sets))
     assert "--set" in str(e.value)  # the command line's words ...
     shown = page.plain_message(e.value)
-    assert shown == "Organisation editor › seniority: junior: task mix: task shares must sum to 1 (they sum to 1.15) — press “normalise” under it"
+    assert shown == "Organisation editor › seniority: junior: task mix: task shares must sum to 1 (they sum to 1.15) — press “normalise” beside its sum"
     assert "--set" not in shown and "organisation.seniority" not in shown  # ... but not the page's
     with pytest.raises(InputError) as e:
         compare_request({"n": "many"})

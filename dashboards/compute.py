@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import plotly.io as pio
 
-from sim.analysis.figures import PEOPLE, PERFORMANCE, WELLBEING, adoption_split, measurement_gap, panel, policy_labels, scenario_colours, standard_figures
+from sim.analysis.figures import PEOPLE, PERFORMANCE, WELLBEING, adoption_split, measurement_gap, panel, scenario_colours, standard_figures
 from sim.analysis.reports import TABLE_METRICS, format_value, summary_table
 from sim.analysis.takeaways import takeaways
 from sim.experiments.runner import run_scenarios, summarise
@@ -62,6 +62,8 @@ def figures_json(figures: dict[str, Any]) -> dict[str, dict]:
 
 def spec_labels(specs: Sequence[Scenario]) -> dict[str, str]:
     """What the pages call each scenario: its title (an uploaded file's own), by name (``policy_labels``)."""
+    from sim.analysis.figures import policy_labels  # (here, not with the imports above, which other pages' changes rewrite)
+
     return policy_labels([s.name for s in specs], {s.name: s.title for s in specs if s.title})
 
 

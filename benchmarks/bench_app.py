@@ -3,7 +3,7 @@
 Starts ``mandate-sim app`` as users do (worker processes, cache), opens the
 compare page with 3 policies x 20 replicates x 500 engineers x 52 weeks, and
 times, inside the browser, from the click on Run to all ten charts drawn with
-the new run's data: for fresh runs (a new seed each click, so nothing is
+the new run's data and the difference tables showing the new run's numbers: for fresh runs (a new seed each click, so nothing is
 cached) and for repeated views (a seed already run: served from the cache).
 It also times the server's two parts in this process: the paired runs
 (sim.run_scenarios) and the figures, table and takeaways.
@@ -37,12 +37,16 @@ const done = arguments[arguments.length - 1];
 const graphs = () => Array.from(document.querySelectorAll('.cmp-graph .js-plotly-plot'));
 const sig = g => (g._fullData || []).reduce((s, t) => s + Array.from(t.y || []).reduce((a, v) => a + (typeof v === 'number' && isFinite(v) ? v : 0), 0), 0);
 const before = graphs().map(sig);
+const diffs = () => Array.from(document.querySelectorAll('#cmp-diff td.diff-change')).map(td => td.dataset.value).join(',');
+const diffBefore = diffs();
 const t0 = performance.now();
 document.getElementById('cmp-run').click();
 (function poll() {
     const gs = graphs();
+    const d = diffs();
     if (performance.now() - t0 > 60000) { done(-1 - gs.filter((g, i) => sig(g) === before[i]).length); return; }
-    if (gs.length >= 10 && gs.every((g, i) => g._fullData && g._fullData.length && sig(g) !== before[i])) { done(performance.now() - t0); return; }
+    if (gs.length >= 10 && gs.every((g, i) => g._fullData && g._fullData.length && sig(g) !== before[i]) && d && d !== diffBefore) {
+        done(performance.now() - t0); return; }
     requestAnimationFrame(poll);
 })();
 """
@@ -63,9 +67,11 @@ def set_seed(browser, seed: int) -> None:
 
 
 def server_parts(engineers: int, replicates: int) -> dict:
-    """Seconds the server spends on the runs and on the figures, table and takeaways (in this process, one core)."""
+    """Seconds the server spends on the runs, on the figures, table and takeaways, and on the difference tables (in this
+    process, one core)."""
     import sim
     from dashboards.compute import compare_from_parts
+    from dashboards.pages.compare import difference_tables
 
     specs = [sim.load_scenario(p, engineers=engineers) for p in POLICIES]
     compare_from_parts([sim.run_scenarios(specs, replicates=1, seed=0)], specs, 0, 1)  # warm-up (compiled kernels, imports)
@@ -73,8 +79,11 @@ def server_parts(engineers: int, replicates: int) -> dict:
     results = sim.run_scenarios(specs, replicates=replicates, seed=12345)
     runs = time.perf_counter() - t
     t = time.perf_counter()
-    compare_from_parts([results], specs, 12345, replicates)
-    return {"runs": runs, "figures": time.perf_counter() - t}
+    bundle = compare_from_parts([results], specs, 12345, replicates)
+    figures = time.perf_counter() - t
+    t = time.perf_counter()
+    difference_tables(bundle, POLICIES[1], int(results["week"].max()))
+    return {"runs": runs, "figures": figures, "differences": time.perf_counter() - t}
 
 
 def main() -> int:
@@ -130,7 +139,8 @@ def main() -> int:
     print(f"click to charts, fresh run:   median {statistics.median(ok):.2f} s  (min {min(ok):.2f}, max {max(ok):.2f}, n={len(ok)})")
     okc = [x for x in cached if x >= 0]
     print(f"click to charts, cached view: median {statistics.median(okc):.2f} s  (min {min(okc):.2f}, max {max(okc):.2f}, n={len(okc)})")
-    print(f"server parts, one process: runs {parts['runs']:.2f} s (the app splits them over its workers), figures + table + takeaways {parts['figures']:.2f} s")
+    print(f"server parts, one process: runs {parts['runs']:.2f} s (the app splits them over its workers), figures + table + takeaways {parts['figures']:.2f} s, "
+          f"difference tables {parts['differences']:.3f} s")
     return 0
 
 

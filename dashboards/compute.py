@@ -58,11 +58,23 @@ def figures_json(figures: dict[str, Any]) -> dict[str, dict]:
     return {k: json.loads(pio.to_json(f, validate=False)) for k, f in figures.items()}
 
 
+def spec_labels(specs: Sequence[Scenario]) -> dict[str, str]:
+    """What the pages call each scenario: its title (an uploaded file's own), by name (``policy_labels``)."""
+    from sim.analysis.figures import policy_labels  # (here, not with the imports above, which other pages' changes rewrite)
+
+    return policy_labels([s.name for s in specs], {s.name: s.title for s in specs if s.title})
+
+
+def _compare_bundle(results: pd.DataFrame, specs: Sequence[Scenario], seed: int, replicates: int) -> Bundle:
+    shown = shown_rows(results)
+    labels = spec_labels(specs)
+    return Bundle(results, figures_json(standard_figures(shown, labels=labels)), summary_table(shown), takeaways(shown, labels=labels), list(specs),
+                  seed, replicates)
+
+
 def compare_task(specs: Sequence[Scenario], seed: int, replicates: int, *, progress: Callable | None = None) -> Bundle:
     """Run a comparison and build the standard figures, the end-of-horizon table and the takeaways."""
-    results = _run(specs, seed, replicates, progress)
-    shown = shown_rows(results)
-    return Bundle(results, figures_json(standard_figures(shown)), summary_table(shown), takeaways(shown), list(specs), seed, replicates)
+    return _compare_bundle(_run(specs, seed, replicates, progress), specs, seed, replicates)
 
 
 def simulate_task(specs: Sequence[Scenario], seed: int, replicates: int, replicate_ids: Sequence[int] | None = None, *,
@@ -93,9 +105,7 @@ def merge_parts(frames: Sequence[pd.DataFrame], specs: Sequence[Scenario]) -> pd
 
 def compare_from_parts(frames: Sequence[pd.DataFrame], specs: Sequence[Scenario], seed: int, replicates: int, *, progress: Callable | None = None) -> Bundle:
     """Join the parts of a split comparison and build its figures, table and takeaways."""
-    results = merge_parts(frames, specs)
-    shown = shown_rows(results)
-    return Bundle(results, figures_json(standard_figures(shown)), summary_table(shown), takeaways(shown), list(specs), seed, replicates)
+    return _compare_bundle(merge_parts(frames, specs), specs, seed, replicates)
 
 
 def results_task(specs: Sequence[Scenario], seed: int, replicates: int, *, progress: Callable | None = None) -> Bundle:

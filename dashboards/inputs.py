@@ -250,6 +250,8 @@ class CompareRequest:
     seed: int = 0
     sets: dict[str, Any] = field(default_factory=dict)  # organisation edits, PATH -> value
     files: list[dict] = field(default_factory=list)  # upload records (scenario or org files)
+    reference: str = ""  # the policy the others are compared against ("": the first)
+    week: int = 0  # the week the difference table reads (0: the last)
 
 
 def check_whole(value: Any, name: str, lo: int, hi: int, what: str) -> int:

@@ -131,6 +131,7 @@ def compare_query(req: CompareRequest) -> str:
         ("org", req.org if req.org else "-"),
         ("n", req.engineers), ("w", req.weeks), ("r", req.replicates), ("seed", req.seed),
         ("set", encode_sets(req.sets)),
+        ("ref", req.reference or None), ("at", req.week or None),
     ]
     packed = [pack({k: f[k] for k in ("id", "kind", "filename", "text", "name", "title") if k in f}) for f in files]
     text = query(pairs + [("file", packed)])
@@ -154,6 +155,8 @@ def compare_request(params: Mapping[str, Any]) -> CompareRequest:
         seed=_int(params.get("seed"), "seed", d.seed),
         sets=decode_sets(params.get("set")),
         files=files,
+        reference=str(params.get("ref") or "")[:200],
+        week=_int(params.get("at"), "at", d.week),
     )
 
 

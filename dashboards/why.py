@@ -18,7 +18,7 @@ from sim.experiments.explain import plan
 from sim.model.metrics import title as metric_title
 from sim.model.params import Scenario
 
-from .compute import EXPLAINED_METRICS, explain_task
+from .compute import EXPLAINED_METRICS, explain_task, spec_labels
 from .context import current, current_user
 from .jobs import queue_text, request_key
 
@@ -96,7 +96,9 @@ def register_callbacks(app: Dash) -> None:
         if bundle is None or len(bundle.specs) < 2:
             return {"display": "none"}, no_update, no_update, no_update, no_update
         names = [s.name for s in bundle.specs]
-        return {}, names, names[0], names, names[1]
+        labels = spec_labels(bundle.specs)
+        options = [{"label": labels[n], "value": n} for n in names]  # policies by title
+        return {}, options, names[0], options, names[1]
 
     @app.callback(
         Output("why-job", "data"), Output("why-status", "children", allow_duplicate=True), Output("why-poll", "disabled", allow_duplicate=True),

@@ -6,6 +6,8 @@ Quick start::
     df = sim.run("mandate_single_tool", replicates=5, seed=1)       # tidy results
     table = sim.compare(["mandate_single_tool", "free_choice"])     # end-of-horizon means with 90% bands
     why = sim.explain("mandate_single_tool", "free_choice")         # the difference attributed to the named channels
+    runs = sim.run_scenarios(["free_choice", "outcome_goals"], replicates=10)
+    diff = sim.differences(runs, "free_choice", week=26)            # each policy's paired change against a reference, 90% interval
     sim.sweep("spec.yaml", "out/")                                   # a parameter sweep; sim.load_sweep("out/") reads it
     model = sim.EngineeringOrg(sim.load_scenario("outcome_goals"), seed=1)
     model.step(); model.engineer(0).state()                          # inspect one engineer
@@ -26,6 +28,15 @@ from sim.version import __version__
 
 _compat.install()
 
+
+def __getattr__(name: str):
+    """``sim.differences`` (sim/analysis/differences.py), imported on first use: the analysis layer loads plotly."""
+    if name == "differences":
+        from sim.analysis.differences import differences
+
+        return differences
+    raise AttributeError(f"module 'sim' has no attribute {name!r}")
+
 __all__ = [
     "METRICS",
     "Engineer",
@@ -37,6 +48,7 @@ __all__ = [
     "builtin_orgs",
     "builtin_scenarios",
     "compare",
+    "differences",
     "explain",
     "explain_pairs",
     "load_org",

@@ -4,12 +4,14 @@ Shared by the CLI's HTML report and the Dash app, so both show the same
 charts. Means are lines; the shaded band is the 5-95% range over replicates
 (a 90% band). Each scenario keeps one colour everywhere (``scenario_colours``).
 Metrics are shown by their title, the label with its unit ("Trust in AI (0–1)",
-``sim.model.metrics``), never by their id.
+``sim.model.metrics``), never by their id; scenarios by their title
+(``policy_labels``: a built-in's own, or the ``labels`` a caller passes).
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+import functools
+from typing import Mapping, Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -19,6 +21,7 @@ from sim.model.channels import CHANNELS
 from sim.model.metrics import METRICS
 from sim.model.metrics import title as metric_title
 from sim.model.params import SENIORITY_LEVELS
+from sim.model.scenarios import builtin_scenarios, scenario_summary
 from sim.experiments.runner import bands, summarise
 
 #: Colour-blind-safe palette (Okabe-Ito, then Tol's muted).
@@ -50,6 +53,68 @@ def scenario_colours(names: Sequence[str]) -> dict[str, str]:
             out[n] = spare[i % len(spare)]
             i += 1
     return out
+
+
+@functools.lru_cache(maxsize=1)
+def _builtin_titles() -> dict[str, str]:
+    return {n: scenario_summary(n)[0] or n for n in builtin_scenarios()}
+
+
+def policy_labels(names: Sequence[str], titles: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What charts and tables call each scenario: its title from ``titles`` (name -> title), else a built-in scenario's
+    own title ('free_choice#2' is the built-in's title with ' #2'), else the name. Two scenarios never share a label
+    (the name is added to a title two of them share)."""
+    titles = dict(titles or {})
+    builtin = _builtin_titles()
+    out: dict[str, str] = {}
+    for n in names:
+        n = str(n)
+        base, sep, num = n.partition("#")
+        t = titles.get(n) or (builtin[base] + (f" #{num}" if sep else "") if base in builtin else n)
+        out[n] = str(t).strip() or n
+    counts: dict[str, int] = {}
+    for t in out.values():
+        counts[t] = counts.get(t, 0) + 1
+    return {n: (f"{t} ({n})" if counts[t] > 1 and t != n else t) for n, t in out.items()}
+
+
+def wrapped_title(metric: str, width: int = 34) -> str:
+    """A metric's title for a narrow subplot: the unit on a second line when the whole is longer than ``width``."""
+    m = METRICS.get(metric)
+    text = metric_title(metric)
+    if m is None or not m.symbol or len(text) <= width:
+        return text
+    return f"{m.label}<br>({m.symbol})"
+
+
+def _wrap(text: str, width: int) -> str:
+    """``text`` on up to two lines of about ``width`` characters (broken at the space nearest the middle), for a narrow title."""
+    if len(text) <= width or " " not in text:
+        return text
+    mid = len(text) // 2
+    cut_at = min((i for i, ch in enumerate(text) if ch == " "), key=lambda i: abs(i - mid))
+    return text[:cut_at] + "<br>" + text[cut_at + 1:]
+
+
+def note_flat(fig: go.Figure, b: pd.DataFrame, results: pd.DataFrame) -> go.Figure:
+    """Say under the title why a line has no band, so that a flat line with a zero-width band reads as intended: one
+    replicate, or every replicate giving the same value (with the first such line as an example)."""
+    reps = int(results["replicate"].nunique()) if len(results) else 0
+    if reps == 1:
+        note = "One replicate per policy: lines have no band (run more replicates to see the spread between runs)."
+    else:
+        width = (b["high"] - b["low"]).abs()
+        flat = b.assign(_w=width <= 1e-12 * b["mean"].abs().clip(lower=1.0)).groupby(["scenario", "metric"], observed=True, sort=False)
+        same = [(k, g) for k, g in flat if g["_w"].all()]
+        if not same:
+            return fig
+        (_scen, metric), g = same[0]
+        values = g["mean"].unique()
+        label = METRICS[metric].label if metric in METRICS else metric
+        example = f"{label} stays at {format_number(metric, float(values[0]))}" if len(values) == 1 else label
+        note = f"A line without a band: all {reps} replicates give the same value (e.g. {example})."
+    fig.update_layout(title={"subtitle": {"text": note, "font": {"size": 11, "color": "#555"}}})
+    return fit(fig)
 
 
 def _rgba(hex_colour: str, alpha: float) -> str:
@@ -95,7 +160,7 @@ def _scenarios(results: pd.DataFrame) -> list[str]:
 def _layout(fig: go.Figure, title: str, *, height: int = 420, ytitle: str | None = None, percent: bool = False, week_max: int | None = None, big: bool = False) -> go.Figure:
     fig.update_layout(
         template=TEMPLATE,
-        title={"text": title, "x": 0.01, "xanchor": "left"},
+        title={"text": title, "x": 0.01, "xanchor": "left", "yref": "container", "y": 1.0, "yanchor": "top", "pad": {"t": 10}},
         height=height,
         margin={"l": 60, "r": 20, "t": 60, "b": 70},
         legend={"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0},
@@ -109,6 +174,43 @@ def _layout(fig: go.Figure, title: str, *, height: int = 420, ytitle: str | None
         fig.update_yaxes(tickformat=".0%")
     if week_max:
         fig.update_xaxes(range=[1, week_max])
+    return fit(fig)
+
+
+#: Width (px) a chart is assumed to have when its legend's rows are counted: about half of a 1280 px screen's page.
+LEGEND_WIDTH = 430
+#: Pixels between the x axis and the legend below it: room for the tick labels and the axis title.
+BELOW_AXIS = 58
+
+
+def fit(fig: go.Figure) -> go.Figure:
+    """Margins that hold what is drawn in them, so nothing overlaps: at the top the title, its subtitle and the first row
+    of subplot titles (on up to two lines); at the bottom the tick labels, the axis title and the legend, whose rows are
+    counted for a chart LEGEND_WIDTH px wide (a wider chart leaves some room free)."""
+    size = float(fig.layout.font.size or 13)
+    line = 1.45 * size
+    entries = [str(t.name) for t in fig.data if t.showlegend is not False and t.name]
+    legend = fig.layout.legend
+    below = legend.orientation == "h" and (legend.y is None or legend.y < 0)
+    rows, used = 0, LEGEND_WIDTH
+    for name in entries if below else ():
+        w = 44 + 0.62 * size * len(name)
+        if used + w > LEGEND_WIDTH:
+            rows, used = rows + 1, w
+        else:
+            used += w
+    subtitle = fig.layout.title.subtitle.text if fig.layout.title.subtitle else None
+    titles = [a for a in fig.layout.annotations if a.yanchor == "bottom" and a.yref == "paper"]
+    lines = max((str(a.text).count("<br>") + 1 for a in titles), default=0)
+    title_size = float(fig.layout.title.font.size or 1.4 * size)
+    note_size = float(fig.layout.title.subtitle.font.size or size) if subtitle else 0.0
+    sub_size = max((float(a.font.size or size + 3) for a in titles), default=size)
+    top = 10 + 1.3 * title_size + (1.35 * note_size + 4 if subtitle else 0) + (1.3 * sub_size * lines + 8 if lines else 10)
+    bottom = BELOW_AXIS + rows * line + 12 if rows else 70
+    height = float(fig.layout.height or 450)
+    fig.update_layout(margin={"t": int(max(top, 56)), "b": int(bottom)})
+    if rows:
+        fig.update_layout(legend={"y": -BELOW_AXIS / max(height - top - bottom, 60.0)})
     return fig
 
 
@@ -146,10 +248,12 @@ def add_band_traces(fig: go.Figure, band: pd.DataFrame, name: str, colour: str, 
 
 
 def metric_over_time(results: pd.DataFrame, metric: str, *, group: str = "all", title: str | None = None, colours: dict | None = None,
-                     until_week: int | None = None, big: bool = False, height: int = 420) -> go.Figure:
-    """One metric over the weeks: a mean line and 90% band per scenario."""
+                     until_week: int | None = None, big: bool = False, height: int = 420, labels: Mapping[str, str] | None = None) -> go.Figure:
+    """One metric over the weeks: a mean line and 90% band per scenario (``labels``: what the legend calls each, as
+    ``policy_labels`` gives)."""
     names = _scenarios(results)
     colours = colours or scenario_colours(names)
+    labels = policy_labels(names, labels)
     b = bands(results, metrics=[metric], groups=[group])
     if until_week is not None:
         b = b[b["week"] <= until_week]
@@ -157,20 +261,24 @@ def metric_over_time(results: pd.DataFrame, metric: str, *, group: str = "all", 
     for n in names:
         sub = b[b["scenario"] == n]
         if len(sub):
-            add_band_traces(fig, sub, n, colours[n])
+            add_band_traces(fig, sub, n, colours[n], label=labels[n])
     wmax = int(results["week"].max()) if len(results) else None
-    return _layout(fig, title or series_title(metric, group), ytitle=axis_unit(metric), percent=is_percent(metric), week_max=wmax, big=big, height=height)
+    _layout(fig, title or series_title(metric, group), ytitle=axis_unit(metric), percent=is_percent(metric), week_max=wmax, big=big, height=height)
+    return note_flat(fig, b, results)
 
 
-def adoption_split(results: pd.DataFrame, *, colours: dict | None = None, until_week: int | None = None, big: bool = False) -> go.Figure:
+def adoption_split(results: pd.DataFrame, *, colours: dict | None = None, until_week: int | None = None, big: bool = False,
+                   labels: Mapping[str, str] | None = None) -> go.Figure:
     """Weekly active engineers split into genuine, forced and token use (stacked means), plus shadow use, one panel per scenario."""
     names = _scenarios(results)
+    labels = policy_labels(names, labels)
     kinds = ["genuine_use_share", "forced_use_share", "token_use_share"]
     b = bands(results, metrics=kinds + ["shadow_use_share"], groups=["all"])
     if until_week is not None:
         b = b[b["week"] <= until_week]
     n = len(names)
-    fig = make_subplots(rows=1, cols=n, shared_yaxes=True, subplot_titles=names, horizontal_spacing=0.03)
+    fig = make_subplots(rows=1, cols=n, shared_yaxes=True, subplot_titles=[_wrap(labels[x], 34 if n > 2 else 60) for x in names],
+                        horizontal_spacing=0.03)
     for i, name in enumerate(names, start=1):
         for k in kinds:
             sub = b[(b["scenario"] == name) & (b["metric"] == k)].sort_values("week")
@@ -190,10 +298,12 @@ def adoption_split(results: pd.DataFrame, *, colours: dict | None = None, until_
     return fig
 
 
-def measurement_gap(results: pd.DataFrame, *, colours: dict | None = None, until_week: int | None = None, big: bool = False) -> go.Figure:
+def measurement_gap(results: pd.DataFrame, *, colours: dict | None = None, until_week: int | None = None, big: bool = False,
+                    labels: Mapping[str, str] | None = None) -> go.Figure:
     """What leadership hears (self-reported gain, dashed) against the true gain (solid), per scenario."""
     names = _scenarios(results)
     colours = colours or scenario_colours(names)
+    labels = policy_labels(names, labels)
     b = bands(results, metrics=["true_gain", "reported_gain"], groups=["all"])
     if until_week is not None:
         b = b[b["week"] <= until_week]
@@ -201,41 +311,46 @@ def measurement_gap(results: pd.DataFrame, *, colours: dict | None = None, until
     for n in names:
         t = b[(b["scenario"] == n) & (b["metric"] == "true_gain")]
         r = b[(b["scenario"] == n) & (b["metric"] == "reported_gain")]
-        add_band_traces(fig, t, n, colours[n], label=f"{n}: true")
-        add_band_traces(fig, r, n, colours[n], dash="dash", label=f"{n}: reported")
+        add_band_traces(fig, t, n, colours[n], label=f"{labels[n]}: true")
+        add_band_traces(fig, r, n, colours[n], dash="dash", label=f"{labels[n]}: reported")
     fig.add_hline(y=0, line={"color": "#444", "width": 1})
-    return _layout(fig, "Measurement gap: reported (dashed) vs true gain (solid)", ytitle="productivity vs no AI", percent=True,
-                   week_max=int(results["week"].max()), big=big)
+    _layout(fig, "Measurement gap: reported (dashed) vs true gain (solid)", ytitle="productivity vs no AI", percent=True,
+            week_max=int(results["week"].max()), big=big)
+    return note_flat(fig, b, results)
 
 
 def panel(results: pd.DataFrame, metrics: Sequence[str], title: str, *, group: str = "all", colours: dict | None = None, until_week: int | None = None,
-          big: bool = False, cols: int | None = None) -> go.Figure:
+          big: bool = False, cols: int | None = None, labels: Mapping[str, str] | None = None) -> go.Figure:
     """Several metrics side by side (small multiples), mean and band per scenario."""
     names = _scenarios(results)
     colours = colours or scenario_colours(names)
+    labels = policy_labels(names, labels)
     b = bands(results, metrics=list(metrics), groups=[group])
     if until_week is not None:
         b = b[b["week"] <= until_week]
     cols = cols or len(metrics)
     rows = (len(metrics) + cols - 1) // cols
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[metric_title(m) for m in metrics], horizontal_spacing=0.07, vertical_spacing=0.18)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[wrapped_title(m, 34 if cols > 2 else 60) for m in metrics],
+                        horizontal_spacing=0.07, vertical_spacing=0.22)
     for i, m in enumerate(metrics):
         r, c = i // cols + 1, i % cols + 1
         for n in names:
             sub = b[(b["scenario"] == n) & (b["metric"] == m)]
             if len(sub):
-                add_band_traces(fig, sub, n, colours[n], row=r, col=c, legend=i == 0)
+                add_band_traces(fig, sub, n, colours[n], row=r, col=c, legend=i == 0, label=labels[n])
         if is_percent(m):
             fig.update_yaxes(tickformat=".0%", row=r, col=c)
     _layout(fig, title, height=380 * rows, big=big)
     fig.update_xaxes(title_text="week")
-    return fig
+    return note_flat(fig, b, results)
 
 
-def breakdown(results: pd.DataFrame, metric: str, by: str = "seniority", *, colours: dict | None = None, week: int | None = None, big: bool = False) -> go.Figure:
+def breakdown(results: pd.DataFrame, metric: str, by: str = "seniority", *, colours: dict | None = None, week: int | None = None, big: bool = False,
+              labels: Mapping[str, str] | None = None) -> go.Figure:
     """End-of-horizon value of a metric by seniority or task type: bars per scenario with 90% band whiskers."""
     names = _scenarios(results)
     colours = colours or scenario_colours(names)
+    labels = policy_labels(names, labels)
     prefix = f"{by}="
     groups = sorted({str(g) for g in results.loc[results["metric"] == metric, "group"].unique() if str(g).startswith(prefix)})
     if by == "seniority":
@@ -245,12 +360,14 @@ def breakdown(results: pd.DataFrame, metric: str, by: str = "seniority", *, colo
     for n in names:
         sub = s[s["scenario"] == n].set_index("group").reindex(groups)
         fig.add_trace(go.Bar(
-            x=[g[len(prefix):] for g in groups], y=sub["mean"], name=n, marker_color=colours[n],
+            x=[g[len(prefix):].replace("_", "<br>") for g in groups], y=sub["mean"], name=labels[n], marker_color=colours[n],
             error_y={"type": "data", "symmetric": False, "array": (sub["high"] - sub["mean"]).tolist(), "arrayminus": (sub["mean"] - sub["low"]).tolist()},
         ))
     fig.update_layout(barmode="group")
-    _layout(fig, f"{metric_title(metric)} by {'task type' if by == 'task' else by}, end of horizon", percent=is_percent(metric), big=big)
-    fig.update_xaxes(title_text=by)
+    week = int(results["week"].max()) if week is None else int(week)
+    fig.update_layout(title={"subtitle": {"text": f"Week {week}; whiskers: 90% band over replicates", "font": {"size": 11, "color": "#555"}}})
+    _layout(fig, f"{metric_title(metric)} by {'task type' if by == 'task' else by}", percent=is_percent(metric), big=big)
+    fig.update_xaxes(title_text="", tickangle=0)
     return fig
 
 
@@ -259,21 +376,23 @@ PERFORMANCE = ("cycle_time", "escaped_defects", "rework_share")
 WELLBEING = ("fatigue", "attrition_cumulative", "attrition_top_skill_cumulative")
 
 
-def standard_figures(results: pd.DataFrame, *, big: bool = False) -> dict[str, go.Figure]:
-    """The standard set of comparison charts, in reading order (used by the HTML report and the app)."""
+def standard_figures(results: pd.DataFrame, *, big: bool = False, labels: Mapping[str, str] | None = None) -> dict[str, go.Figure]:
+    """The standard set of comparison charts, in reading order (used by the HTML report and the app); ``labels``: what
+    they call each scenario (``policy_labels``: built-in titles by default)."""
     names = _scenarios(results)
     colours = scenario_colours(names)
+    kw = {"colours": colours, "big": big, "labels": policy_labels(names, labels)}
     return {
-        "adoption": adoption_split(results, colours=colours, big=big),
-        "weekly_active": metric_over_time(results, "weekly_active_share", colours=colours, title="Weekly active users (what the usage dashboard shows)", big=big),
-        "gap": measurement_gap(results, colours=colours, big=big),
-        "performance": panel(results, PERFORMANCE, "Cycle time, escaped defects and rework", colours=colours, big=big),
-        "people": panel(results, PEOPLE, "Trust, safety and honest reporting", colours=colours, big=big, cols=2),
-        "wellbeing": panel(results, WELLBEING, "Fatigue and attrition (all, and the most skilled)", colours=colours, big=big),
-        "risk": panel(results, ("shadow_use_share", "risk_exposure", "pushback_share"), "Shadow use, risk exposure and pushback", colours=colours, big=big),
-        "gain_by_seniority": breakdown(results, "true_gain", "seniority", colours=colours, big=big),
-        "gain_by_task": breakdown(results, "true_gain", "task", colours=colours, big=big),
-        "ai_by_task": breakdown(results, "ai_task_share", "task", colours=colours, big=big),
+        "adoption": adoption_split(results, **kw),
+        "weekly_active": metric_over_time(results, "weekly_active_share", title="Weekly active users (what the usage dashboard shows)", **kw),
+        "gap": measurement_gap(results, **kw),
+        "performance": panel(results, PERFORMANCE, "Cycle time, escaped defects and rework", **kw),
+        "people": panel(results, PEOPLE, "Trust, safety and honest reporting", cols=2, **kw),
+        "wellbeing": panel(results, WELLBEING, "Fatigue and attrition (all, and the most skilled)", **kw),
+        "risk": panel(results, ("shadow_use_share", "risk_exposure", "pushback_share"), "Shadow use, risk exposure and pushback", **kw),
+        "gain_by_seniority": breakdown(results, "true_gain", "seniority", **kw),
+        "gain_by_task": breakdown(results, "true_gain", "task", **kw),
+        "ai_by_task": breakdown(results, "ai_task_share", "task", **kw),
     }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Mapping, Sequence
+
 import pandas as pd
 
 
@@ -23,12 +25,53 @@ def _paired_share(a: pd.Series, b: pd.Series) -> float:
     return float((d > 0).mean()) if len(d) else float("nan")
 
 
-def takeaways(results: pd.DataFrame, limit: int = 5) -> list[str]:
-    """Three to five sentences a reader can act on, each computed from the results (means over replicates, paired comparisons)."""
+def _quoted(labels: Mapping[str, str]) -> dict[str, str]:
+    return {n: f"“{t}”" for n, t in labels.items()}
+
+
+#: Outcomes the takeaways compare with their paired 90% interval: (metric, what it is called in a sentence, lower is better).
+CONTRASTS = (("cycle_time", "cycle time", True), ("escaped_defects", "the escaped-defect rate", True), ("attrition_cumulative", "attrition", True))
+
+
+def contrast(results: pd.DataFrame, metric: str, words: str, names: Sequence[str], labels: Mapping[str, str], weeks: int) -> str | None:
+    """One sentence on ``metric`` at the last week: the policies (of ``names``) with the lowest and highest mean, their
+    paired difference with its 90% interval, and whether it stands out of the noise (the interval contains 0)."""
+    from sim.model.metrics import METRICS
+
+    from .differences import interval, signed
+
+    final = _final(results, metric)
+    names = [n for n in names if n in final.columns]
+    if len(names) < 2 or metric not in METRICS:
+        return None
+    means = final[names].mean()
+    lo, hi = means.idxmin(), means.idxmax()
+    pair = final[[lo, hi]].dropna()
+    change, low, high = interval((pair[hi] - pair[lo]).to_numpy())
+    fmt = METRICS[metric].format
+    unit = "" if METRICS[metric].percent else f" {METRICS[metric].symbol}"
+    values = f"{fmt(means[lo])}{unit} under {labels[lo]} and {fmt(means[hi])}{unit} under {labels[hi]}"
+    if change == 0.0 and (low != low or low == high):
+        return f"After {weeks} weeks {words} is the same under every policy in every paired run ({fmt(means[lo])}{unit})."
+    span = f"{signed(metric, low)}{unit} to {signed(metric, high)}{unit}" if low == low else "no interval from one replicate"
+    if low != low or low <= 0.0 <= high:
+        return (f"After {weeks} weeks the difference in {words} is within noise: {values} (difference {signed(metric, change)}{unit}, "
+                f"90% interval {span} over {len(pair)} paired runs).")
+    return (f"After {weeks} weeks {words} is {signed(metric, change).lstrip('+')}{unit} higher under {labels[hi]} than under {labels[lo]} "
+            f"({values}; 90% interval {span} over {len(pair)} paired runs).")
+
+
+def takeaways(results: pd.DataFrame, limit: int = 8, *, labels: Mapping[str, str] | None = None) -> list[str]:
+    """Three to ``limit`` sentences a reader can act on, each computed from the results (means over replicates, paired
+    comparisons with 90% intervals that say when a difference is within noise). ``labels``: what the sentences call each
+    scenario (``sim.analysis.figures.policy_labels``: built-in titles by default)."""
+    from .figures import policy_labels
+
     scen = [str(s) for s in pd.unique(results["scenario"].astype(str))]
     ai = [s for s in scen if s.split("#")[0] != "no_ai"]
     if not ai:
         return ["Only the no-AI counterfactual was run: add a policy to compare."]
+    q = _quoted(policy_labels(scen, labels))
     weeks = int(results["week"].max())
     gain = _final(results, "true_gain")
     wau = _final(results, "weekly_active_share")
@@ -44,45 +87,51 @@ def takeaways(results: pd.DataFrame, limit: int = 5) -> list[str]:
     if len(ai) > 1 and best_gain != best_wau:
         share = _paired_share(gain[best_gain], gain[best_wau])
         out.append(
-            f"{best_wau} reached the most weekly AI use ({_pct(m_wau[best_wau])}) but ended with a true productivity change of "
-            f"{_pct(m_gain[best_wau], True)} against no AI, while {best_gain} reached {_pct(m_gain[best_gain], True)} "
+            f"{q[best_wau]} reached the most weekly AI use ({_pct(m_wau[best_wau])}) but ended with a true productivity change of "
+            f"{_pct(m_gain[best_wau], True)} against no AI, while {q[best_gain]} reached {_pct(m_gain[best_gain], True)} "
             f"with {_pct(m_wau[best_gain])} weekly use (ahead in {share:.0%} of paired runs)."
         )
     else:
         out.append(
-            f"{best_gain} led on both weekly AI use ({_pct(m_wau[best_gain])}) and true productivity ({_pct(m_gain[best_gain], True)} against no AI) after {weeks} weeks."
+            f"{q[best_gain]} led on both weekly AI use ({_pct(m_wau[best_gain])}) and true productivity ({_pct(m_gain[best_gain], True)} against no AI) after {weeks} weeks."
         )
 
     gap = (rep[ai] - gain[ai]).mean()
     worst = gap.idxmax()
     out.append(
-        f"In {worst}, leadership hears a productivity gain of {_pct(rep[worst].mean(), True)} from self-reports while the true gain is "
+        f"In {q[worst]}, leadership hears a productivity gain of {_pct(rep[worst].mean(), True)} from self-reports while the true gain is "
         f"{_pct(gain[worst].mean(), True)}: a gap of {gap[worst] * 100:.0f} points"
-        + (f" (the smallest gap, {gap[gap.idxmin()] * 100:.0f} points, is in {gap.idxmin()})." if len(ai) > 1 else ".")
+        + (f" (the smallest gap, {gap[gap.idxmin()] * 100:.0f} points, is in {q[gap.idxmin()]})." if len(ai) > 1 else ".")
     )
+
+    if len(ai) > 1:
+        for metric, words, _lower in CONTRASTS:
+            sentence = contrast(results, metric, words, ai, q, weeks)
+            if sentence:
+                out.append(sentence)
 
     m_trust, m_honest = trust[ai].mean(), honest[ai].mean()
     lo, hi = m_trust.idxmin(), m_trust.idxmax()
     if len(ai) > 1 and m_trust[hi] - m_trust[lo] > 0.02:
         out.append(
-            f"Trust in leadership ends at {m_trust[lo]:.2f} in {lo} against {m_trust[hi]:.2f} in {hi}; only {_pct(m_honest[lo])} of engineers in {lo} "
-            f"feel safe enough to report honestly ({_pct(m_honest[hi])} in {hi})."
+            f"Trust in leadership ends at {m_trust[lo]:.2f} in {q[lo]} against {m_trust[hi]:.2f} in {q[hi]}; only {_pct(m_honest[lo])} of engineers in {q[lo]} "
+            f"feel safe enough to report honestly ({_pct(m_honest[hi])} in {q[hi]})."
         )
 
     m_top = top[ai].mean()
     if len(ai) > 1 and m_top.max() - m_top.min() > 0.02:
         out.append(
-            f"{m_top.idxmax()} lost {_pct(m_top.max())} of its most skilled engineers in {weeks} weeks, against {_pct(m_top.min())} in {m_top.idxmin()}."
+            f"{q[m_top.idxmax()]} lost {_pct(m_top.max())} of its most skilled engineers in {weeks} weeks, against {_pct(m_top.min())} in {q[m_top.idxmin()]}."
         )
 
     m_shadow = shadow[ai].mean()
     if m_shadow.max() >= 0.03:
         s = m_shadow.idxmax()
-        out.append(f"In {s}, {_pct(m_shadow[s])} of engineers use an unapproved tool each week, unseen by the usage telemetry: a data-exposure risk standardising was meant to avoid.")
+        out.append(f"In {q[s]}, {_pct(m_shadow[s])} of engineers use an unapproved tool each week, unseen by the usage telemetry: a data-exposure risk standardising was meant to avoid.")
 
     neg = [s for s in ai if m_gain[s] < 0]
     if neg and len(out) < limit:
-        out.append(f"{', '.join(neg)} ended below the no-AI counterfactual: the AI use it produced cost more time than it saved.")
+        out.append(f"{', '.join(q[s] for s in neg)} ended below the no-AI counterfactual: the AI use it produced cost more time than it saved.")
     return out[:limit]
 
 

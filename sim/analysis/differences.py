@@ -1,0 +1,127 @@
+"""Differences against a reference policy: for each other policy and outcome, the paired change at a chosen week.
+
+Replicates of compared policies share their seeds (``sim.run_scenarios``), so replicate r of policy B and replicate
+r of the reference A differ only by the policy: the change is the mean over replicates of the paired differences
+``B_r - A_r``, with a 90% Student-t interval of that mean (the same interval ``sim.explain`` gives). When the interval
+contains 0 the difference is *within noise*: more replicates may tell, these do not.
+
+The change is given in the metric's units (percentage points for metrics shown in percent) and as a % change,
+``change / reference mean`` (its interval scaled alike). A % change is not given for gains (they are already a
+percentage against the no-AI counterfactual) nor when the reference's mean is 0.
+
+    table = sim.differences(sim.run_scenarios(["free_choice", "mandate_single_tool"], replicates=10), "free_choice", week=26)
+
+A pure function of the tidy results table: the app's Compare page and the Python API compute the same table.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from sim.errors import InputError
+from sim.model.metrics import METRICS
+
+#: Confidence of the intervals (as sim.explain's).
+LEVEL = 0.90
+#: The outcomes a difference table shows by default, in this order (metric ids; labelled by their declarations).
+DIFFERENCE_METRICS = (
+    "true_gain", "weekly_active_share", "cycle_time", "escaped_defects", "attrition_cumulative", "attrition_top_skill_cumulative",
+    "trust_leadership", "measurement_gap",
+)
+COLUMNS = ["scenario", "reference", "metric", "label", "unit", "week", "replicates", "reference_mean", "mean", "change", "low", "high",
+           "pct_change", "pct_low", "pct_high", "within_noise"]
+
+
+def scenario_order(results: pd.DataFrame) -> list[str]:
+    """Scenario names in the table's order (category order when categorical)."""
+    col = results["scenario"]
+    present = {str(x) for x in col.unique()}
+    cats = col.cat.categories if isinstance(col.dtype, pd.CategoricalDtype) else pd.unique(col)
+    return [str(c) for c in cats if str(c) in present]
+
+
+def interval(x: np.ndarray, level: float = LEVEL) -> tuple[float, float, float]:
+    """Mean and ``level`` Student-t interval of the mean of ``x`` (NaN bounds for fewer than two values; the mean itself
+    for values that do not vary)."""
+    x = np.asarray(x, dtype=float)
+    m = float(np.mean(x)) if x.size else float("nan")
+    if x.size < 2:
+        return m, float("nan"), float("nan")
+    half = float(stats.t.ppf(0.5 + level / 2, x.size - 1)) * float(np.std(x, ddof=1)) / math.sqrt(x.size)
+    return m, m - half, m + half
+
+
+def _relative_base(metric: str, reference_mean: float) -> float:
+    """What a % change divides by: the reference's mean, or NaN for gains and a zero mean."""
+    m = METRICS.get(metric)
+    if (m is not None and m.kind == "gain") or not math.isfinite(reference_mean) or abs(reference_mean) < 1e-12:
+        return float("nan")
+    return abs(reference_mean)
+
+
+def differences(results: pd.DataFrame, reference: str | None = None, *, week: int | None = None,
+                metrics: Sequence[str] = DIFFERENCE_METRICS, group: str = "all") -> pd.DataFrame:
+    """Each other policy's paired change against ``reference`` (default: the first scenario) at ``week`` (default: the last).
+
+    One row per policy and metric (policies in the table's order, metrics in ``metrics``' order; a metric absent from
+    ``results`` is left out); columns ``COLUMNS``: ``change`` with its 90% interval ``low``/``high`` in the metric's
+    units, ``pct_change``/``pct_low``/``pct_high`` as fractions (0.05 is +5%), ``within_noise`` when the interval
+    contains 0. Raises InputError for a reference or week the results do not have.
+    """
+    names = scenario_order(results)
+    reference = names[0] if reference is None else str(reference)
+    if reference not in names:
+        raise InputError("is not one of the compared policies", source="reference policy", value=reference, allowed=", ".join(names))
+    weeks = results["week"]
+    first, last = int(weeks.min()), int(weeks.max())
+    week = last if week is None else week
+    if isinstance(week, bool) or not isinstance(week, (int, np.integer)) or not first <= int(week) <= last:
+        raise InputError("is not a week of these runs", source="week", value=week, allowed=f"a whole number from {first} to {last}")
+    week = int(week)
+    df = results[(results["week"] == week) & (results["group"] == group) & results["metric"].isin(list(metrics))]
+    wide = df.pivot_table(index=["metric", "replicate"], columns="scenario", values="value", observed=True, aggfunc="first")
+    present = set(wide.index.get_level_values(0)) if len(wide) else set()
+    rows = []
+    for name in names:
+        if name == reference:
+            continue
+        for metric in metrics:
+            if metric not in present:
+                continue
+            sub = wide.loc[metric]
+            pair = sub[[reference, name]].dropna()
+            d = (pair[name] - pair[reference]).to_numpy()
+            change, low, high = interval(d)
+            ref_mean = float(pair[reference].mean())
+            base = _relative_base(metric, ref_mean)
+            m = METRICS.get(metric)
+            rows.append({
+                "scenario": name, "reference": reference, "metric": metric, "label": m.label if m else metric,
+                "unit": ("points" if m.percent else m.symbol) if m else "", "week": week, "replicates": int(d.size),
+                "reference_mean": ref_mean, "mean": float(pair[name].mean()), "change": change, "low": low, "high": high,
+                "pct_change": change / base, "pct_low": low / base, "pct_high": high / base,
+                "within_noise": bool(low <= 0.0 <= high) if math.isfinite(low) else True,
+            })
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def signed(metric: str, x: float) -> str:
+    """A change in ``metric`` as people read it, with its sign: '+4.2 pts' for metrics shown in percent, else the metric's
+    own format ('−0.31' days are '-0.31'); '' for NaN."""
+    if x != x:
+        return ""
+    m = METRICS.get(metric)
+    if m is not None and m.percent:
+        return f"{x * 100:+.1f} pts"
+    spec = (m.format_spec if m is not None else ".3g").lstrip("+")
+    return ("-" if x < 0 else "+") + format(abs(x), spec)
+
+
+def percent(x: float) -> str:
+    """A % change with its sign ('+12.3%'); '' for NaN."""
+    return "" if x != x else f"{x * 100:+.1f}%"

@@ -13,6 +13,7 @@ tests/test_app_browser.py and benchmarks/loadtest.py.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -81,6 +82,39 @@ def stop_browser(browser) -> None:
     finally:
         if profile:
             shutil.rmtree(profile, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def browser_session(viewport: tuple[int, int] | None = None, downloads: Path | None = None):
+    """A started headless chromium for a test module, stopped afterwards (also after a failure). ``viewport``: the
+    page's width and height in CSS pixels (the window is sized so the viewport, not the window, has them);
+    ``downloads``: a folder the browser saves downloads into (``browser.downloads``)."""
+    chromium, driver = require_browser()
+    b = start_browser(chromium, driver)
+    try:
+        if viewport:
+            width, height = viewport
+            b.set_window_size(width, height)
+            inner = b.execute_script("return [window.innerWidth, window.innerHeight]")
+            b.set_window_size(2 * width - inner[0], 2 * height - inner[1])
+        if downloads is not None:
+            b.downloads = downloads
+            b.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+        yield b
+    finally:
+        stop_browser(b)
+
+
+def css(browser, selector: str) -> list:
+    """The elements a CSS selector finds."""
+    return browser.find_elements("css selector", selector)
+
+
+def served_app(root: Path, *args: str, server_workers: int = 2) -> "AppProcess":
+    """``mandate-sim app`` on a data root as the browser tests start it (one run worker); its terminal in root's parent."""
+    require_browser()
+    return AppProcess("--workers", "1", "--server-workers", str(server_workers), "--data-root", str(root), *args,
+                      log=root.parent / f"{root.name}-app.log")
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05, message: str = "condition") -> Any:

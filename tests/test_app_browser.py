@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import AppProcess, console_errors, external_requests, require_browser, start_browser, stop_browser, wait_for
+from browser_support import browser_session, console_errors, css, external_requests, served_app, wait_for
 
 from sim.model.metrics import METRICS
 
@@ -28,21 +28,14 @@ def data_root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(data_root):
-    require_browser()
-    with AppProcess("--workers", "1", "--server-workers", "2", "--data-root", str(data_root), log=data_root.parent / "app.log") as srv:
+    with served_app(data_root) as srv:
         yield srv
 
 
 @pytest.fixture(scope="module")
 def browser(server):
-    chromium, driver = require_browser()
-    b = start_browser(chromium, driver)
-    yield b
-    stop_browser(b)
-
-
-def css(b, selector):
-    return b.find_elements("css selector", selector)
+    with browser_session() as b:
+        yield b
 
 
 def graph_data(b, selector: str) -> str:

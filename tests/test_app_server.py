@@ -24,6 +24,7 @@ LONG = dict(engineers=6000, weeks=104, replicates=4)
 #: One that runs for about a second.
 MEDIUM = dict(engineers=1500, weeks=52, replicates=4)
 SMALL = dict(engineers=20, weeks=4, replicates=1)
+QUEUED = dict(engineers=500, weeks=52, replicates=4)
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +166,8 @@ def test_a_second_users_run_is_not_stuck_behind_a_first_users_many(app):
 def test_a_user_over_the_queue_bound_gets_a_message_never_a_server_error(app):
     greedy = ComparePage(app.url, "greedy")
     results: list[tuple[int, dict | None, str]] = []
-    threads = [threading.Thread(target=lambda i=i: results.append(greedy.submit(seed=400 + i, **MEDIUM))) for i in range(11)]
+    # runs of a few seconds each: long enough that eleven presses all land while the first ones still wait
+    threads = [threading.Thread(target=lambda i=i: results.append(greedy.submit(seed=400 + i, **QUEUED))) for i in range(11)]
     for t in threads:
         t.start()
     for t in threads:

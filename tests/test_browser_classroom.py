@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from browser_support import AppProcess, console_errors, require_browser, start_browser, stop_browser, wait_for
+from browser_support import browser_session, console_errors, css, served_app, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -18,25 +18,14 @@ WIDTH, HEIGHT = 1280, 720
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    require_browser()
-    root = tmp_path_factory.mktemp("classroom-root")
-    with AppProcess("--workers", "1", "--server-workers", "2", "--data-root", str(root), log=root.parent / "classroom-app.log") as srv:
+    with served_app(tmp_path_factory.mktemp("classroom-root")) as srv:
         yield srv
 
 
 @pytest.fixture(scope="module")
 def browser(server):
-    chromium, driver = require_browser()
-    b = start_browser(chromium, driver)
-    b.set_window_size(WIDTH, HEIGHT)
-    inner = b.execute_script("return [window.innerWidth, window.innerHeight]")
-    b.set_window_size(2 * WIDTH - inner[0], 2 * HEIGHT - inner[1])  # the viewport, not the window, is 1280x720
-    yield b
-    stop_browser(b)
-
-
-def css(b, selector):
-    return b.find_elements("css selector", selector)
+    with browser_session((WIDTH, HEIGHT)) as b:  # the viewport, not the window, is 1280x720
+        yield b
 
 
 def sentences(b) -> list[str]:

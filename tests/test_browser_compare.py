@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from browser_support import AppProcess, console_errors, require_browser, start_browser, stop_browser, wait_for
+from browser_support import browser_session, console_errors, css, served_app, wait_for
 
 import sim
 from sim.analysis.differences import signed
@@ -33,22 +33,14 @@ def data_root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(data_root):
-    require_browser()
-    with AppProcess("--workers", "1", "--server-workers", "2", "--data-root", str(data_root), log=data_root.parent / "compare-app.log") as srv:
+    with served_app(data_root) as srv:
         yield srv
 
 
 @pytest.fixture(scope="module")
 def browser(server):
-    chromium, driver = require_browser()
-    b = start_browser(chromium, driver)
-    b.set_window_size(1280, 720)
-    yield b
-    stop_browser(b)
-
-
-def css(b, selector):
-    return b.find_elements("css selector", selector)
+    with browser_session((1280, 720)) as b:
+        yield b
 
 
 def charts_ready(b, count: int = 10) -> bool:

@@ -15,7 +15,7 @@ import time
 import pytest
 import requests
 
-from browser_support import AppProcess, console_errors, require_browser, start_browser, stop_browser, wait_for
+from browser_support import AppProcess, browser_session, console_errors, css, wait_for
 
 
 pytestmark = pytest.mark.browser
@@ -54,17 +54,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(server, tmp_path_factory):
-    chromium, driver = require_browser()
-    b = start_browser(chromium, driver)
-    b.set_window_size(1280, 720)
-    b.downloads = tmp_path_factory.mktemp("downloads")
-    b.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(b.downloads)})
-    yield b
-    stop_browser(b)
-
-
-def css(b, selector):
-    return b.find_elements("css selector", selector)
+    with browser_session((1280, 720), downloads=tmp_path_factory.mktemp("downloads")) as b:
+        yield b
 
 
 def graph_traces(b, selector: str) -> list:

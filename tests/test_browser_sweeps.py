@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from browser_support import AppProcess, console_errors, require_browser, start_browser, stop_browser, wait_for
+from browser_support import browser_session, console_errors, css, require_browser, served_app, wait_for
 
 import sim
 from sim.analysis.sensitivity import SPEARMAN_COLUMNS, format_p, parameter_title, spearman_table
@@ -41,7 +41,7 @@ def server(data_root):
     writer = threading.Thread(target=lambda: written.append(_write(data_root)))
     writer.start()
     try:
-        with AppProcess("--workers", "1", "--server-workers", "1", "--data-root", str(data_root), log=data_root.parent / "app.log") as srv:
+        with served_app(data_root, server_workers=1) as srv:
             writer.join()
             if written != [None]:
                 raise AssertionError(f"the lhs sweep was not written: {written}")
@@ -60,20 +60,8 @@ def _write(root: Path) -> BaseException | None:
 
 @pytest.fixture(scope="module")
 def browser(server, tmp_path_factory):
-    chromium, driver = require_browser()
-    b = start_browser(chromium, driver)
-    b.set_window_size(1280, 720)  # a projector: every check runs in a 1280x720 viewport
-    chrome = b.execute_script("return [window.outerWidth - window.innerWidth, window.outerHeight - window.innerHeight];")
-    b.set_window_size(1280 + chrome[0], 720 + chrome[1])
-    downloads = tmp_path_factory.mktemp("downloads")
-    b.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
-    b._downloads = downloads
-    yield b
-    stop_browser(b)
-
-
-def css(b, selector):
-    return b.find_elements("css selector", selector)
+    with browser_session((1280, 720), downloads=tmp_path_factory.mktemp("downloads")) as b:  # a projector: every check in a 1280x720 viewport
+        yield b
 
 
 def by_id(b, id_: dict):
@@ -162,11 +150,11 @@ def test_an_lhs_sweep_shows_its_scatter_matrix_and_spearman_table_on_true_gain(s
 
     # Downloads: the tidy table and the correlations, ids in the columns.
     click(browser, "#sweep-dl-results")
-    results = wait_for(lambda: (p := browser._downloads / "lhs-results.csv").is_file() and p.stat().st_size > 0 and p, 30, message="the results CSV")
+    results = wait_for(lambda: (p := browser.downloads / "lhs-results.csv").is_file() and p.stat().st_size > 0 and p, 30, message="the results CSV")
     got = pd.read_csv(results)
     assert len(got) == len(frame) and set(PARAMS) <= set(got.columns) and set(got["metric"]) == set(LHS["outputs"])
     click(browser, "#sweep-dl-table")
-    table = wait_for(lambda: (p := browser._downloads / "lhs-rank-correlations.csv").is_file() and p.stat().st_size > 0 and p, 30,
+    table = wait_for(lambda: (p := browser.downloads / "lhs-rank-correlations.csv").is_file() and p.stat().st_size > 0 and p, 30,
                      message="the correlations CSV")
     corr = pd.read_csv(table)
     assert list(corr.columns) == SPEARMAN_COLUMNS and len(corr) == len(PARAMS) * len(LHS["outputs"])

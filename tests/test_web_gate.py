@@ -256,7 +256,7 @@ def test_a_packed_link_is_checked_like_an_upload(client, app):
     huge = "x" * 200_000
     status, body, _ = open_page(client, app, "/compare", packed_link(f"policy:\n  usage_target: ['{huge}']\n"))
     message = error_text(body, "cmp-error")
-    assert status == 200 and "usage_target" in message and "xxxx" in message
+    assert status == 200 and "usage target" in message and "xxxx" in message  # the field as the form labels it
     assert len(message) <= MAX_MESSAGE and len(body) < 200_000
     bomb = "a: &a [" + ",".join(["x"] * 9) + "]\n" + "".join(
         f"{c}: &{c} [" + ",".join([f"*{p}"] * 9) + "]\n" for p, c in zip("abcdefgh", "bcdefghi"))

@@ -128,7 +128,7 @@ def plain_message(e: InputError) -> str:
             source = str(x.source or "")
             where = FORM_LABELS.get(source, re.sub(r" with --set .*$", " with the organisation editor's values", source))
         detail = x.detail + (" — press “normalise” beside its sum" if "sum to 1" in x.detail and "task" in x.detail else "")
-        value = f" {excerpt(x.value)}" if x.value is not None and not isinstance(x.value, (dict, list)) else ""
+        value = f" {excerpt(x.value)}" if x.value is not None else ""  # bounded, whatever its size or shape
         allowed = f" (allowed: {re.sub(r' [(][^()]*[)]$', '', x.allowed)})" if x.allowed else ""
         text = f"{where}:{value} {detail}{allowed}" if where else f"{value.strip()} {detail}{allowed}".strip()
         lines.append(re.sub(r"(?:/[\w.-]+)+/([\w.-]+)", r"\1", text))  # a server path, if any, down to the file's name

@@ -8,7 +8,7 @@ from dash import html
 CARDS = [
     ("Compare policies", "/compare", "Two to four policies side by side on one organisation, with 90% bands, an end-of-horizon table, "
      "plain-language takeaways and downloads."),
-    ("What-if lab", "/lab", "Move any policy lever or the main organisation parameters and see the result against a pinned baseline."),
+    ("What-if lab", "/lab", "Move any policy lever, the task mix or the organisation (built-in or uploaded) and follow the whole trajectory, and the breakeven week, against a pinned baseline; save the settings as a scenario file."),
     ("Classroom", "/classroom", "A guided seven-step story for a class on a projector, week by week, with keyboard navigation."),
     ("Sweep explorer", "/sweeps", "Open a sweep folder: outcome heatmaps over two parameters, parallel coordinates and sensitivity indices."),
     ("The model", "/model", "Each mechanism of the weekly story next to the parameters it uses."),

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 import sim
-from sim.analysis.figures import waterfall
+from sim.analysis.figures import policy_labels, waterfall
 from sim.analysis.reports import render_explain_html
 from sim.analysis.takeaways import why
 from sim.cli import main
@@ -199,9 +199,12 @@ def test_the_waterfall_goes_from_a_to_b_with_error_bars(mandate_vs_free):
     fig = waterfall(mandate_vs_free)
     bars, errors = fig.data
     used = mandate_vs_free[mandate_vs_free.used & ~mandate_vs_free.channel.isin(["total", "slanted_reports"])]
-    assert list(bars.x)[0] == "mandate_single_tool" and list(bars.x)[-1] == "free_choice"
+    titles = policy_labels(["mandate_single_tool", "free_choice"])
+    assert list(bars.x)[0] == titles["mandate_single_tool"] and list(bars.x)[-1] == titles["free_choice"]  # titles, not ids
     assert len(bars.x) == len(used) + 2 and len(errors.error_y.array) == len(bars.x)
-    assert "Why free_choice differs" in render_explain_html(mandate_vs_free)
+    assert f"Why {titles['free_choice']} differs" in render_explain_html(mandate_vs_free)
+    named = waterfall(mandate_vs_free, labels={"free_choice": "Our way"})
+    assert named.data[0].x[-1] == "Our way" and "Why Our way differs" in named.layout.title.text
 
 
 def test_the_command_prints_the_reading_and_writes_the_report(tmp_path, capsys):

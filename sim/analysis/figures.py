@@ -404,16 +404,19 @@ def _pair(table: pd.DataFrame, a: str | None, b: str | None) -> pd.DataFrame:
     return table[(table["a"] == a) & (table["b"] == b)]
 
 
-def waterfall(table: pd.DataFrame, *, a: str | None = None, b: str | None = None, big: bool = False) -> go.Figure:
+def waterfall(table: pd.DataFrame, *, a: str | None = None, b: str | None = None, big: bool = False,
+              labels: Mapping[str, str] | None = None) -> go.Figure:
     """From A's outcome to B's: one bar per channel that either policy uses and that can reach the metric (largest first),
-    then the remainder, with 90% intervals as error bars (an explanation table from ``sim.explain``)."""
+    then the remainder, with 90% intervals as error bars (an explanation table from ``sim.explain``); ``labels``: what it
+    calls each policy (``policy_labels``: built-in titles by default)."""
     rows = _pair(table, a, b)
     first = rows.iloc[0]
     metric, a, b = str(first["metric"]), str(first["a"]), str(first["b"])
     parts = rows[rows["used"] & rows["channel"].map(lambda c: c in CHANNELS and CHANNELS[c].reaches(metric))]
     parts = parts.reindex(parts["contribution"].abs().sort_values(ascending=False).index)
     parts = pd.concat([parts, rows[rows["channel"] == "remainder"]])
-    x = [a] + [str(l) for l in parts["label"]] + [b]
+    names = policy_labels([a, b], labels)
+    x = [names[a]] + [str(l) for l in parts["label"]] + [names[b]]
     y = [float(first["outcome_a"])] + [float(v) for v in parts["contribution"]] + [float(first["outcome_b"])]
     fmt = (lambda v: f"{v * 100:+.1f} points") if is_percent(metric) else (lambda v: f"{v:+.3g}")
     text = [format_number(metric, y[0])] + [fmt(v) for v in y[1:-1]] + [format_number(metric, y[-1])]
@@ -435,7 +438,7 @@ def waterfall(table: pd.DataFrame, *, a: str | None = None, b: str | None = None
     hi = [float(first["outcome_a_high"]) - y[0]] + hi + [float(first["outcome_b_high"]) - y[-1]]
     fig.add_trace(go.Scatter(x=x, y=ends, mode="markers", marker={"size": 1, "color": "#333333"}, showlegend=False, hoverinfo="skip",
                              error_y={"type": "data", "array": hi, "arrayminus": lo, "color": "#333333", "thickness": 1.2, "width": 5}))
-    _layout(fig, f"Why {b} differs from {a}: {metric_title(metric)}, week {int(first['week'])}", height=460 if big else 420,
+    _layout(fig, f"Why {names[b]} differs from {names[a]}: {metric_title(metric)}, week {int(first['week'])}", height=460 if big else 420,
             ytitle=metric_title(metric), percent=is_percent(metric), big=big)
     fig.update_xaxes(title_text="", tickangle=-25)
     fig.update_layout(hovermode="closest", margin={"l": 60, "r": 20, "t": 60, "b": 120})

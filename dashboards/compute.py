@@ -54,7 +54,7 @@ def shown_rows(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def figures_json(figures: dict[str, Any]) -> dict[str, dict]:
-    """Figures as JSON-ready dicts (arrays packed as plotly does), so the web process only forwards them."""
+    """Figures (``go.Figure`` or plain figure dicts) as JSON-ready dicts, so the web process only forwards them."""
     return {k: json.loads(pio.to_json(f, validate=False)) for k, f in figures.items()}
 
 
@@ -68,7 +68,7 @@ def spec_labels(specs: Sequence[Scenario]) -> dict[str, str]:
 def _compare_bundle(results: pd.DataFrame, specs: Sequence[Scenario], seed: int, replicates: int) -> Bundle:
     shown = shown_rows(results)
     labels = spec_labels(specs)
-    return Bundle(results, figures_json(standard_figures(shown, labels=labels)), summary_table(shown), takeaways(shown, labels=labels), list(specs),
+    return Bundle(results, figures_json(standard_figures(shown, labels=labels, as_dict=True)), summary_table(shown), takeaways(shown, labels=labels), list(specs),
                   seed, replicates)
 
 

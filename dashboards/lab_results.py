@@ -235,9 +235,9 @@ def lab_task(specs: Sequence[Scenario], seed: int, replicates: int, *, progress:
     names = [s.name for s in specs]
     colours = scenario_colours(names)
     figures = {
-        "trajectory": panel(results, TRAJECTORY_METRICS, "Week by week: " + " and ".join(names), colours=colours, cols=2),
-        "gap": measurement_gap(results, colours=colours),
-        "adoption": adoption_split(results, colours=colours),
+        "trajectory": panel(results, TRAJECTORY_METRICS, "Week by week: " + " and ".join(names), colours=colours, cols=2, as_dict=True),
+        "gap": measurement_gap(results, colours=colours, as_dict=True),
+        "adoption": adoption_split(results, colours=colours, as_dict=True),
     }
     be = None
     table = None

@@ -6,6 +6,10 @@ charts. Means are lines; the shaded band is the 5-95% range over replicates
 Metrics are shown by their title, the label with its unit ("Trust in AI (0–1)",
 ``sim.model.metrics``), never by their id; scenarios by their title
 (``policy_labels``: a built-in's own, or the ``labels`` a caller passes).
+
+Each figure function builds its chart as plain dicts (``figure_spec.FigureSpec``)
+and returns a ``plotly.graph_objects.Figure``, or with ``as_dict=True`` the figure
+dict itself, unvalidated, which is what the app sends to the browser.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from sim.model.channels import CHANNELS
 from sim.model.metrics import METRICS
@@ -23,6 +26,8 @@ from sim.model.metrics import title as metric_title
 from sim.model.params import SENIORITY_LEVELS
 from sim.model.scenarios import builtin_scenarios, scenario_summary
 from sim.experiments.runner import bands, summarise
+
+from .figure_spec import TEMPLATE, FigureSpec, figure_function
 
 #: Colour-blind-safe palette (Okabe-Ito, then Tol's muted).
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#882255", "#117733", "#999933", "#AA4499"]
@@ -36,8 +41,6 @@ BUILTIN_COLOURS = {
     "pilot_and_measure": "#56B4E9",
 }
 USE_COLOURS = {"genuine_use_share": "#009E73", "forced_use_share": "#D55E00", "token_use_share": "#E69F00", "shadow_use_share": "#7F7F7F"}
-
-TEMPLATE = "plotly_white"
 
 
 def scenario_colours(names: Sequence[str]) -> dict[str, str]:
@@ -96,7 +99,7 @@ def _wrap(text: str, width: int) -> str:
     return text[:cut_at] + "<br>" + text[cut_at + 1:]
 
 
-def note_flat(fig: go.Figure, b: pd.DataFrame, results: pd.DataFrame) -> go.Figure:
+def note_flat(fig: FigureSpec, b: pd.DataFrame, results: pd.DataFrame) -> FigureSpec:
     """Say under the title why a line has no band, so that a flat line with a zero-width band reads as intended: one
     replicate, or every replicate giving the same value (with the first such line as an example)."""
     reps = int(results["replicate"].nunique()) if len(results) else 0
@@ -157,7 +160,10 @@ def _scenarios(results: pd.DataFrame) -> list[str]:
     return [str(c) for c in cats if str(c) in present]
 
 
-def _layout(fig: go.Figure, title: str, *, height: int = 420, ytitle: str | None = None, percent: bool = False, week_max: int | None = None, big: bool = False) -> go.Figure:
+def _layout(fig: FigureSpec | go.Figure, title: str, *, height: int = 420, ytitle: str | None = None, percent: bool = False, week_max: int | None = None,
+            big: bool = False) -> FigureSpec | go.Figure:
+    """The house style: template, title at the top left, legend below, unified hover, font size, axis titles and
+    formats, and margins that ``fit`` what is drawn (a ``FigureSpec`` or a ``go.Figure``)."""
     fig.update_layout(
         template=TEMPLATE,
         title={"text": title, "x": 0.01, "xanchor": "left", "yref": "container", "y": 1.0, "yanchor": "top", "pad": {"t": 10}},
@@ -167,13 +173,13 @@ def _layout(fig: go.Figure, title: str, *, height: int = 420, ytitle: str | None
         hovermode="x unified",
         font={"size": 18 if big else 13},
     )
-    fig.update_xaxes(title_text="week")
+    fig.update_xaxes({"title": {"text": "week"}})
     if ytitle:
-        fig.update_yaxes(title_text=ytitle)
+        fig.update_yaxes({"title": {"text": ytitle}})
     if percent:
-        fig.update_yaxes(tickformat=".0%")
+        fig.update_yaxes({"tickformat": ".0%"})
     if week_max:
-        fig.update_xaxes(range=[1, week_max])
+        fig.update_xaxes({"range": [1, week_max]})
     return fit(fig)
 
 
@@ -183,15 +189,30 @@ LEGEND_WIDTH = 430
 BELOW_AXIS = 58
 
 
-def fit(fig: go.Figure) -> go.Figure:
-    """Margins that hold what is drawn in them, so nothing overlaps: at the top the title, its subtitle and the first row
-    of subplot titles (on up to two lines); at the bottom the tick labels, the axis title and the legend, whose rows are
-    counted for a chart LEGEND_WIDTH px wide (a wider chart leaves some room free)."""
-    size = float(fig.layout.font.size or 13)
+def fit(fig: FigureSpec | go.Figure) -> FigureSpec | go.Figure:
+    """Margins that hold what is drawn in them (``fitted_margins``), set on a ``FigureSpec`` or a ``go.Figure``."""
+    if isinstance(fig, FigureSpec):
+        layout, data = fig.layout, fig.data
+    else:
+        layout, data = fig.layout.to_plotly_json(), [t.to_plotly_json() for t in fig.data]
+    fig.update_layout(fitted_margins(layout, data))
+    return fig
+
+
+def fitted_margins(layout: Mapping, data: Sequence[Mapping]) -> dict:
+    """Margins (px) that hold what is drawn in them, so nothing overlaps: at the top the title, its subtitle and the
+    first row of subplot titles (on up to two lines); at the bottom the tick labels, the axis title and the legend,
+    whose rows are counted for a chart LEGEND_WIDTH px wide (a wider chart leaves some room free). A layout patch."""
+    def get(d: Mapping | None, *path: str):
+        for k in path:
+            d = d.get(k) if isinstance(d, Mapping) else None
+        return d
+
+    size = float(get(layout, "font", "size") or 13)
     line = 1.45 * size
-    entries = [str(t.name) for t in fig.data if t.showlegend is not False and t.name]
-    legend = fig.layout.legend
-    below = legend.orientation == "h" and (legend.y is None or legend.y < 0)
+    entries = [str(t["name"]) for t in data if t.get("showlegend") is not False and t.get("name")]
+    legend_y = get(layout, "legend", "y")
+    below = get(layout, "legend", "orientation") == "h" and (legend_y is None or legend_y < 0)
     rows, used = 0, LEGEND_WIDTH
     for name in entries if below else ():
         w = 44 + 0.62 * size * len(name)
@@ -199,19 +220,19 @@ def fit(fig: go.Figure) -> go.Figure:
             rows, used = rows + 1, w
         else:
             used += w
-    subtitle = fig.layout.title.subtitle.text if fig.layout.title.subtitle else None
-    titles = [a for a in fig.layout.annotations if a.yanchor == "bottom" and a.yref == "paper"]
-    lines = max((str(a.text).count("<br>") + 1 for a in titles), default=0)
-    title_size = float(fig.layout.title.font.size or 1.4 * size)
-    note_size = float(fig.layout.title.subtitle.font.size or size) if subtitle else 0.0
-    sub_size = max((float(a.font.size or size + 3) for a in titles), default=size)
+    subtitle = get(layout, "title", "subtitle", "text")
+    titles = [a for a in layout.get("annotations") or () if a.get("yanchor") == "bottom" and a.get("yref") == "paper"]
+    lines = max((str(a.get("text")).count("<br>") + 1 for a in titles), default=0)
+    title_size = float(get(layout, "title", "font", "size") or 1.4 * size)
+    note_size = float(get(layout, "title", "subtitle", "font", "size") or size) if subtitle else 0.0
+    sub_size = max((float(get(a, "font", "size") or size + 3) for a in titles), default=size)
     top = 10 + 1.3 * title_size + (1.35 * note_size + 4 if subtitle else 0) + (1.3 * sub_size * lines + 8 if lines else 10)
     bottom = BELOW_AXIS + rows * line + 12 if rows else 70
-    height = float(fig.layout.height or 450)
-    fig.update_layout(margin={"t": int(max(top, 56)), "b": int(bottom)})
+    height = float(layout.get("height") or 450)
+    patch: dict = {"margin": {"t": int(max(top, 56)), "b": int(bottom)}}
     if rows:
-        fig.update_layout(legend={"y": -BELOW_AXIS / max(height - top - bottom, 60.0)})
-    return fig
+        patch["legend"] = {"y": -BELOW_AXIS / max(height - top - bottom, 60.0)}
+    return patch
 
 
 def is_percent(name: str) -> bool:
@@ -230,25 +251,20 @@ def format_number(name: str, x: float, digits: int = 3) -> str:
     return f"{x:.{digits}g}" if abs(x) >= 1e4 or (x != 0 and abs(x) < 1e-3) else f"{x:.{digits}f}"
 
 
-def add_band_traces(fig: go.Figure, band: pd.DataFrame, name: str, colour: str, *, row: int | None = None, col: int | None = None, dash: str | None = None, legend: bool = True, label: str | None = None) -> None:
+def add_band_traces(fig: FigureSpec, band: pd.DataFrame, name: str, colour: str, *, row: int | None = None, col: int | None = None, dash: str | None = None, legend: bool = True, label: str | None = None) -> None:
     """A mean line with its shaded 90% band."""
     band = band.sort_values("week")
-    kw = {} if row is None else {"row": row, "col": col}
     x = band["week"].tolist()
-    fig.add_trace(
-        go.Scatter(x=x + x[::-1], y=band["high"].tolist() + band["low"].tolist()[::-1], fill="toself", fillcolor=_rgba(colour, 0.18),
-                   line={"width": 0}, hoverinfo="skip", showlegend=False, legendgroup=label or name, name=f"{label or name} band"),
-        **kw,
-    )
-    fig.add_trace(
-        go.Scatter(x=x, y=band["mean"], mode="lines", line={"color": colour, "width": 2.5, "dash": dash}, name=label or name,
-                   legendgroup=label or name, showlegend=legend),
-        **kw,
-    )
+    fig.add_trace({"type": "scatter", "x": x + x[::-1], "y": band["high"].tolist() + band["low"].tolist()[::-1], "fill": "toself",
+                   "fillcolor": _rgba(colour, 0.18), "line": {"width": 0}, "hoverinfo": "skip", "showlegend": False,
+                   "legendgroup": label or name, "name": f"{label or name} band"}, row=row, col=col)
+    fig.add_trace({"type": "scatter", "x": x, "y": band["mean"].to_numpy(), "mode": "lines", "line": {"color": colour, "width": 2.5, "dash": dash},
+                   "name": label or name, "legendgroup": label or name, "showlegend": legend}, row=row, col=col)
 
 
+@figure_function
 def metric_over_time(results: pd.DataFrame, metric: str, *, group: str = "all", title: str | None = None, colours: dict | None = None,
-                     until_week: int | None = None, big: bool = False, height: int = 420, labels: Mapping[str, str] | None = None) -> go.Figure:
+                     until_week: int | None = None, big: bool = False, height: int = 420, labels: Mapping[str, str] | None = None) -> FigureSpec:
     """One metric over the weeks: a mean line and 90% band per scenario (``labels``: what the legend calls each, as
     ``policy_labels`` gives)."""
     names = _scenarios(results)
@@ -257,7 +273,7 @@ def metric_over_time(results: pd.DataFrame, metric: str, *, group: str = "all", 
     b = bands(results, metrics=[metric], groups=[group])
     if until_week is not None:
         b = b[b["week"] <= until_week]
-    fig = go.Figure()
+    fig = FigureSpec()
     for n in names:
         sub = b[b["scenario"] == n]
         if len(sub):
@@ -267,8 +283,9 @@ def metric_over_time(results: pd.DataFrame, metric: str, *, group: str = "all", 
     return note_flat(fig, b, results)
 
 
+@figure_function
 def adoption_split(results: pd.DataFrame, *, colours: dict | None = None, until_week: int | None = None, big: bool = False,
-                   labels: Mapping[str, str] | None = None) -> go.Figure:
+                   labels: Mapping[str, str] | None = None) -> FigureSpec:
     """Weekly active engineers split into genuine, forced and token use (stacked means), plus shadow use, one panel per scenario."""
     names = _scenarios(results)
     labels = policy_labels(names, labels)
@@ -277,29 +294,27 @@ def adoption_split(results: pd.DataFrame, *, colours: dict | None = None, until_
     if until_week is not None:
         b = b[b["week"] <= until_week]
     n = len(names)
-    fig = make_subplots(rows=1, cols=n, shared_yaxes=True, subplot_titles=[_wrap(labels[x], 34 if n > 2 else 60) for x in names],
-                        horizontal_spacing=0.03)
+    fig = FigureSpec(rows=1, cols=n, shared_yaxes=True, subplot_titles=[_wrap(labels[x], 34 if n > 2 else 60) for x in names],
+                     horizontal_spacing=0.03)
     for i, name in enumerate(names, start=1):
         for k in kinds:
             sub = b[(b["scenario"] == name) & (b["metric"] == k)].sort_values("week")
-            fig.add_trace(
-                go.Scatter(x=sub["week"], y=sub["mean"], stackgroup=f"s{i}", mode="lines", line={"width": 0.5, "color": USE_COLOURS[k]},
-                           name=METRICS[k].label, legendgroup=k, showlegend=i == 1),
-                row=1, col=i,
-            )
+            fig.add_trace({"type": "scatter", "x": sub["week"].to_numpy(), "y": sub["mean"].to_numpy(), "stackgroup": f"s{i}", "mode": "lines",
+                           "line": {"width": 0.5, "color": USE_COLOURS[k]}, "name": METRICS[k].label, "legendgroup": k, "showlegend": i == 1},
+                          row=1, col=i)
         sub = b[(b["scenario"] == name) & (b["metric"] == "shadow_use_share")].sort_values("week")
-        fig.add_trace(
-            go.Scatter(x=sub["week"], y=sub["mean"], mode="lines", line={"color": USE_COLOURS["shadow_use_share"], "dash": "dot", "width": 2},
-                       name=f"{METRICS['shadow_use_share'].label} (unapproved, hidden)", legendgroup="shadow", showlegend=i == 1),
-            row=1, col=i,
-        )
-    fig.update_yaxes(range=[0, 1], tickformat=".0%")
+        fig.add_trace({"type": "scatter", "x": sub["week"].to_numpy(), "y": sub["mean"].to_numpy(), "mode": "lines",
+                       "line": {"color": USE_COLOURS["shadow_use_share"], "dash": "dot", "width": 2},
+                       "name": f"{METRICS['shadow_use_share'].label} (unapproved, hidden)", "legendgroup": "shadow", "showlegend": i == 1},
+                      row=1, col=i)
+    fig.update_yaxes({"range": [0, 1], "tickformat": ".0%"})
     _layout(fig, "Weekly active engineers: genuine, forced and token use", percent=True, big=big, height=400)
     return fig
 
 
+@figure_function
 def measurement_gap(results: pd.DataFrame, *, colours: dict | None = None, until_week: int | None = None, big: bool = False,
-                    labels: Mapping[str, str] | None = None) -> go.Figure:
+                    labels: Mapping[str, str] | None = None) -> FigureSpec:
     """What leadership hears (self-reported gain, dashed) against the true gain (solid), per scenario."""
     names = _scenarios(results)
     colours = colours or scenario_colours(names)
@@ -307,7 +322,7 @@ def measurement_gap(results: pd.DataFrame, *, colours: dict | None = None, until
     b = bands(results, metrics=["true_gain", "reported_gain"], groups=["all"])
     if until_week is not None:
         b = b[b["week"] <= until_week]
-    fig = go.Figure()
+    fig = FigureSpec()
     for n in names:
         t = b[(b["scenario"] == n) & (b["metric"] == "true_gain")]
         r = b[(b["scenario"] == n) & (b["metric"] == "reported_gain")]
@@ -319,8 +334,9 @@ def measurement_gap(results: pd.DataFrame, *, colours: dict | None = None, until
     return note_flat(fig, b, results)
 
 
+@figure_function
 def panel(results: pd.DataFrame, metrics: Sequence[str], title: str, *, group: str = "all", colours: dict | None = None, until_week: int | None = None,
-          big: bool = False, cols: int | None = None, labels: Mapping[str, str] | None = None) -> go.Figure:
+          big: bool = False, cols: int | None = None, labels: Mapping[str, str] | None = None) -> FigureSpec:
     """Several metrics side by side (small multiples), mean and band per scenario."""
     names = _scenarios(results)
     colours = colours or scenario_colours(names)
@@ -330,8 +346,8 @@ def panel(results: pd.DataFrame, metrics: Sequence[str], title: str, *, group: s
         b = b[b["week"] <= until_week]
     cols = cols or len(metrics)
     rows = (len(metrics) + cols - 1) // cols
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[wrapped_title(m, 34 if cols > 2 else 60) for m in metrics],
-                        horizontal_spacing=0.07, vertical_spacing=0.22)
+    fig = FigureSpec(rows=rows, cols=cols, subplot_titles=[wrapped_title(m, 34 if cols > 2 else 60) for m in metrics],
+                     horizontal_spacing=0.07, vertical_spacing=0.22, grid=True)
     for i, m in enumerate(metrics):
         r, c = i // cols + 1, i % cols + 1
         for n in names:
@@ -339,14 +355,15 @@ def panel(results: pd.DataFrame, metrics: Sequence[str], title: str, *, group: s
             if len(sub):
                 add_band_traces(fig, sub, n, colours[n], row=r, col=c, legend=i == 0, label=labels[n])
         if is_percent(m):
-            fig.update_yaxes(tickformat=".0%", row=r, col=c)
+            fig.update_yaxes({"tickformat": ".0%"}, row=r, col=c)
     _layout(fig, title, height=380 * rows, big=big)
-    fig.update_xaxes(title_text="week")
+    fig.update_xaxes({"title": {"text": "week"}})
     return note_flat(fig, b, results)
 
 
+@figure_function
 def breakdown(results: pd.DataFrame, metric: str, by: str = "seniority", *, colours: dict | None = None, week: int | None = None, big: bool = False,
-              labels: Mapping[str, str] | None = None) -> go.Figure:
+              labels: Mapping[str, str] | None = None) -> FigureSpec:
     """End-of-horizon value of a metric by seniority or task type: bars per scenario with 90% band whiskers."""
     names = _scenarios(results)
     colours = colours or scenario_colours(names)
@@ -356,18 +373,18 @@ def breakdown(results: pd.DataFrame, metric: str, by: str = "seniority", *, colo
     if by == "seniority":
         groups = [f"seniority={lv}" for lv in SENIORITY_LEVELS if f"seniority={lv}" in groups]
     s = summarise(results[results["metric"] == metric], week=week, groups=groups)
-    fig = go.Figure()
+    fig = FigureSpec()
     for n in names:
         sub = s[s["scenario"] == n].set_index("group").reindex(groups)
-        fig.add_trace(go.Bar(
-            x=[g[len(prefix):].replace("_", "<br>") for g in groups], y=sub["mean"], name=labels[n], marker_color=colours[n],
-            error_y={"type": "data", "symmetric": False, "array": (sub["high"] - sub["mean"]).tolist(), "arrayminus": (sub["mean"] - sub["low"]).tolist()},
-        ))
+        fig.add_trace({"type": "bar", "x": [g[len(prefix):].replace("_", "<br>") for g in groups], "y": sub["mean"].to_numpy(), "name": labels[n],
+                       "marker": {"color": colours[n]},
+                       "error_y": {"type": "data", "symmetric": False, "array": (sub["high"] - sub["mean"]).tolist(),
+                                   "arrayminus": (sub["mean"] - sub["low"]).tolist()}})
     fig.update_layout(barmode="group")
     week = int(results["week"].max()) if week is None else int(week)
     fig.update_layout(title={"subtitle": {"text": f"Week {week}; whiskers: 90% band over replicates", "font": {"size": 11, "color": "#555"}}})
     _layout(fig, f"{metric_title(metric)} by {'task type' if by == 'task' else by}", percent=is_percent(metric), big=big)
-    fig.update_xaxes(title_text="", tickangle=0)
+    fig.update_xaxes({"title": {"text": ""}, "tickangle": 0})
     return fig
 
 
@@ -376,12 +393,12 @@ PERFORMANCE = ("cycle_time", "escaped_defects", "rework_share")
 WELLBEING = ("fatigue", "attrition_cumulative", "attrition_top_skill_cumulative")
 
 
-def standard_figures(results: pd.DataFrame, *, big: bool = False, labels: Mapping[str, str] | None = None) -> dict[str, go.Figure]:
+def standard_figures(results: pd.DataFrame, *, big: bool = False, labels: Mapping[str, str] | None = None, as_dict: bool = False) -> dict[str, go.Figure | dict]:
     """The standard set of comparison charts, in reading order (used by the HTML report and the app); ``labels``: what
-    they call each scenario (``policy_labels``: built-in titles by default)."""
+    they call each scenario (``policy_labels``: built-in titles by default); ``as_dict``: plain figure dicts."""
     names = _scenarios(results)
     colours = scenario_colours(names)
-    kw = {"colours": colours, "big": big, "labels": policy_labels(names, labels)}
+    kw = {"colours": colours, "big": big, "labels": policy_labels(names, labels), "as_dict": as_dict}
     return {
         "adoption": adoption_split(results, **kw),
         "weekly_active": metric_over_time(results, "weekly_active_share", title="Weekly active users (what the usage dashboard shows)", **kw),
@@ -404,8 +421,9 @@ def _pair(table: pd.DataFrame, a: str | None, b: str | None) -> pd.DataFrame:
     return table[(table["a"] == a) & (table["b"] == b)]
 
 
+@figure_function
 def waterfall(table: pd.DataFrame, *, a: str | None = None, b: str | None = None, big: bool = False,
-              labels: Mapping[str, str] | None = None) -> go.Figure:
+              labels: Mapping[str, str] | None = None) -> FigureSpec:
     """From A's outcome to B's: one bar per channel that either policy uses and that can reach the metric (largest first),
     then the remainder, with 90% intervals as error bars (an explanation table from ``sim.explain``); ``labels``: what it
     calls each policy (``policy_labels``: built-in titles by default)."""
@@ -421,11 +439,11 @@ def waterfall(table: pd.DataFrame, *, a: str | None = None, b: str | None = None
     fmt = (lambda v: f"{v * 100:+.1f} points") if is_percent(metric) else (lambda v: f"{v:+.3g}")
     text = [format_number(metric, y[0])] + [fmt(v) for v in y[1:-1]] + [format_number(metric, y[-1])]
     colours = scenario_colours([a, b])
-    fig = go.Figure(go.Waterfall(
-        x=x, y=y, measure=["absolute"] + ["relative"] * len(parts) + ["total"], text=text, textposition="outside",
-        connector={"line": {"color": "#BBBBBB"}}, increasing={"marker": {"color": "#009E73"}}, decreasing={"marker": {"color": "#D55E00"}},
-        totals={"marker": {"color": colours[b]}}, showlegend=False, hoverinfo="x+text", name="contribution",
-    ))
+    fig = FigureSpec().add_trace({
+        "type": "waterfall", "x": x, "y": y, "measure": ["absolute"] + ["relative"] * len(parts) + ["total"], "text": text, "textposition": "outside",
+        "connector": {"line": {"color": "#BBBBBB"}}, "increasing": {"marker": {"color": "#009E73"}}, "decreasing": {"marker": {"color": "#D55E00"}},
+        "totals": {"marker": {"color": colours[b]}}, "showlegend": False, "hoverinfo": "x+text", "name": "contribution",
+    })
     # Error bars at each bar's end: the running sum with this part's 90% interval (the outcomes' own intervals at the ends).
     ends, lo, hi, level = [], [], [], y[0]
     for (_, r), v in zip(parts.iterrows(), y[1:-1]):
@@ -436,10 +454,10 @@ def waterfall(table: pd.DataFrame, *, a: str | None = None, b: str | None = None
     ends = [y[0]] + ends + [y[-1]]
     lo = [y[0] - float(first["outcome_a_low"])] + lo + [y[-1] - float(first["outcome_b_low"])]
     hi = [float(first["outcome_a_high"]) - y[0]] + hi + [float(first["outcome_b_high"]) - y[-1]]
-    fig.add_trace(go.Scatter(x=x, y=ends, mode="markers", marker={"size": 1, "color": "#333333"}, showlegend=False, hoverinfo="skip",
-                             error_y={"type": "data", "array": hi, "arrayminus": lo, "color": "#333333", "thickness": 1.2, "width": 5}))
+    fig.add_trace({"type": "scatter", "x": x, "y": ends, "mode": "markers", "marker": {"size": 1, "color": "#333333"}, "showlegend": False,
+                   "hoverinfo": "skip", "error_y": {"type": "data", "array": hi, "arrayminus": lo, "color": "#333333", "thickness": 1.2, "width": 5}})
     _layout(fig, f"Why {names[b]} differs from {names[a]}: {metric_title(metric)}, week {int(first['week'])}", height=460 if big else 420,
             ytitle=metric_title(metric), percent=is_percent(metric), big=big)
-    fig.update_xaxes(title_text="", tickangle=-25)
+    fig.update_xaxes({"title": {"text": ""}, "tickangle": -25})
     fig.update_layout(hovermode="closest", margin={"l": 60, "r": 20, "t": 60, "b": 120})
     return fig

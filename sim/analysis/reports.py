@@ -48,7 +48,8 @@ def summary_table(results: pd.DataFrame, metrics=TABLE_METRICS) -> pd.DataFrame:
 
     The index holds metric ids; what is shown to people renames it with ``metric_title``.
     """
-    s = summarise(results)
+    shown = results[results["metric"].isin(list(metrics))]
+    s = summarise(shown if len(shown) else results)
     s = s[s["metric"].isin(metrics)]
     scen = list(dict.fromkeys(s["scenario"]))
     rows = {}

@@ -172,26 +172,51 @@ def size_of(design: str, parameters: dict[str, list[float]], samples: int, repli
     return points, points * replicates * n * w
 
 
-def request_from_form(root: Path, name: Any, scenario: Any, design: Any, samples: Any, engineers: Any, weeks: Any, replicates: Any,
-                      seed: Any, outputs: Any, params: list, lows: list, highs: list) -> SweepRequest:
+@dataclass(frozen=True)
+class SweepForm:
+    """What the start-sweep form holds, as the browser sends it (unchecked), one field per input in ``FORM_STATES``'s order;
+    the parameters, lows and highs are lists, one entry per parameter row."""
+
+    name: Any = None
+    scenario: Any = None
+    design: Any = None
+    samples: Any = None
+    engineers: Any = None
+    weeks: Any = None
+    replicates: Any = None
+    seed: Any = 0
+    outputs: Any = ()
+    params: Any = ()
+    lows: Any = ()
+    highs: Any = ()
+
+
+def checked_size(form: SweepForm) -> tuple[dict[str, list[float]], int, int, int, int]:
+    """The form's size fields checked: (parameters and ranges, samples, engineers, weeks, replicates)."""
+    samples = check_whole(form.samples, LABELS["samples"], 2, MAX_SAMPLES, "samples")
+    engineers = check_whole(form.engineers, LABELS["engineers"], *_declared_int("organisation.size"), "engineers")
+    weeks = check_whole(form.weeks, LABELS["weeks"], *_declared_int("weeks"), "weeks")
+    replicates = check_whole(form.replicates, LABELS["replicates"], 1, MAX_REPLICATES, "model runs per design point")
+    parameters = check_ranges(list(form.params or []), list(form.lows or []), list(form.highs or []))
+    return parameters, samples, engineers, weeks, replicates
+
+
+def request_from_form(root: Path, form: SweepForm) -> SweepRequest:
     """Check the form and build the sweep's spec; an InputError names the field as the form labels it."""
-    out = target_folder(root, name)
+    out = target_folder(root, form.name)
+    scenario, design = form.scenario, form.design
     if scenario not in builtin_scenarios():
         raise InputError("is not a built-in scenario", source=LABELS["scenario"], value=scenario)
     if design not in designs.DESIGNS:
         raise InputError("is not a design", source=LABELS["design"], value=design, allowed=", ".join(designs.DESIGNS))
-    samples = check_whole(samples, LABELS["samples"], 2, MAX_SAMPLES, "samples")
-    engineers = check_whole(engineers, LABELS["engineers"], *_declared_int("organisation.size"), "engineers")
-    weeks = check_whole(weeks, LABELS["weeks"], *_declared_int("weeks"), "weeks")
-    replicates = check_whole(replicates, LABELS["replicates"], 1, MAX_REPLICATES, "model runs per design point")
-    seed = check_whole(seed if seed is not None else 0, LABELS["seed"], 0, 2**31 - 1, "the sweep seed")
-    outputs = [o for o in (outputs or []) if o]
+    parameters, samples, engineers, weeks, replicates = checked_size(form)
+    seed = check_whole(form.seed if form.seed is not None else 0, LABELS["seed"], 0, 2**31 - 1, "the sweep seed")
+    outputs = [o for o in (form.outputs or []) if o]
     if not outputs:
         raise InputError("is empty: pick at least one outcome", source=LABELS["outputs"])
     for o in outputs:
         if o not in METRICS:
             raise InputError("is not a metric", source=LABELS["outputs"], value=o)
-    parameters = check_ranges(list(params or []), list(lows or []), list(highs or []))
     points, work = size_of(design, parameters, samples, replicates, engineers, weeks)
     if work > MAX_SWEEP_WORK:
         raise InputError(f"the sweep asks for {work:,} engineer-weeks ({points:,} design points x {replicates} replicates x engineers x weeks); "
@@ -321,26 +346,17 @@ def start_form(root: Path) -> html.Div:
     ], className="swp-start")
 
 
-def _form_args(name, scenario, design, samples, engineers, weeks, replicates, seed, outputs, params, lows, highs) -> dict:
-    return dict(name=name, scenario=scenario, design=design, samples=samples, engineers=engineers, weeks=weeks, replicates=replicates, seed=seed,
-                outputs=outputs, params=params, lows=lows, highs=highs)
-
-
 FORM_STATES = [State("swp-name", "value"), State("swp-scenario", "value"), State("swp-design", "value"), State("swp-samples", "value"),
                State("swp-engineers", "value"), State("swp-weeks", "value"), State("swp-replicates", "value"), State("swp-seed", "value"),
                State("swp-outputs", "value"), State({"type": "swp-param", "i": ALL}, "value"), State({"type": "swp-low", "i": ALL}, "value"),
                State({"type": "swp-high", "i": ALL}, "value")]
 
 
-def size_text(design, samples, engineers, weeks, replicates, params, lows, highs) -> str:
+def size_text(form: SweepForm) -> str:
     """The form's running size: design points x replicates x engineers x weeks against the cap (or what is still missing)."""
     try:
-        parameters = check_ranges(list(params or []), list(lows or []), list(highs or []))
-        samples = check_whole(samples, LABELS["samples"], 2, MAX_SAMPLES, "samples")
-        replicates = check_whole(replicates, LABELS["replicates"], 1, MAX_REPLICATES, "replicates")
-        engineers = check_whole(engineers, LABELS["engineers"], *_declared_int("organisation.size"), "engineers")
-        weeks = check_whole(weeks, LABELS["weeks"], *_declared_int("weeks"), "weeks")
-        points, work = size_of(design, parameters, samples, replicates, engineers, weeks)
+        parameters, samples, engineers, weeks, replicates = checked_size(form)
+        points, work = size_of(form.design, parameters, samples, replicates, engineers, weeks)
     except (InputError, ValueError) as e:
         return f"Size: not yet known ({e})"
     verdict = "within" if work <= MAX_SWEEP_WORK else "over"
@@ -377,7 +393,8 @@ def register_callbacks(app: Dash) -> None:
         Input({"type": "swp-high", "i": ALL}, "value"),
     )
     def size(design, samples, engineers, weeks, replicates, params, lows, highs):
-        return size_text(design, samples, engineers, weeks, replicates, params, lows, highs)
+        return size_text(SweepForm(design=design, samples=samples, engineers=engineers, weeks=weeks, replicates=replicates, params=params,
+                                   lows=lows, highs=highs))
 
     app.clientside_callback(
         """function(n) { return n ? 'starting…' : window.dash_clientside.no_update; }""",
@@ -392,7 +409,7 @@ def register_callbacks(app: Dash) -> None:
         """Check the form, then queue the sweep as a job of the run workers."""
         ctx = current()
         try:
-            req = request_from_form(ctx.data_root, **_form_args(*form))
+            req = request_from_form(ctx.data_root, SweepForm(*form))
             key = job_key(req.spec, req.out)
             ctx.jobs.submit(key, sweep_task, req.spec, str(req.out), user=current_user(), work=2 * req.work)
         except InputError as e:

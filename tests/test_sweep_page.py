@@ -109,11 +109,11 @@ def test_parameters_are_named_by_their_declarations():
 
 
 def form(root, **changes):
-    args = dict(root=root, name="s1", scenario="mandate_single_tool", design="lhs", samples=4, engineers=20, weeks=4, replicates=1, seed=0,
+    args = dict(name="s1", scenario="mandate_single_tool", design="lhs", samples=4, engineers=20, weeks=4, replicates=1, seed=0,
                 outputs=["trust_leadership", "true_gain"], params=["policy.usage_enforcement", "behaviour.people.hiring_delay_weeks", None],
                 lows=[0, 2, None], highs=[1, 8, None])
     args.update(changes)
-    return args
+    return {"root": root, "form": sweep_start.SweepForm(**args)}
 
 
 def test_the_form_checks_each_field_and_names_it_as_labelled(tmp_path):
@@ -151,8 +151,9 @@ def test_the_form_checks_each_field_and_names_it_as_labelled(tmp_path):
     with pytest.raises(InputError, match="lies outside the data root"):
         sweep_start.target_folder(tmp_path / "root", "new")
     assert sweep_start.suggest_name(tmp_path) == "sweep-1"
-    assert "= 320 engineer-weeks (within the limit of 2,000,000)" in sweep_start.size_text(
-        "lhs", 4, 20, 4, 1, ["policy.usage_enforcement"], [0], [1])
+    assert "= 320 engineer-weeks (within the limit of 2,000,000)" in sweep_start.size_text(sweep_start.SweepForm(
+        design="lhs", samples=4, engineers=20, weeks=4, replicates=1, params=["policy.usage_enforcement"], lows=[0], highs=[1]))
+    assert "Size: not yet known" in sweep_start.size_text(sweep_start.SweepForm(design="lhs", samples=4, engineers=20, weeks=4, replicates=1))
 
 
 def test_the_sweep_task_writes_a_new_folder_with_progress_and_never_over_another(tmp_path):

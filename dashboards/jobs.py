@@ -638,9 +638,15 @@ class RunPool:
                 self.replaced += 1
                 self._start(name)
 
-    def stop_replacing(self) -> None:
-        """The app is stopping: a worker that dies from now on is not replaced (``close`` stops the rest)."""
+    def begin_stop(self) -> None:
+        """The app is stopping: a worker that dies from now on is not replaced, and every worker is sent SIGTERM now, so
+        that they stop while the web server does (``close`` waits for them, and kills any left)."""
         self._stopping.set()
+        with self._lock:
+            procs = list(self._procs.values())
+        for p in procs:
+            if p.exitcode is None:
+                p.terminate()
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop every worker: SIGTERM, then SIGKILL for any still there after ``timeout`` seconds."""
@@ -692,10 +698,11 @@ class JobManager(JobStore):
         if self.pool is not None:
             self.pool.wait_ready(timeout)
 
-    def stop_replacing(self) -> None:
-        """The app is stopping: its run workers are no longer replaced when they die (a signal to the whole group)."""
+    def begin_stop(self) -> None:
+        """The app is stopping: its run workers are no longer replaced when they die (a signal to the whole group also
+        reaches them) and are told to stop now (``close`` waits for them)."""
         if self.pool is not None:
-            self.pool.stop_replacing()
+            self.pool.begin_stop()
 
     def close(self) -> None:
         """Stop the run pool (when this process owns it), close the caches, and remove a temporary folder."""

@@ -15,8 +15,8 @@ Every server worker builds its own Dash app attached to the shared folder (``App
 of them can accept a run, answer any poll and render any result (dashboards/jobs.py). gunicorn's own control
 socket is off; it logs warnings and errors only (``--access-log`` adds one line per request).
 
-Stopping: SIGTERM or Ctrl-C (SIGINT) on the owner stops gunicorn (its graceful stop, then SIGKILL after
-``GRACE_S``) and the run workers (SIGTERM, then SIGKILL), and removes a temporary folder. If the owner is killed
+Stopping: SIGTERM or Ctrl-C (SIGINT) on the owner stops the run workers (SIGTERM, then SIGKILL) and, at the same
+time, gunicorn (its graceful stop, then SIGKILL after ``GRACE_S``), and removes a temporary folder. If the owner is killed
 (SIGKILL), its children notice by sim.experiments.sweeps.lifeline: the run workers (kernel death signal plus a
 watchdog thread) and the gunicorn arbiter (death signal: SIGTERM, its graceful stop) end, and gunicorn's server
 workers end when their parent changes.
@@ -107,7 +107,7 @@ def serve(config: AppConfig, *, host: str = "127.0.0.1", port: int = 8050, serve
         return proc.wait()
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the cleanup short
-        jobs.stop_replacing()  # a signal to the whole process group also reaches the run workers: do not restart them
+        jobs.begin_stop()  # the run workers stop (and are not restarted) while gunicorn stops gracefully
         try:
             if proc is not None:
                 _stop(proc)

@@ -211,8 +211,9 @@ def test_stopping_the_app_leaves_no_process_behind(tmp_path, how):
             os.kill(app.pid, signal.SIGKILL)
         else:
             os.killpg(app.pid, signal.SIGINT)
-        left = _all_gone(app, pids, 10.0)
-        assert not left, f"{how}: still running after 10 s: {left}"
+        # About 5 s on a quiet 2-core machine (gunicorn's graceful stop); a loaded machine once took over 10 s.
+        left = _all_gone(app, pids, 30.0)
+        assert not left, f"{how}: still running after 30 s: {left}"
         if how != "SIGKILL to the app":  # a stopped app removes its temporary folder (a killed one cannot)
             assert app.proc.wait(5) == (0 if how == "SIGTERM to the app" else 130)
             assert not list((tmp_path / "tmp").iterdir())

@@ -124,7 +124,8 @@ def explain_task(specs: Sequence[Scenario], seed: int, replicates: int, metric: 
     from sim.experiments.explain import explain_pairs
 
     table = explain_pairs([(specs[0], specs[1])], metric=metric, replicates=replicates, seed=seed, workers=1, progress=progress)
-    return Bundle(table, figures_json({"waterfall": waterfall(table, big=False)}), table, [why(table)], list(specs), seed, replicates)
+    return Bundle(table, figures_json({"waterfall": waterfall(table, big=False, labels=spec_labels(specs))}), table,
+                  [why(table, labels=spec_labels(specs))], list(specs), seed, replicates)
 
 
 def engineers_task(specs: Sequence[Scenario], seed: int, replicate: int, *, progress: Callable | None = None) -> Bundle:

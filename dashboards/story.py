@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -511,9 +511,15 @@ def freeze_axes(fig: go.Figure, ranges: dict[str, list[float]]) -> go.Figure:
     return fig
 
 
-def prediction_canvas(step: Step, ranges: dict[str, list[float]], weeks: int, guess: float | None) -> go.Figure:
-    """The empty axes on which the class places its prediction of the step's metric at the end (a click anywhere: the
-    y of the click); the placed guess is a star at the last week."""
+#: The class's guess on a prediction canvas is the canvas's first layout shape: a line across the axes the class drags.
+GUESS_SHAPE = 0
+#: What the guess line says before the class has placed it.
+DRAG_ME = "drag me: the class's guess"
+
+
+def prediction_range(step: Step, ranges: dict[str, list[float]]) -> tuple[float, float]:
+    """The y range of a step's prediction canvas: its chart's over the whole horizon, widened to 0..1 for shares and
+    indices and to both signs for changes (the empty axes give nothing away)."""
     p = step.predict
     m = METRICS[p.metric]
     y0, y1 = ranges.get(_axis_name(p.yaxis, "y"), [0.0, 1.0])
@@ -521,19 +527,68 @@ def prediction_canvas(step: Step, ranges: dict[str, list[float]], weeks: int, gu
         y0, y1 = min(y0, 0.0), max(y1, 1.0 if m.kind != "ratio" else y1)
     else:
         y0, y1 = min(y0, -abs(y1)), max(y1, abs(y0))
+    return float(y0), float(y1)
+
+
+def prediction_canvas(step: Step, ranges: dict[str, list[float]], weeks: int, guess: float | None) -> go.Figure:
+    """The empty axes on which the class places its prediction of the step's metric at the end: a line across them that
+    the class drags up or down (in the middle, saying 'drag me', until placed), or a click anywhere (the y of the click);
+    a placed guess is also a star at the last week."""
+    p = step.predict
+    m = METRICS[p.metric]
+    y0, y1 = prediction_range(step, ranges)
     ys = np.linspace(y0, y1, 121)
     xs = np.arange(1, weeks + 1, max(1, weeks // 26))
     gx, gy = np.meshgrid(xs, ys)
     fig = go.Figure(go.Scatter(x=gx.ravel(), y=gy.ravel(), mode="markers", marker={"size": 14, "opacity": 0}, hoverinfo="none",
                                name="click to predict", showlegend=False))
+    at = (y0 + y1) / 2 if guess is None else guess
+    fig.add_shape(type="line", xref="paper", x0=0, x1=1, yref="y", y0=at, y1=at, editable=True, layer="above",
+                  line={"color": "#6A3D9A", "width": 4, "dash": "dash" if guess is None else "solid"},
+                  label={"text": DRAG_ME if guess is None else f"the class's guess: {fmt(p.metric, guess)} (drag to move)",
+                         "textposition": "start", "yanchor": "bottom", "font": {"color": "#6A3D9A", "size": 18}})
     if guess is not None:
         fig.add_trace(prediction_trace(guess, weeks, p.metric))
-        fig.add_hline(y=guess, line={"dash": "dot", "color": "#6A3D9A"})
     fig.update_layout(template="plotly_white", title={"text": step.predict.question(weeks), "x": 0.01},
                       xaxis={"title": "week", "range": [1, weeks], "fixedrange": True},
                       yaxis={"title": m.title, "range": [y0, y1], "fixedrange": True, "tickformat": ".0%" if m.percent else None},
                       hovermode="closest", font={"size": 18}, margin={"l": 70, "r": 20, "t": 60, "b": 60}, dragmode=False)
     return fig
+
+
+def _number(v) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) else None
+
+
+def _clip(ys: list[float | None], bounds: tuple[float, float]) -> float | None:
+    """The mean of the numbers among ``ys``, held inside ``bounds``; None when there are none."""
+    ys = [y for y in ys if y is not None]
+    if not ys:
+        return None
+    lo, hi = min(bounds), max(bounds)
+    return min(max(sum(ys) / len(ys), lo), hi)
+
+
+def dragged_guess(relayout: Mapping | None, bounds: tuple[float, float], index: int = GUESS_SHAPE) -> float | None:
+    """Where the class dropped the guess line, from a plotly relayout event (a dcc.Graph's ``relayoutData``): the y of
+    shape ``index`` (``shapes[i].y0`` and ``shapes[i].y1`` after a drag, their mean; the one given after one end was
+    dragged; or a whole ``shapes`` list), held inside the axis ``bounds``. None when the event did not move the line."""
+    if not isinstance(relayout, Mapping):
+        return None
+    ys = [_number(relayout.get(f"shapes[{index}].{k}")) for k in ("y0", "y1")]
+    shapes = relayout.get("shapes")
+    if ys == [None, None] and isinstance(shapes, (list, tuple)) and len(shapes) > index and isinstance(shapes[index], Mapping):
+        ys = [_number(shapes[index].get(k)) for k in ("y0", "y1")]
+    return _clip(ys, bounds)
+
+
+def clicked_guess(click: Mapping | None, bounds: tuple[float, float]) -> float | None:
+    """Where the class clicked on the prediction canvas (a dcc.Graph's ``clickData``): the y of the point, held inside the
+    axis ``bounds``; None without one."""
+    points = click.get("points") if isinstance(click, Mapping) else None
+    if not isinstance(points, (list, tuple)) or not points or not isinstance(points[0], Mapping):
+        return None
+    return _clip([_number(points[0].get("y"))], bounds)
 
 
 def prediction_trace(guess: float, weeks: int, metric: str, *, xaxis: str = "x", yaxis: str = "y") -> go.Scatter:

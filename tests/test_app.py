@@ -507,14 +507,20 @@ def test_pages_import_the_context_not_the_app_and_no_app_modules_import_in_a_cyc
 def test_an_explanation_job_gives_the_waterfall_and_the_reading_and_survives_the_cache(tmp_path):
     import pickle
 
-    from dashboards.compute import explain_task
+    from dashboards.compute import explain_task, spec_labels
 
     specs = build_specs(CompareRequest(["mandate_single_tool", "outcome_goals"], engineers=TINY["engineers"], weeks=TINY["weeks"], replicates=2, seed=5),
                         UploadFolder(tmp_path))
+    specs = [specs[0], specs[1].model_copy(update={"title": "Our own goals"})]  # as an uploaded file's title: it names the policy
     seen = []
     bundle = pickle.loads(pickle.dumps(explain_task(specs, 5, 2, progress=lambda d, t: seen.append((d, t)))))
     assert seen and seen[-1][0] == seen[-1][1] > 0, "progress reaches the total"
     assert bundle.figures["waterfall"]["data"][0]["type"] == "waterfall"
-    assert "outcome_goals" in bundle.takeaways[0] and "mandate_single_tool" in bundle.takeaways[0]
+    titles = spec_labels(specs)  # the policies by title in the reading and on the bars, never by id
+    assert titles["outcome_goals"] == "Our own goals"
+    assert f"“{titles['outcome_goals']}”" in bundle.takeaways[0] and f"“{titles['mandate_single_tool']}”" in bundle.takeaways[0]
+    assert "outcome_goals" not in bundle.takeaways[0] and "mandate_single_tool" not in bundle.takeaways[0]
+    bars = bundle.figures["waterfall"]["data"][0]["x"]
+    assert bars[0] == titles["mandate_single_tool"] and bars[-1] == titles["outcome_goals"]
     rows = bundle.table.set_index("channel")
     assert rows.drop(index="total")["contribution"].sum() == pytest.approx(rows.at["total", "contribution"], abs=1e-12)

@@ -14,6 +14,7 @@ import pytest
 
 from browser_support import browser_session, console_errors, css, external_requests, served_app, wait_for
 
+from sim.analysis.figures import policy_labels
 from sim.model.metrics import METRICS
 
 pytestmark = pytest.mark.browser
@@ -208,10 +209,11 @@ def test_why_explains_the_pair_the_user_picks_with_progress_and_a_cached_answer(
     wait_for(lambda: css(browser, "#why-box") and css(browser, "#why-box")[0].is_displayed(), 30, message="the Why? box")
     css(browser, "#why-run")[0].click()
     reading = lambda: css(browser, "#why-reading")[0].text  # noqa: E731
-    wait_for(lambda: "free_choice" in reading() and "mandate_single_tool" in reading(), 90, message="the reading")
+    titles = policy_labels(["mandate_single_tool", "free_choice"])  # the policies by title, as everywhere else on the page
+    wait_for(lambda: f"“{titles['free_choice']}”" in reading() and f"“{titles['mandate_single_tool']}”" in reading(), 90, message="the reading")
     bars = graph_data(browser, "#why-graph")
     x = json.loads(bars)[0][1]
-    assert x[0] == "mandate_single_tool" and x[-1] == "free_choice" and len(x) >= 4, x
+    assert x[0] == titles["mandate_single_tool"] and x[-1] == titles["free_choice"] and len(x) >= 4, x
     assert "Shapley" in css(browser, "#why-method")[0].text
     first = reading()
     css(browser, "#why-run")[0].click()  # the same pair again: from the cache, the same answer

@@ -1,7 +1,7 @@
 """The Classroom in a real headless chromium at 1280x720: every step fits without scrolling (and in presentation mode),
 the sentences on the page are those computed from the story's runs, the engineer grid animates with the weeks, play
-stops at the end with the axes of the whole horizon, and a prediction is shown against the result. One server
-(``mandate-sim app``, in its own process group) and one browser serve the whole module."""
+stops at the end with the axes of the whole horizon, and a prediction dragged (or clicked) into place is shown against
+the result. One server (``mandate-sim app``, in its own process group) and one browser serve the whole module."""
 
 from __future__ import annotations
 
@@ -139,20 +139,41 @@ def test_play_stops_at_the_end_with_the_axes_of_the_whole_horizon(server, browse
     assert "Play" in css(browser, "#cls-play")[0].text and week(browser) == 52
 
 
-def test_a_prediction_is_shown_against_the_result(server, browser):
+def guess_axis(b) -> dict:
+    """The prediction canvas as plotly.js draws it: the y axis's range and length in pixels, the guess line's height and
+    label, and whether the chart's shapes can be dragged."""
+    return json.loads(b.execute_script(
+        "const g = document.querySelector('#cls-graph .js-plotly-plot'), ya = g._fullLayout.yaxis, s = g._fullLayout.shapes[0] || {};"
+        "return JSON.stringify({range: ya.range, pixels: ya._length, y: s.y0, label: s.label ? s.label.text : null,"
+        " drag: !!(g._context.edits || {}).shapePosition});"))
+
+
+def test_a_prediction_is_dragged_into_place_and_shown_against_the_result(server, browser):
     from selenium.webdriver.common.action_chains import ActionChains
 
     open_step(browser, server, 4, ready="#cls-reveal:not([style*='none'])")
     assert sentences(browser) == []  # nothing given away before the reveal
-    plot = wait_for(lambda: css(browser, "#cls-graph .nsewdrag") or css(browser, "#cls-graph .plot"), 30, message="the empty axes")[0]
-    ActionChains(browser).move_to_element_with_offset(plot, 10, -plot.size["height"] // 4).click().perform()
-    predicted = wait_for(lambda: "The class predicts" in (t := css(browser, "#cls-prediction")[0].text) and t, 30, message="the prediction placed")
+    status = lambda: css(browser, "#cls-prediction")[0].text  # noqa: E731
+    assert "drag the line (or click) to the class's guess, then press Reveal" in status()
+    handle = wait_for(lambda: css(browser, "#cls-graph .shapelayer path[style*='move']"), 30, message="the guess line's drag handle")[0]
+    start = guess_axis(browser)
+    (low, high), per_pixel = start["range"], (start["range"][1] - start["range"][0]) / start["pixels"]
+    assert start["drag"] and "drag me" in start["label"] and start["y"] == pytest.approx((low + high) / 2)  # in the middle at first
+    ActionChains(browser, duration=50).click_and_hold(handle).move_by_offset(0, -40).move_by_offset(0, -60).release().perform()  # 100 px up
+    dragged = wait_for(lambda: "The class predicts" in (t := status()) and t, 30, message="the dragged guess")
+    value = float(dragged.split("predicts ")[1].split("%")[0]) / 100  # step 4 predicts the true gain, in percent
+    assert value == pytest.approx(start["y"] + 100 * per_pixel, abs=3 * per_pixel + 0.001), (dragged, start)
+    assert wait_for(lambda: guess_axis(browser)["y"] == pytest.approx(value, abs=0.001), 10, message="the line where it was dropped")
+    plot = css(browser, "#cls-graph .nsewdrag")[0]  # a click at another height (below the middle) still places the guess
+    ActionChains(browser).move_to_element_with_offset(plot, 10, plot.size["height"] // 4).click().perform()
+    predicted = wait_for(lambda: "The class predicts" in (t := status()) and t != dragged and t, 30, message="the clicked guess")
+    assert float(predicted.split("predicts ")[1].split("%")[0]) / 100 < start["y"]
     css(browser, "#cls-reveal")[0].click()
-    shown = wait_for(lambda: "Your prediction for week 52" in (t := css(browser, "#cls-prediction")[0].text) and t, 30, message="the reveal")
+    shown = wait_for(lambda: "Your prediction for week 52" in (t := status()) and t, 30, message="the reveal")
     guess = predicted.split("predicts ")[1].rstrip(". Press Reveal")
     assert guess in shown and "the runs:" in shown
     assert any(t["name"] == "your prediction" for t in graph(browser)["traces"])
-    assert sentences(browser)
+    assert sentences(browser) and not guess_axis(browser)["drag"]  # the revealed chart's shapes stay where they are
 
 
 def test_the_closing_step_fits_the_screen_too(server, browser):

@@ -206,6 +206,40 @@ def test_a_prediction_is_read_against_the_runs(runs):
         assert METRICS["true_gain"].format(actual) in s.text and f"10.0 points {word} your prediction" in s.text
 
 
+def test_the_prediction_canvas_offers_a_line_to_drag_from_the_middle():
+    step = next(s for s in STEPS if s.predict and s.predict.metric == "weekly_active_share")
+    lo, hi = story.prediction_range(step, {"yaxis": [0.1, 0.7]})
+    assert (lo, hi) == (0.0, 1.0)  # a share: the whole 0..1, whatever the runs reached
+    fresh = story.prediction_canvas(step, {"yaxis": [0.1, 0.7]}, WEEKS, None)
+    line = fresh.layout.shapes[story.GUESS_SHAPE]
+    assert line.editable and line.type == "line" and line.y0 == line.y1 == 0.5 and line.label.text == story.DRAG_ME
+    assert [t.name for t in fresh.data] == ["click to predict"]  # a click anywhere still places it
+    placed = story.prediction_canvas(step, {"yaxis": [0.1, 0.7]}, WEEKS, 0.62)
+    line = placed.layout.shapes[story.GUESS_SHAPE]
+    assert line.y0 == line.y1 == 0.62 and story.fmt("weekly_active_share", 0.62) in line.label.text and "your prediction" in [t.name for t in placed.data]
+    gain = next(s for s in STEPS if s.predict and s.predict.metric == "true_gain")
+    lo, hi = story.prediction_range(gain, {"yaxis": [-0.02, 0.08]})
+    assert lo == -hi == -0.08 and story.prediction_canvas(gain, {"yaxis": [-0.02, 0.08]}, WEEKS, None).layout.shapes[0].y0 == 0.0
+
+
+def test_a_dragged_line_gives_the_guess_held_on_the_axis():
+    bounds = (0.0, 1.0)
+    moved = {"shapes[0].x0": 0.1, "shapes[0].x1": 1.1, "shapes[0].y0": 0.3, "shapes[0].y1": 0.3}
+    assert story.dragged_guess(moved, bounds) == 0.3  # the whole line moved
+    assert story.dragged_guess({"shapes[0].x0": 0.0, "shapes[0].y0": 0.4}, bounds) == 0.4  # one end dragged
+    assert story.dragged_guess({"shapes[0].y1": 0.7}, bounds) == 0.7
+    assert story.dragged_guess({"shapes": [{"type": "line", "y0": 0.25, "y1": 0.25}]}, bounds) == 0.25  # a whole list
+    assert story.dragged_guess({"shapes[0].y0": 1.4, "shapes[0].y1": 1.4}, bounds) == 1.0  # dropped above the axes: its top
+    assert story.dragged_guess({"shapes[0].y0": -3, "shapes[0].y1": -3}, (-0.2, 0.2)) == -0.2
+    for nothing in (None, {}, {"autosize": True}, {"xaxis.range[0]": 3}, {"shapes[1].y0": 0.5}, {"shapes": []}, {"shapes[0].y0": None},
+                    {"shapes[0].y0": "high"}, {"shapes[0].y0": float("nan")}, {"shapes[0].y0": True}, "shapes[0].y0", [0.5]):
+        assert story.dragged_guess(nothing, bounds) is None, nothing
+    assert story.clicked_guess({"points": [{"x": 52, "y": 0.45}]}, bounds) == 0.45
+    assert story.clicked_guess({"points": [{"x": 52, "y": 2.0}]}, bounds) == 1.0
+    for nothing in (None, {}, {"points": []}, {"points": [{"x": 3}]}, {"points": ["y"]}):
+        assert story.clicked_guess(nothing, bounds) is None, nothing
+
+
 # -- the per-engineer table and its grid ----------------------------------------------------------------------------------
 
 

@@ -182,7 +182,7 @@ def _table(total, lo, hi, parts: dict[str, float], metric="true_gain"):
 
 def test_the_reading_names_the_largest_channels_with_their_signs():
     text = why(_table(-0.09, -0.12, -0.06, {"pressured_use": -0.04, "token_use": -0.03, "trust_in_leadership": -0.03, "shadow_use": 0.01}))
-    assert text.startswith("B ends 9.0 points below A in true gain at week 52")
+    assert text.startswith("“B” ends 9.0 points below “A” in true gain at week 52")
     assert "Of this 9.0-point shortfall, 4.0 points come from pressured use" in text
     assert "3.0 points from token use" in text  # the three largest, then what the others leave of the total
     assert "The other channels work the other way, 1.0 point in all, most of it from shadow use" in text
@@ -193,6 +193,18 @@ def test_the_reading_names_the_largest_channels_with_their_signs():
     assert "5.0 points come from a restricted tool list" in mixed and "shadow use of unapproved tools works the other way (3.0 points" in mixed
     noise = why(_table(0.004, -0.01, 0.018, {"fatigue": 0.03, "safety_climate": -0.026}))
     assert "do not differ clearly" in noise and "(+3.0 points)" in noise and "(−2.6 points)" in noise
+
+
+def test_the_reading_names_the_policies_by_title():
+    table = _table(-0.09, -0.12, -0.06, {"pressured_use": -0.04}).assign(a="mandate_single_tool", b="free_choice")
+    titles = policy_labels(["mandate_single_tool", "free_choice"])
+    text = why(table)  # built-in titles by default, never the ids
+    assert text.startswith(f"“{titles['free_choice']}” ends 9.0 points below “{titles['mandate_single_tool']}”")
+    assert "free_choice" not in text and "mandate_single_tool" not in text
+    named = why(table, labels={"free_choice": "Our way"})  # a label given (an uploaded scenario's own title) wins
+    assert named.startswith(f"“Our way” ends 9.0 points below “{titles['mandate_single_tool']}”")
+    noise = why(_table(0.004, -0.01, 0.018, {"fatigue": 0.03}), labels={"A": "Before", "B": "After"})
+    assert noise.startswith("“After” and “Before” do not differ clearly") and "in “After” − “Before”: " in noise
 
 
 def test_the_waterfall_goes_from_a_to_b_with_error_bars(mandate_vs_free):
@@ -208,12 +220,14 @@ def test_the_waterfall_goes_from_a_to_b_with_error_bars(mandate_vs_free):
 
 
 def test_the_command_prints_the_reading_and_writes_the_report(tmp_path, capsys):
-    html, csv = tmp_path / "why.html", tmp_path / "why.csv"
-    code = main(["explain", "free_choice", "outcome_goals", "-n", "16", "-w", "6", "-r", "2", "--workers", "1", "--html", str(html), "--out", str(csv)])
-    out = capsys.readouterr().out
+    html, csv, mine = tmp_path / "why.html", tmp_path / "why.csv", tmp_path / "mine.yaml"
+    mine.write_text("extends: outcome_goals\ntitle: Our [own] goals\n", encoding="utf-8")  # a file's own title names it everywhere
+    code = main(["explain", "free_choice", str(mine), "-n", "16", "-w", "6", "-r", "2", "--workers", "1", "--html", str(html), "--out", str(csv)])
+    out = " ".join(capsys.readouterr().out.split())  # rich wraps the reading
     assert code == 0, out
-    assert "outcome_goals" in out and "paired replicates" in out
-    assert html.read_text().count("plotly") > 0 and "Why outcome_goals differs from free_choice" in html.read_text()
+    free = policy_labels(["free_choice"])["free_choice"]
+    assert "paired replicates" in out and f"“Our [own] goals”" in out and f"“{free}”" in out
+    assert html.read_text().count("plotly") > 0 and f"Why Our [own] goals differs from {free}" in html.read_text()
     assert set(pd.read_csv(csv).columns) >= {"channel", "contribution", "low", "high"}
 
 

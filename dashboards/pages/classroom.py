@@ -6,7 +6,7 @@ right/left arrows (or page down/up) change step, space plays or pauses the weeks
 toggles the full-screen presentation mode (dashboards/assets/classroom_keys.js). The steps, their charts and their
 sentences (every number computed from the runs) are in dashboards/story.py; while the weeks play, the axes stay those
 of the whole horizon, so the lines grow. Before some steps reveal their chart the class commits a prediction by
-clicking on the empty axes; the reveal shows it against the runs.
+dragging a line on the empty axes to its guess (or clicking at that height); the reveal shows it against the runs.
 """
 
 from __future__ import annotations
@@ -257,19 +257,22 @@ def register_callbacks(app: Dash) -> None:
         return {"key": key, "org": org}, "", False
 
     @app.callback(
-        Output("cls-predictions", "data"), Input("cls-graph", "clickData"), State("cls-step", "data"), State("cls-revealed", "data"),
-        State("cls-predictions", "data"), prevent_initial_call=True,
+        Output("cls-predictions", "data"), Input("cls-graph", "clickData"), Input("cls-graph", "relayoutData"), State("cls-step", "data"),
+        State("cls-revealed", "data"), State("cls-predictions", "data"), State("cls-job", "data"), prevent_initial_call=True,
     )
-    def predict(click, step, revealed, predictions):
-        """A click on the empty axes of a step that asks for a prediction places the class's guess (the y clicked)."""
+    def predict(click, relayout, step, revealed, predictions, job):
+        """The class's guess on a step that asks for a prediction: where it dragged the line, or the y of a click."""
         step = int(step or 1)
         st = STEPS[step - 1]
-        if st.predict is None or step in (revealed or []) or not click or not click.get("points"):
+        if (st.predict is None or step in (revealed or []) or not job or current().jobs.status(job["key"])["state"] != "done"
+                or story_data(job["key"]) is None):  # (the canvas is drawn only once the story's runs are done)
             return no_update
-        y = click["points"][0].get("y")
-        if not isinstance(y, (int, float)):
+        bounds = story.prediction_range(st, full_ranges(job["key"], step))
+        dragged = any(t["prop_id"] == "cls-graph.relayoutData" for t in callback_context.triggered)
+        guess = story.dragged_guess(relayout, bounds) if dragged else story.clicked_guess(click, bounds)
+        if guess is None:
             return no_update
-        return {**(predictions or {}), str(step): float(y)}
+        return {**(predictions or {}), str(step): guess}
 
     @app.callback(
         Output("cls-revealed", "data"), Input("cls-reveal", "n_clicks"), State("cls-step", "data"), State("cls-revealed", "data"),
@@ -341,8 +344,8 @@ def register_callbacks(app: Dash) -> None:
         guess = (predictions or {}).get(str(step))
         if st.predict is not None and step not in (revealed or []):
             canvas = story.prediction_canvas(st, full_ranges(job["key"], step), data.weeks, guess)
-            return out({"mode": "static", "figure": story.plain(_fit(canvas)), "sentences": [[]]},
-                       "Commit the class's prediction: click on the chart, then press Reveal." if guess is None else
+            return out({"mode": "static", "figure": story.plain(_fit(canvas)), "sentences": [[]], "drag": True},  # its guess line drags
+                       "Commit the class's prediction: drag the line (or click) to the class's guess, then press Reveal." if guess is None else
                        f"The class predicts {story.fmt(st.predict.metric, guess)}. Press Reveal.", reveal=shown)
         view = step_view(job["key"], step)
         prediction = ""
@@ -358,16 +361,20 @@ def register_callbacks(app: Dash) -> None:
         """The address that reopens this view."""
         return query([("step", step or 1), ("week", week or WEEKS), ("org", org if org in builtin_orgs() else "default")])
 
-    app.clientside_callback(RENDER, Output("cls-graph", "figure"), Output("cls-numbers", "children"), Input("cls-week", "value"),
-                            Input("cls-view", "data"))
+    app.clientside_callback(RENDER, Output("cls-graph", "figure"), Output("cls-numbers", "children"), Output("cls-graph", "config"),
+                            Input("cls-week", "value"), Input("cls-view", "data"), State("cls-graph", "config"))
 
 
 #: The chart and the sentences at the week shown, in the browser (no round trip while the weeks play): lines cut at the
-#: week on axes of the whole horizon ('slice'), the week's frame of the engineer grid ('frames'), or a fixed chart.
+#: week on axes of the whole horizon ('slice'), the week's frame of the engineer grid ('frames'), or a fixed chart; and
+#: the chart's shapes made draggable only where the view asks for it (the prediction canvas's guess line: 'drag').
 RENDER = """
-function(week, view) {
+function(week, view, config) {
     var nu = window.dash_clientside.no_update;
-    if (!view) { return [nu, nu]; }
+    if (!view) { return [nu, nu, nu]; }
+    var drag = !!view.drag;
+    var edits = (config && config.edits) || {};
+    var cfg = !!edits.shapePosition === drag ? nu : Object.assign({}, config, {edits: Object.assign({}, edits, {shapePosition: drag})});
     var weeks = view.weeks || 1;
     var w = Math.max(1, Math.min(parseInt(week || weeks, 10), weeks));
     var fig = view.figure;
@@ -395,7 +402,7 @@ function(week, view) {
     var items = sentences.map(function (s) {
         return {type: "Li", namespace: "dash_html_components", props: {children: s, className: "cls-sentence"}};
     });
-    return [fig, items];
+    return [fig, items, cfg];
 }
 """
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import jinja2
 import pandas as pd
@@ -148,17 +148,20 @@ def explanation_table(table: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def render_explain_html(table: pd.DataFrame, *, title: str = "mandate-sim explanation", settings: dict | None = None) -> str:
-    """The explanation report: the reading, the waterfall figure and the table of contributions, per explained pair."""
-    from .figures import waterfall
+def render_explain_html(table: pd.DataFrame, *, title: str = "mandate-sim explanation", settings: dict | None = None,
+                        labels: Mapping[str, str] | None = None) -> str:
+    """The explanation report: the reading, the waterfall figure and the table of contributions, per explained pair;
+    ``labels``: what it calls each policy (``policy_labels``: built-in titles by default)."""
+    from .figures import policy_labels, waterfall
     from .takeaways import why
 
     pairs = list(table.groupby(["a", "b"], sort=False).groups)
     sections, figures = [], []
     for a, b in pairs:
         rows = table[(table["a"] == a) & (table["b"] == b)]
-        figures.append(waterfall(rows))
-        sections.append({"a": a, "b": b, "reading": why(rows), "method": str(rows["method"].iloc[0]),
+        names = policy_labels([a, b], labels)
+        figures.append(waterfall(rows, labels=labels))
+        sections.append({"a": names[a], "b": names[b], "reading": why(rows, labels=labels), "method": str(rows["method"].iloc[0]),
                          "table": table_html(explanation_table(rows), index=False)})
     for s, f in zip(sections, figures_html(figures)):
         s["figure"] = f
@@ -167,6 +170,7 @@ def render_explain_html(table: pd.DataFrame, *, title: str = "mandate-sim explan
                   week=int(first["week"]), metric=metric_title(str(first["metric"])))
 
 
-def write_explain_html(table: pd.DataFrame, path: str | Path, *, title: str = "mandate-sim explanation", settings: dict | None = None) -> Path:
+def write_explain_html(table: pd.DataFrame, path: str | Path, *, title: str = "mandate-sim explanation", settings: dict | None = None,
+                       labels: Mapping[str, str] | None = None) -> Path:
     """Write the explanation report (plotly.js inlined once) atomically to ``path``."""
-    return write_atomic(path, render_explain_html(table, title=title, settings=settings))
+    return write_atomic(path, render_explain_html(table, title=title, settings=settings, labels=labels))

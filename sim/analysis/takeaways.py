@@ -156,13 +156,18 @@ def _span(metric: str, lo: float, hi: float) -> str:
     return f"{lo:+.3g} to {hi:+.3g}"
 
 
-def why(table: pd.DataFrame, *, a: str | None = None, b: str | None = None, named: int = 3) -> str:
+def why(table: pd.DataFrame, *, a: str | None = None, b: str | None = None, named: int = 3,
+        labels: Mapping[str, str] | None = None) -> str:
     """The reading of an explanation (``sim.explain``) in a sentence or two: the difference, whether it stands out of the
-    noise, and the two or three largest channels by the size of their contribution, each with its sign."""
+    noise, and the two or three largest channels by the size of their contribution, each with its sign. ``labels``: what
+    the sentences call each policy (``sim.analysis.figures.policy_labels``: built-in titles by default)."""
+    from .figures import policy_labels
+
     first = table.iloc[0]
     a = str(first["a"] if a is None else a)
     b = str(first["b"] if b is None else b)
     rows = table[(table["a"] == a) & (table["b"] == b)].set_index("channel")
+    q = _quoted(policy_labels([a, b], labels))
     metric, week, reps = str(rows["metric"].iloc[0]), int(rows["week"].iloc[0]), int(rows["replicates"].iloc[0])
     from sim.model.metrics import METRICS
 
@@ -177,17 +182,17 @@ def why(table: pd.DataFrame, *, a: str | None = None, b: str | None = None, name
     noisy = {c: (r["low"] <= 0.0 <= r["high"]) for c, r in parts.iterrows()}
     interval = f"90% interval {_span(metric, lo, hi)}, {reps} paired replicates"
     if t == 0.0 and parts.empty:
-        return f"{b} and {a} end with the same {label} at week {week} in every paired replicate: there is nothing to explain."
+        return f"{q[b]} and {q[a]} end with the same {label} at week {week} in every paired replicate: there is nothing to explain."
     if lo <= 0.0 <= hi:
-        head = (f"{b} and {a} do not differ clearly in {label} at week {week} ({b} − {a}: {'+' if t >= 0 else '−'}{_amount(metric, t)}; "
+        head = (f"{q[b]} and {q[a]} do not differ clearly in {label} at week {week} ({q[b]} − {q[a]}: {'+' if t >= 0 else '−'}{_amount(metric, t)}; "
                 f"{interval}).")
         if parts.empty:
             return head
         moves = [f"{names[c]} ({'+' if r['contribution'] > 0 else '−'}{_amount(metric, r['contribution'])})" for c, r in parts.iterrows()]
-        return head + " The largest movements underneath, in " + b + " − " + a + ": " + ", ".join(moves) + "."
+        return head + " The largest movements underneath, in " + q[b] + " − " + q[a] + ": " + ", ".join(moves) + "."
     word = "above" if t > 0 else "below"
     gap = "advantage" if t > 0 else "shortfall"
-    head = f"{b} ends {_amount(metric, t)} {word} {a} in {label} at week {week} ({interval})."
+    head = f"{q[b]} ends {_amount(metric, t)} {word} {q[a]} in {label} at week {week} ({interval})."
     along = [(c, r) for c, r in parts.iterrows() if (r["contribution"] > 0) == (t > 0)]
     against = [(c, r) for c, r in parts.iterrows() if (r["contribution"] > 0) != (t > 0)]
 

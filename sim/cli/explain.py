@@ -73,6 +73,7 @@ def explain(
         table = explain_pairs([(specs[0], specs[1])], metric=metric, week=week, replicates=replicates, seed=seed, workers=workers,
                               progress=progress)
     sc, first = specs[0], table.iloc[0]
+    labels = {s.name: s.title for s in specs if s.title}  # a scenario file's own title, else the built-in's (policy_labels)
     console.print(f"{sc.organisation.size} engineers ({sc.organisation.name}), week {int(first['week'])} of {sc.weeks}, "
                   f"{replicates} paired replicates, seed {seed}; {first['method']} Shapley values")
     shown = Table(title=f"{first['b']} − {first['a']}: {metric}")
@@ -81,7 +82,7 @@ def explain(
     for row in explanation_table(table).itertuples(index=False):
         shown.add_row(*[str(x) for x in row])
     console.print(shown)
-    console.print(why(table))
+    console.print(why(table, labels=labels), markup=False)  # a title from a file is printed as written
     if out is not None:
         write_table(table, out)
         console.print(f"Wrote {len(table):,} rows to {out}")
@@ -90,5 +91,5 @@ def explain(
                     "engineers": sc.organisation.size, "weeks": sc.weeks, "replicates": replicates, "seed": seed}
         if set_:
             settings["overrides"] = ", ".join(set_)
-        write_explain_html(table, html_, settings=settings)
+        write_explain_html(table, html_, settings=settings, labels=labels)
         console.print(f"Wrote the report to {html_}")

@@ -5,13 +5,18 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import html
 
+from ..story import STEPS
+
 CARDS = [
     ("Compare policies", "/compare", "Two to four policies side by side on one organisation, with 90% bands, an end-of-horizon table, "
      "plain-language takeaways and downloads."),
     ("What-if lab", "/lab", "Move any policy lever, the task mix or the organisation (built-in or uploaded) and follow the whole trajectory, and the breakeven week, against a pinned baseline; save the settings as a scenario file."),
-    ("Classroom", "/classroom", "A guided seven-step story for a class on a projector, week by week, with keyboard navigation."),
-    ("Sweep explorer", "/sweeps", "Open a sweep folder: outcome heatmaps over two parameters, parallel coordinates and sensitivity indices."),
-    ("The model", "/model", "Each mechanism of the weekly story next to the parameters it uses."),
+    ("Classroom", "/classroom", f"A guided {len(STEPS)}-step story for a class on a projector, week by week: the class predicts before each "
+     "reveal, watches the engineers one by one, and every sentence is computed from the run; keyboard navigation and a presentation mode."),
+    ("Sweep explorer", "/sweeps", "Open a sweep folder or start a small one: outcome heatmaps over two parameters, parallel coordinates, "
+     "sensitivity indices, or a scatter matrix and rank correlations for grid and Latin-hypercube designs."),
+    ("How it works", "/info", "The model in plain language: one paragraph per mechanism, things to notice and things to try."),
+    ("The model", "/model", "Each mechanism of the weekly story next to the parameters it uses (the ODD description)."),
 ]
 
 

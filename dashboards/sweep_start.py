@@ -339,7 +339,7 @@ def start_form(root: Path) -> html.Div:
     return html.Div([
         dbc.Button("Start a new sweep…", id="swp-toggle", color="secondary", outline=True, size="sm", className="mb-2"),
         dbc.Collapse(form, id="swp-collapse", is_open=False),
-        dbc.Progress(id="swp-progress", value=0, striped=True, animated=True, className="mb-1", style={"height": "1.1rem", "visibility": "hidden"}),
+        dbc.Progress(id="swp-progress", value=0, striped=True, className="mb-1", style={"height": "1.1rem", "visibility": "hidden"}),
         html.Div(id="swp-status", className="small text-muted mb-2"),
         dcc.Interval(id="swp-poll", interval=POLL_MS, disabled=True),
         dcc.Store(id="swp-job"),

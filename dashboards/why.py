@@ -74,7 +74,7 @@ def block() -> html.Div:
                                  clearable=False), md=3),
             dbc.Col(dbc.Button("Explain", id="why-run", color="primary", size="sm", className="w-100"), md=1),
         ], className="g-2 mb-2"),
-        dbc.Progress(id="why-progress", value=0, striped=True, animated=True, style={"height": "1rem", "visibility": "hidden"}),
+        dbc.Progress(id="why-progress", value=0, striped=True, style={"height": "1rem", "visibility": "hidden"}),
         html.Div(id="why-status", className="small text-muted"),
         html.P(id="why-reading", className="fw-semibold mt-2"),
         dcc.Graph(id="why-graph", config={"displaylogo": False}, style={"display": "none"}),

@@ -72,6 +72,9 @@ def test_every_page_loads_without_console_errors_or_outside_requests(server, bro
             wait_for(lambda: css(browser, selector), 60, message=f"{selector} on {path}")
         assert console_errors(browser) == [], path
         assert external_requests(browser, server.url) == [], path
+        endless = browser.execute_script("return document.getAnimations().filter(a => a.playState === 'running' && a.effect "
+                                         "&& a.effect.getComputedTiming().iterations === Infinity).map(a => a.animationName || 'animation')")
+        assert endless == [], f"{path}: endless animations while nothing runs ({endless}); a hidden striped progress bar kept a core busy"
 
 
 def test_a_comparison_renders_the_expected_charts_table_and_takeaways(server, browser):

@@ -169,7 +169,7 @@ def layout(**params: Any) -> html.Div:
             dbc.Col(_number("cmp-seed", "Seed", req.seed, 0, 2**31 - 1, "Seed of the whole comparison")),
         ]),
         dbc.Button("Run", id="cmp-run", color="primary", className="w-100 my-2"),
-        dbc.Progress(id="cmp-progress", value=0, striped=True, animated=True, className="mb-1", style={"height": "1.2rem", "visibility": "hidden"}),
+        dbc.Progress(id="cmp-progress", value=0, striped=True, className="mb-1", style={"height": "1.2rem", "visibility": "hidden"}),
         html.Div(id="cmp-status", className="small text-muted mb-2"),
         dcc.Interval(id="cmp-poll", interval=RUNNING_POLL_MS, disabled=True),
         dcc.Store(id="cmp-job"),

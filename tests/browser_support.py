@@ -158,6 +158,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def command_line(pid: int) -> str:
+    """A process's command line as ``ps`` shows it (the program's name, then its arguments), or '' once it is gone."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            parts = f.read().split(b"\0")
+        return " ".join(Path(parts[0].decode()).name if i == 0 else p.decode() for i, p in enumerate(parts) if p)[:200]
+    except OSError:
+        return ""
+
+
 def alive(pid: int) -> bool:
     """Whether ``pid`` runs (a zombie counts as gone)."""
     from sim.experiments.sweeps.lifeline import _alive

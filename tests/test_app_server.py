@@ -1,7 +1,7 @@
 """``mandate-sim app`` as deployed: gunicorn with two server workers and two run workers on loopback, driven through the
 compare page's real callback endpoints (tests/app_client.py). Any server worker answers any poll, a killed run worker
-fails only its job, the queue is fair and bounded with a message, and SIGTERM, SIGKILL or Ctrl-C on the app leaves no
-process behind. Every app here runs in its own process group, ended whole after each test, also on failure."""
+fails only its job, and the queue is fair and bounded with a message (stopping the app: tests/test_app_stopping.py).
+Every app here runs in its own process group, ended whole after each test, also on failure."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import AppProcess, ComparePage, alive
+from browser_support import AppProcess, ComparePage, command_line
 from dashboards.jobs import JobStore
 
 pytestmark = pytest.mark.slow
@@ -40,18 +40,9 @@ def app(tmp_path_factory):
 
 def _server_workers(app: AppProcess) -> list[int]:
     """The gunicorn worker processes (children of the gunicorn arbiter)."""
-    arbiter = [p for p in app.pids() if _cmd(p).startswith("python -m dashboards.server") and _ppid(p) == app.pid]
-    assert len(arbiter) == 1, [(_cmd(p), _ppid(p)) for p in app.pids()]
+    arbiter = [p for p in app.pids() if command_line(p).startswith("python -m dashboards.server") and _ppid(p) == app.pid]
+    assert len(arbiter) == 1, [(command_line(p), _ppid(p)) for p in app.pids()]
     return [p for p in app.pids() if _ppid(p) == arbiter[0]]
-
-
-def _cmd(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            parts = f.read().split(b"\0")
-        return " ".join(Path(parts[0].decode()).name if i == 0 else p.decode() for i, p in enumerate(parts) if p)[:200]
-    except OSError:
-        return ""
 
 
 def _ppid(pid: int) -> int:
@@ -178,42 +169,3 @@ def test_a_user_over_the_queue_bound_gets_a_message_never_a_server_error(app):
     for _, job, _ in results:
         if job:
             assert greedy.wait(job, 300)[0] == "done"
-
-
-# -- stopping ------------------------------------------------------------------------------------------------
-
-
-def _start_small(tmp_path: Path) -> AppProcess:
-    (tmp_path / "tmp").mkdir()
-    return AppProcess("--workers", "2", "--server-workers", "2", log=tmp_path / "app.log", env={"TMPDIR": str(tmp_path / "tmp")})
-
-
-def _all_gone(app: AppProcess, pids: list[int], within: float) -> list[int]:
-    end = time.monotonic() + within
-    while time.monotonic() < end:
-        left = [p for p in pids if alive(p)]
-        if not left:
-            return []
-        time.sleep(0.1)
-    return [(p, _cmd(p)) for p in pids if alive(p)]
-
-
-@pytest.mark.parametrize("how", ["SIGTERM to the app", "SIGKILL to the app", "Ctrl-C in its terminal"])
-def test_stopping_the_app_leaves_no_process_behind(tmp_path, how):
-    with _start_small(tmp_path) as app:
-        user = ComparePage(app.url, "busy")
-        user.submit(seed=500, **LONG)  # a run in progress while it stops
-        pids = app.pids()
-        assert len(pids) >= 6, [_cmd(p) for p in pids]  # the app, 2 run workers, gunicorn and its 2 workers (and a resource tracker)
-        if how == "SIGTERM to the app":
-            os.kill(app.pid, signal.SIGTERM)
-        elif how == "SIGKILL to the app":
-            os.kill(app.pid, signal.SIGKILL)
-        else:
-            os.killpg(app.pid, signal.SIGINT)
-        # About 5 s on a quiet 2-core machine (gunicorn's graceful stop); a loaded machine once took over 10 s.
-        left = _all_gone(app, pids, 30.0)
-        assert not left, f"{how}: still running after 30 s: {left}"
-        if how != "SIGKILL to the app":  # a stopped app removes its temporary folder (a killed one cannot)
-            assert app.proc.wait(5) == (0 if how == "SIGTERM to the app" else 130)
-            assert not list((tmp_path / "tmp").iterdir())

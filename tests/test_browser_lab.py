@@ -49,7 +49,7 @@ def server(tmp_path_factory):
     with TeacherApp("--workers", "1", "--server-workers", "2", "--data-root", str(folder), log=folder / "terminal.txt") as app:
         yield app
         left = app.stop_group()
-    assert not left, f"still running after SIGTERM to the app's group: {left}"  # tests/test_app_server.py checks each way of stopping
+    assert not left, f"still running after SIGTERM to the app's group: {left}"  # tests/test_app_stopping.py checks each way of stopping
 
 
 @pytest.fixture(scope="module")

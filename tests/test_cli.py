@@ -280,3 +280,14 @@ def test_an_old_policy_key_runs_with_a_one_line_warning_through_the_installed_co
     warning_lines = [line for line in out.stderr.splitlines() if line.strip()]
     assert len(warning_lines) == 1 and warning_lines[0].startswith("warning: ") and "policy.usage_enforcement" in warning_lines[0]
     assert "Traceback" not in out.stderr and ".py:" not in out.stderr
+
+
+def test_compare_names_a_scenario_file_by_its_own_title_in_the_takeaways_and_the_report(tmp_path, capsys):
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("extends: outcome_goals\ntitle: Our [own] goals\n", encoding="utf-8")
+    report = tmp_path / "report.html"
+    assert cli.main(["compare", "mandate_single_tool", str(mine), *TINY, "--html", str(report)]) == 0
+    printed = capsys.readouterr().out
+    assert "“Our [own] goals”" in printed, printed  # printed as written (no rich markup), quoted as every title is
+    html = report.read_text(encoding="utf-8")
+    assert "Our [own] goals" in html and "Our own goals" not in html

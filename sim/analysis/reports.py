@@ -111,20 +111,23 @@ def write_atomic(path: str | Path, text: str, prefix: str = "") -> Path:
 # ---------------------------------------------------------------------------
 
 
-def render_html(results: pd.DataFrame, *, title: str = "mandate-sim comparison", settings: dict | None = None) -> str:
-    """The comparison report as one HTML document: takeaways, the end-of-horizon table and the standard figures."""
+def render_html(results: pd.DataFrame, *, title: str = "mandate-sim comparison", settings: dict | None = None,
+                labels: Mapping[str, str] | None = None) -> str:
+    """The comparison report as one HTML document: takeaways, the end-of-horizon table and the standard figures;
+    ``labels``: what they call each scenario (``policy_labels``: built-in titles by default)."""
     table = summary_table(results)
     return render(
         "compare.html.j2", title=title, settings=settings,
         replicates=int(results["replicate"].nunique()), weeks=int(results["week"].max()),
-        takeaways=takeaways(results), table=table_html(table.rename(index=metric_title)),
-        figures=figures_html(standard_figures(results).values()),
+        takeaways=takeaways(results, labels=labels), table=table_html(table.rename(index=metric_title)),
+        figures=figures_html(standard_figures(results, labels=labels).values()),
     )
 
 
-def write_html(results: pd.DataFrame, path: str | Path, *, title: str = "mandate-sim comparison", settings: dict | None = None) -> Path:
+def write_html(results: pd.DataFrame, path: str | Path, *, title: str = "mandate-sim comparison", settings: dict | None = None,
+               labels: Mapping[str, str] | None = None) -> Path:
     """Write the report (plotly.js inlined once, so it opens offline) atomically to ``path``."""
-    return write_atomic(path, render_html(results, title=title, settings=settings), prefix=".report-")
+    return write_atomic(path, render_html(results, title=title, settings=settings, labels=labels), prefix=".report-")
 
 
 # ---------------------------------------------------------------------------

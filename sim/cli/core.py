@@ -159,8 +159,9 @@ def compare(
     sc = specs[0]
     console.print(f"{sc.organisation.size} engineers ({sc.organisation.name}), {sc.weeks} weeks, {replicates} replicate(s) per scenario, seed {seed}")
     console.print(summary_rich(results))
-    for t in takeaways(results):
-        console.print(f"• {t}")
+    labels = {s.name: s.title for s in specs if s.title}  # a scenario file's own title names it (built-ins: theirs)
+    for t in takeaways(results, labels=labels):
+        console.print(f"• {t}", markup=False)
     if out is not None:
         write_table(results, out)
         console.print(f"Wrote {len(results):,} rows to {out}")
@@ -169,7 +170,7 @@ def compare(
                     "weeks": sc.weeks, "replicates": replicates, "seed": seed}
         if set_:
             settings["overrides"] = ", ".join(set_)
-        write_html(results, html_, settings=settings)
+        write_html(results, html_, settings=settings, labels=labels)
         console.print(f"Wrote the report to {html_}")
 
 

@@ -90,7 +90,14 @@ def serve(config: AppConfig, *, host: str = "127.0.0.1", port: int = 8050, serve
     jobs = JobManager(config.cache_dir, workers=config.workers, own=True, cache_bytes=config.cache_bytes,
                       max_queue=config.max_queue, max_user_queue=config.max_user_queue)
     proc: subprocess.Popen | None = None
+    interrupted: list[int] = []
+
+    def on_interrupt(_signum: int, _frame: Any) -> None:
+        interrupted.append(1)
+        raise KeyboardInterrupt
+
     previous = signal.signal(signal.SIGTERM, _raise_exit)
+    previous_int = signal.signal(signal.SIGINT, on_interrupt)
     try:
         jobs.warm()
         child = dataclasses.replace(config, cache_dir=Path(jobs.folder), own_runs=False)
@@ -104,9 +111,10 @@ def serve(config: AppConfig, *, host: str = "127.0.0.1", port: int = 8050, serve
             return code or 1
         announce(f"mandate-sim app on http://{host}:{port}/  ({server_workers} server workers, {max(config.workers, 1)} run workers, "
                  f"data root {config.data_root}; Ctrl+C stops it)")
-        return proc.wait()
+        code = proc.wait()
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the cleanup short
+        signal.signal(signal.SIGINT, lambda *_: interrupted.append(1))  # nor a Ctrl-C (noted: the exit status says it)
         jobs.begin_stop()  # the run workers stop (and are not restarted) while gunicorn stops gracefully
         try:
             if proc is not None:
@@ -114,6 +122,10 @@ def serve(config: AppConfig, *, host: str = "127.0.0.1", port: int = 8050, serve
         finally:
             jobs.close()
             signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGINT, previous_int)
+    if interrupted:  # Ctrl-C whenever it came (gunicorn, also told, may have ended first and made this a clean return)
+        raise KeyboardInterrupt
+    return code
 
 
 def local_url(host: str, port: int) -> str:

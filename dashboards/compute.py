@@ -59,10 +59,10 @@ def figures_json(figures: dict[str, Any]) -> dict[str, dict]:
 
 
 def spec_labels(specs: Sequence[Scenario]) -> dict[str, str]:
-    """What the pages call each scenario: its title (an uploaded file's own), by name (``policy_labels``)."""
-    from sim.analysis.figures import policy_labels  # (here, not with the imports above, which other pages' changes rewrite)
+    """What the pages call each scenario: its title (an uploaded file's own), by name (``scenario_labels``)."""
+    from sim.analysis.figures import scenario_labels
 
-    return policy_labels([s.name for s in specs], {s.name: s.title for s in specs if s.title})
+    return scenario_labels(specs)
 
 
 def _compare_bundle(results: pd.DataFrame, specs: Sequence[Scenario], seed: int, replicates: int) -> Bundle:
@@ -124,8 +124,9 @@ def explain_task(specs: Sequence[Scenario], seed: int, replicates: int, metric: 
     from sim.experiments.explain import explain_pairs
 
     table = explain_pairs([(specs[0], specs[1])], metric=metric, replicates=replicates, seed=seed, workers=1, progress=progress)
-    return Bundle(table, figures_json({"waterfall": waterfall(table, big=False, labels=spec_labels(specs))}), table,
-                  [why(table, labels=spec_labels(specs))], list(specs), seed, replicates)
+    labels = spec_labels(specs)
+    return Bundle(table, figures_json({"waterfall": waterfall(table, big=False, labels=labels)}), table, [why(table, labels=labels)], list(specs),
+                  seed, replicates)
 
 
 def engineers_task(specs: Sequence[Scenario], seed: int, replicate: int, *, progress: Callable | None = None) -> Bundle:

@@ -81,6 +81,12 @@ def policy_labels(names: Sequence[str], titles: Mapping[str, str] | None = None)
     return {n: (f"{t} ({n})" if counts[t] > 1 and t != n else t) for n, t in out.items()}
 
 
+def scenario_labels(specs: Sequence) -> dict[str, str]:
+    """What charts, tables and sentences call each of these scenarios (``Scenario`` objects): its own title (a file's, or
+    a built-in's), by name (``policy_labels``)."""
+    return policy_labels([s.name for s in specs], {s.name: s.title for s in specs if s.title})
+
+
 def wrapped_title(metric: str, width: int = 34) -> str:
     """A metric's title for a narrow subplot: the unit on a second line when the whole is longer than ``width``."""
     m = METRICS.get(metric)

@@ -144,6 +144,7 @@ def compare(
     max_table_memory: Optional[str] = typer.Option(None, "--max-table-memory", help=TABLE_MEMORY_HELP),
 ) -> None:
     """Compare scenarios side by side with paired seeds; print end-of-horizon outcomes with 90% bands."""
+    from sim.analysis.figures import scenario_labels
     from sim.analysis.reports import write_html
     from sim.analysis.takeaways import takeaways
 
@@ -159,7 +160,7 @@ def compare(
     sc = specs[0]
     console.print(f"{sc.organisation.size} engineers ({sc.organisation.name}), {sc.weeks} weeks, {replicates} replicate(s) per scenario, seed {seed}")
     console.print(summary_rich(results))
-    labels = {s.name: s.title for s in specs if s.title}  # a scenario file's own title names it (built-ins: theirs)
+    labels = scenario_labels(specs)  # a scenario file's own title names it (built-ins: theirs)
     for t in takeaways(results, labels=labels):
         console.print(f"• {t}", markup=False)
     if out is not None:

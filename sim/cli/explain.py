@@ -50,6 +50,7 @@ def explain(
     html_: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML report with the waterfall figure."),
     max_model_memory: Optional[str] = typer.Option(None, "--max-model-memory", help=MODEL_MEMORY_HELP),
 ) -> None:
+    from sim.analysis.figures import scenario_labels
     from sim.analysis.reports import explanation_table, write_explain_html
     from sim.analysis.takeaways import why
     from sim.experiments.explain import check_metric, explain_pairs
@@ -73,7 +74,7 @@ def explain(
         table = explain_pairs([(specs[0], specs[1])], metric=metric, week=week, replicates=replicates, seed=seed, workers=workers,
                               progress=progress)
     sc, first = specs[0], table.iloc[0]
-    labels = {s.name: s.title for s in specs if s.title}  # a scenario file's own title, else the built-in's (policy_labels)
+    labels = scenario_labels(specs)  # a scenario file's own title, else the built-in's
     console.print(f"{sc.organisation.size} engineers ({sc.organisation.name}), week {int(first['week'])} of {sc.weeks}, "
                   f"{replicates} paired replicates, seed {seed}; {first['method']} Shapley values")
     shown = Table(title=f"{first['b']} − {first['a']}: {metric}")

@@ -7,9 +7,10 @@ The process tree of ``mandate-sim app``::
     └── gunicorn arbiter       python -m dashboards.server (a child process, so it forks no threads of the owner)
         └── server workers     --server-workers processes, each a gthread worker answering pages and callbacks
 
-Starting: the run workers start and warm up first (each runs a tiny comparison, so the compiled kernels are loaded
-before the first click; gunicorn's server workers never run a model), then gunicorn; the address is printed once
-GET / answers 200, and if gunicorn stops before that, the owner says so and exits with its status (1 at least).
+Starting: the run workers and gunicorn start together. The run workers warm up (each runs a tiny comparison, so the
+compiled kernels are loaded before the first click; gunicorn's server workers never run a model) while gunicorn
+imports the app. The address is printed once the run workers are warm and GET / answers 200; if gunicorn stops
+before that, the owner says so and exits with its status (1 at least).
 
 Every server worker builds its own Dash app attached to the shared folder (``AppConfig(own_runs=False)``), so any
 of them can accept a run, answer any poll and render any result (dashboards/jobs.py). gunicorn's own control
@@ -99,11 +100,11 @@ def serve(config: AppConfig, *, host: str = "127.0.0.1", port: int = 8050, serve
     previous = signal.signal(signal.SIGTERM, _raise_exit)
     previous_int = signal.signal(signal.SIGINT, on_interrupt)
     try:
-        jobs.warm()
         child = dataclasses.replace(config, cache_dir=Path(jobs.folder), own_runs=False)
         options = gunicorn_options(host, port, server_workers, threads, access_log)
         env = {**os.environ, ENV_OWNER: str(os.getpid())}
         proc = subprocess.Popen([sys.executable, "-m", "dashboards.server", _config_json(child), json.dumps(options)], env=env)
+        jobs.warm()  # meanwhile gunicorn imports the app (the run workers are niced: the server's start goes first)
         if not wait_answering(proc, host, port):
             code = proc.wait()
             print(f"error: the web server stopped (exit status {code}) before it answered on port {port}; its messages are above",

@@ -13,29 +13,56 @@ Quick start::
     model.step(); model.engineer(0).state()                          # inspect one engineer
 """
 
-from sim import _compat
-from sim.errors import InputError
-from sim.model.metrics import METRICS
-from sim.model.org import Engineer, EngineeringOrg
-from sim.model.params import Scenario
-from sim.experiments.runner import bands, compare, replicate_seeds, run, run_scenarios, summarise
-from sim.experiments.explain import explain, explain_pairs
-from sim.model.scenarios import builtin_orgs, builtin_scenarios, load_org, load_scenario, parameter_paths
-from sim.experiments import sweeps as sweep  # callable: sim.sweep(spec, out, ...) runs a sweep
-from sim.experiments.sweeps import load_sweep, read_manifest
+from __future__ import annotations
 
+import importlib
+
+from sim import _compat
 from sim.version import __version__
 
 _compat.install()
 
+#: Each public name -> the module that holds it (``None``: the module itself). Imported on first use, so that
+#: ``mandate-sim --help`` or a bad file's message does not wait for the model (Mesa, numba) or plotly to load.
+_PUBLIC = {
+    "InputError": "sim.errors",
+    "METRICS": "sim.model.metrics",
+    "Engineer": "sim.model.org",
+    "EngineeringOrg": "sim.model.org",
+    "Scenario": "sim.model.params",
+    "bands": "sim.experiments.runner",
+    "compare": "sim.experiments.runner",
+    "replicate_seeds": "sim.experiments.runner",
+    "run": "sim.experiments.runner",
+    "run_scenarios": "sim.experiments.runner",
+    "summarise": "sim.experiments.runner",
+    "explain": "sim.experiments.explain",
+    "explain_pairs": "sim.experiments.explain",
+    "builtin_orgs": "sim.model.scenarios",
+    "builtin_scenarios": "sim.model.scenarios",
+    "load_org": "sim.model.scenarios",
+    "load_scenario": "sim.model.scenarios",
+    "parameter_paths": "sim.model.scenarios",
+    "sweep": None,  # the module sim.experiments.sweeps, callable: sim.sweep(spec, out, ...) runs a sweep
+    "load_sweep": "sim.experiments.sweeps",
+    "read_manifest": "sim.experiments.sweeps",
+    "differences": "sim.analysis.differences",
+}
+
 
 def __getattr__(name: str):
-    """``sim.differences`` (sim/analysis/differences.py), imported on first use: the analysis layer loads plotly."""
-    if name == "differences":
-        from sim.analysis.differences import differences
+    """A public name, imported from its module on first use (then kept as this module's attribute)."""
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'sim' has no attribute {name!r}")
+    where = _PUBLIC[name]
+    value = importlib.import_module("sim.experiments.sweeps") if where is None else getattr(importlib.import_module(where), name)
+    globals()[name] = value
+    return value
 
-        return differences
-    raise AttributeError(f"module 'sim' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_PUBLIC))
+
 
 __all__ = [
     "METRICS",

@@ -8,13 +8,14 @@ subprocess, so the real entry point is covered too.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import PYTHON, run_cli
+from conftest import PYTHON, REPO, run_cli
 
 import sim
 from sim import cli
@@ -269,6 +270,23 @@ def test_python_dash_m_runs_the_same_command_line_without_loading_the_app():
     proc = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]", "the command line imports the app only inside `mandate-sim app`"
+
+
+HEAVY = ("mesa", "numba", "plotly", "pandas", "scipy", "dash")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["run", "free_choice", "--set", "nope=1"], ["compare", "free_choice", "nope"],
+                                  ["validate", "missing.yaml"], ["analyze", "missing-folder"]], ids=" ".join)
+def test_help_and_a_bad_input_answer_without_loading_the_model_or_plotting(argv, tmp_path):
+    """A user's typo is answered in about a second: the model (Mesa, numba), pandas and plotly load only for real work."""
+    code = ("import sys, sim.cli\ntry:\n    code = sim.cli.main(sys.argv[1:])\nexcept SystemExit as e:\n    code = e.code\n"
+            f"print('LOADED', sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})), code, file=sys.stderr)")
+    proc = subprocess.run([PYTHON, "-c", code, *argv], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    loaded = [line for line in proc.stderr.splitlines() if line.startswith("LOADED")]
+    assert loaded, proc.stderr
+    assert loaded[-1].startswith("LOADED [] "), loaded[-1]
+    assert loaded[-1].split()[-1] == ("0" if argv[-1] == "--help" else "2"), proc.stderr
 
 
 def test_an_old_policy_key_runs_with_a_one_line_warning_through_the_installed_command(tmp_path):

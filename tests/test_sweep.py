@@ -247,8 +247,8 @@ def test_a_worker_stops_when_the_sweep_process_dies_even_without_the_kernels_hel
 
 
 def test_sigkilled_sweep_resumes_to_the_uninterrupted_result(tmp_path):
-    # 80 full-size runs (200 engineers x 52 weeks), one per chunk: long enough to be killed mid-way on any machine.
-    spec = {**SMALL, "samples": 80, "replicates": 1, "engineers": 200, "weeks": 52, "outputs": ["true_gain", "trust_leadership", "attrition_cumulative"]}
+    # 40 full-size runs (200 engineers x 52 weeks), one per chunk: long enough to be killed mid-way on any machine.
+    spec = {**SMALL, "samples": 40, "replicates": 1, "engineers": 200, "weeks": 52, "outputs": ["true_gain", "trust_leadership", "attrition_cumulative"]}
     spec_file = write_spec(tmp_path, spec)
     out = tmp_path / "killed"
     cmd = [MANDATE_SIM, "sweep", str(spec_file), "--out", str(out), "--workers", "2", "--chunk-size", "1"]
@@ -270,7 +270,7 @@ def test_sigkilled_sweep_resumes_to_the_uninterrupted_result(tmp_path):
     assert proc.returncode == -signal.SIGKILL
     parts_at_kill = {p.name for p in (out / "parts").glob("part-*.parquet")}
     at_kill = read_manifest(out)
-    assert 4 <= len(at_kill["finished"]) < 80 and not at_kill["complete"], "the kill must land mid-sweep"
+    assert 4 <= len(at_kill["finished"]) < 40 and not at_kill["complete"], "the kill must land mid-sweep"
 
     r = cli("sweep", str(spec_file), "--out", str(out), "--workers", "2")
     assert r.returncode == 0, r.stderr
@@ -281,8 +281,8 @@ def test_sigkilled_sweep_resumes_to_the_uninterrupted_result(tmp_path):
     uninterrupted = load_sweep(sweep(spec, tmp_path / "whole", workers=1))
     pd.testing.assert_frame_equal(resumed, uninterrupted, check_exact=True)
     counts = resumed.groupby(["run_id", "replicate"]).size()
-    assert len(counts) == 80 and (counts == 3).all()  # no run lost, none duplicated
-    assert read_manifest(out)["finished"] == list(range(80)) and read_manifest(out)["complete"]
+    assert len(counts) == 40 and (counts == 3).all()  # no run lost, none duplicated
+    assert read_manifest(out)["finished"] == list(range(40)) and read_manifest(out)["complete"]
 
 
 # ---------------------------------------------------------------------------

@@ -38,7 +38,6 @@ KEY_METRICS = [
 def run_specs(refs: list[str], org, replicates, seed, engineers, weeks, sets, label: str):
     """Check the shared flags, load the scenarios, check the memory they need against the limits (before any run starts) and
     run them with paired seeds (a progress bar after a second)."""
-    from sim.experiments.runner import run_scenarios
     from sim.model.limits import check_runs
     from sim.model.scenarios import load_scenario
 
@@ -50,6 +49,8 @@ def run_specs(refs: list[str], org, replicates, seed, engineers, weeks, sets, la
     check_org(org)
     specs = [load_scenario(r, org=org, overrides=overrides, engineers=engineers, weeks=weeks) for r in refs]
     check_runs(specs, replicates, source="--replicates" if len(specs) == 1 else "the comparison")
+    from sim.experiments.runner import run_scenarios  # the model (Mesa, numba) loads only once the input is known good
+
     with ProgressAfter(label) as progress:
         results = run_scenarios(specs, replicates=replicates, seed=seed, progress=progress)
     return specs, results
@@ -144,10 +145,6 @@ def compare(
     max_table_memory: Optional[str] = typer.Option(None, "--max-table-memory", help=TABLE_MEMORY_HELP),
 ) -> None:
     """Compare scenarios side by side with paired seeds; print end-of-horizon outcomes with 90% bands."""
-    from sim.analysis.figures import scenario_labels
-    from sim.analysis.reports import write_html
-    from sim.analysis.takeaways import takeaways
-
     if len(scenarios_) < 2:
         from sim.errors import InputError
 
@@ -157,6 +154,10 @@ def compare(
     check_html("--html", html_)
     with memory_limits(max_model_memory, max_table_memory):
         specs, results = run_specs(list(scenarios_), org, replicates, seed, engineers, weeks, set_, "comparing")
+    from sim.analysis.figures import scenario_labels
+    from sim.analysis.reports import write_html
+    from sim.analysis.takeaways import takeaways
+
     sc = specs[0]
     console.print(f"{sc.organisation.size} engineers ({sc.organisation.name}), {sc.weeks} weeks, {replicates} replicate(s) per scenario, seed {seed}")
     console.print(summary_rich(results))

@@ -62,7 +62,7 @@ def app_command(
 ) -> None:
     """Serve the app (gunicorn, debug off): compare policies, a what-if lab, a classroom story, a sweep explorer, the model and
     its plain-language info. The address is printed once the app answers; requests print nothing without --access-log."""
-    from dashboards.app import DEFAULT_MAX_WORK, AppConfig
+    from dashboards.context import DEFAULT_MAX_WORK, AppConfig  # not dashboards.app: the owner never builds pages
     from dashboards.server import serve
 
     if not data_root.is_dir():

@@ -48,6 +48,7 @@ def sweep_command(
     out: Path = typer.Option(..., "--out", "-o", help="Results folder (Parquet parts + manifest.json). Running again on it resumes."),
     workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Local worker processes (default: all cores; 1 runs in this process)."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Send the runs to a running Dask scheduler, tcp://HOST:PORT."),
+    scheduler_timeout: Optional[float] = typer.Option(None, "--scheduler-timeout", help="Seconds to wait for --scheduler to answer before giving up (default 15)."),
     dask_local: Optional[int] = typer.Option(None, "--dask-local", help="Start a Dask LocalCluster of N single-threaded workers on 127.0.0.1."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue a sweep already in --out (default); --no-resume refuses an existing sweep."),
     org: Optional[str] = typer.Option(None, "--org", help=ORG_HELP),
@@ -67,7 +68,7 @@ def sweep_command(
 
     try:
         with memory_limits(max_model_memory, max_table_memory, max_runs), progress:
-            sweep(spec, out, workers=workers, scheduler=scheduler, dask_local=dask_local, resume=resume, progress=callback, chunk_size=chunk_size, org=org,
+            sweep(spec, out, workers=workers, scheduler=scheduler, scheduler_timeout=scheduler_timeout, dask_local=dask_local, resume=resume, progress=callback, chunk_size=chunk_size, org=org,
                   status=status)
     except SweepFailed as e:
         err_console.print(f"[bold red]error:[/bold red] {e}", highlight=False, soft_wrap=True, markup=False)
@@ -90,7 +91,6 @@ def analyze_command(
     from rich import box
     from rich.table import Table
 
-    from sim.analysis.sensitivity import correlations, indices_wide, sensitivity, shown_summary, summary, titled, write_report
     from sim.errors import InputError
     from sim.experiments.sweeps import load_sweep, read_manifest
 
@@ -100,6 +100,8 @@ def analyze_command(
         raise InputError("is not a folder" if folder.exists() else "not found", source=str(folder), allowed="a sweep folder written by `mandate-sim sweep`")
     m = read_manifest(folder)
     frame = load_sweep(folder)
+    from sim.analysis.sensitivity import correlations, indices_wide, sensitivity, shown_summary, summary, titled, write_report
+
     spec = m["spec"]
     design = spec["design"]
     complete = len(m["finished"]) == m["runs"]

@@ -6,6 +6,14 @@ engineers calling the rules, ``workforce`` holds the engineers' state, ``streams
 ``scenarios`` reads scenario and organisation files into validated parameters.
 """
 
-from .org import Engineer, EngineeringOrg
+import importlib
+
+
+def __getattr__(name: str):
+    """``Engineer`` and ``EngineeringOrg``, imported on first use (Mesa and numba load with them)."""
+    if name in ("Engineer", "EngineeringOrg"):
+        return getattr(importlib.import_module("sim.model.org"), name)
+    raise AttributeError(f"module 'sim.model' has no attribute {name!r}")
+
 
 __all__ = ["Engineer", "EngineeringOrg"]

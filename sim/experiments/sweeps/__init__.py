@@ -77,6 +77,7 @@ def sweep(
     *,
     workers: int | None = None,
     scheduler: str | None = None,
+    scheduler_timeout: float | None = None,
     dask_local: int | None = None,
     resume: bool = True,
     progress: ProgressCallback | None = None,
@@ -88,7 +89,8 @@ def sweep(
     """Run a sweep into folder ``out`` and return it; run it again on the same folder to resume.
 
     Executors: ``workers`` local processes (default: all cores; 1 runs in this process), or ``scheduler``
-    (an existing Dask scheduler, ``tcp://HOST:PORT``), or ``dask_local`` workers of a new Dask LocalCluster on
+    (an existing Dask scheduler, ``tcp://HOST:PORT``, given ``scheduler_timeout`` seconds to answer, default
+    ``SCHEDULER_TIMEOUT_S``), or ``dask_local`` workers of a new Dask LocalCluster on
     127.0.0.1. ``progress(SweepProgress)`` is called after every chunk. ``chunk_size`` fixes the runs per chunk
     (default: adaptive, about 2 s of work); results never depend on it. ``org`` overrides the spec's organisation;
     ``function`` sweeps a plain function instead of the model (see ``load_spec``). A folder written by a different
@@ -102,6 +104,10 @@ def sweep(
         raise InputError("is for the local process pool; with Dask the cluster's workers run the sweep", source="--workers", value=workers)
     if workers is not None and not (1 <= int(workers) <= 1024):
         raise InputError("is out of range", source="--workers", value=workers, allowed="a whole number from 1 to 1024")
+    if scheduler_timeout is not None and scheduler is None:
+        raise InputError("is for --scheduler (the time an existing scheduler has to answer)", source="--scheduler-timeout", value=scheduler_timeout)
+    if scheduler_timeout is not None and not (0.1 <= float(scheduler_timeout) <= 3600):
+        raise InputError("is out of range", source="--scheduler-timeout", value=scheduler_timeout, allowed="seconds from 0.1 to 3600")
     if dask_local is not None and not (1 <= int(dask_local) <= 1024):
         raise InputError("is out of range", source="--dask-local", value=dask_local, allowed="a whole number from 1 to 1024")
     if chunk_size is not None and not (1 <= int(chunk_size) <= 1_000_000):
@@ -121,7 +127,7 @@ def sweep(
     try:
         manifest, finished_parts = open_folder(out, plan, resume)
         return _execute(plan, out, manifest, set(finished_parts), workers=workers, scheduler=scheduler, dask_local=dask_local,
-                        progress=progress, chunk_size=chunk_size)
+                        progress=progress, chunk_size=chunk_size, scheduler_timeout=scheduler_timeout)
     except BaseException:
         if created:
             _remove_if_nothing_finished(out)  # a sweep that failed before finishing any run (an unreachable scheduler) leaves no folder
@@ -144,13 +150,13 @@ def _remove_if_nothing_finished(out: Path) -> None:
 
 
 def _execute(plan: Plan, out: Path, manifest: dict, finished: set[int], *, workers: int | None, scheduler: str | None,
-             dask_local: int | None, progress: ProgressCallback | None, chunk_size: int | None) -> Path:
+             dask_local: int | None, progress: ProgressCallback | None, chunk_size: int | None, scheduler_timeout: float | None = None) -> Path:
     """Run the unfinished runs on the executor ``pick_executor`` chooses, writing a part per chunk; raise if any run failed."""
     todo = [i for i in range(plan.runs) if i not in finished]
     skipped = len(finished)
     failed: dict[int, tuple[str, str]] = {}
     applied = designs.applied(plan.design, plan.axes)
-    with pick_executor(len(todo), workers=workers, scheduler=scheduler, dask_local=dask_local) as executor:
+    with pick_executor(len(todo), workers=workers, scheduler=scheduler, dask_local=dask_local, scheduler_timeout=scheduler_timeout) as executor:
         feeder = Feeder(todo, executor.workers, chunk_size)
         stream = executor.run(plan, feeder)
         t0 = time.perf_counter()

@@ -198,9 +198,10 @@ class DaskExecutor(Executor):
 
     kind = "dask"
 
-    def __init__(self, scheduler: str | None = None, dask_local: int | None = None):
+    def __init__(self, scheduler: str | None = None, dask_local: int | None = None, *, scheduler_timeout: float | None = None):
         super().__init__()
         self.scheduler = scheduler
+        self.scheduler_timeout = scheduler_timeout  # seconds; None: SCHEDULER_TIMEOUT_S
         self.dask_local = dask_local
         self.client: Any = None
         self.cluster: Any = None
@@ -232,9 +233,10 @@ class DaskExecutor(Executor):
                 raise InputError("is not a scheduler address", source="--scheduler", value=self.scheduler,
                                  allowed="tcp://HOST:PORT (as printed by `dask scheduler`)")
             try:
-                self.client = Client(self.scheduler, timeout=f"{SCHEDULER_TIMEOUT_S}s")
+                wait = SCHEDULER_TIMEOUT_S if self.scheduler_timeout is None else self.scheduler_timeout
+                self.client = Client(self.scheduler, timeout=f"{wait}s")
             except Exception as e:
-                raise InputError(f"cannot be reached ({type(e).__name__}: {e})", source="--scheduler", value=self.scheduler,
+                raise InputError(f"cannot be reached within {wait:g} s ({type(e).__name__}: {e})", source="--scheduler", value=self.scheduler,
                                  allowed="the address of a running `dask scheduler`, e.g. tcp://10.0.0.5:8786") from None
             return
         self.cluster = LocalCluster(n_workers=int(self.dask_local), threads_per_worker=1, processes=True, host="127.0.0.1",
@@ -323,13 +325,14 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def pick_executor(runs: int, *, workers: int | None = None, scheduler: str | None = None, dask_local: int | None = None) -> Executor:
+def pick_executor(runs: int, *, workers: int | None = None, scheduler: str | None = None, dask_local: int | None = None,
+                  scheduler_timeout: float | None = None) -> Executor:
     """The executor for ``runs`` unfinished runs.
 
     Dask when a ``scheduler`` or ``dask_local`` is given and there is something to run; else a pool of ``workers``
     local processes (default: all cores, never more than the runs), or this process when that comes to one.
     """
     if runs and (scheduler is not None or dask_local is not None):
-        return DaskExecutor(scheduler, dask_local)
+        return DaskExecutor(scheduler, dask_local, scheduler_timeout=scheduler_timeout)
     n = min(default_workers() if workers is None else int(workers), max(1, runs))
     return InProcessExecutor() if n <= 1 else ProcessPoolExecutor(n)

@@ -30,10 +30,10 @@ report: setup
 # The suite on 2 worker processes, each test file kept on one worker (its module fixtures computed once).
 # One process: `$(PY) -m pytest -q -p no:xdist`.
 test: setup
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	$(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 test-fast: setup
-	$(PY) -m pytest -q -n 2 --dist loadfile -m "not slow and not browser and not cluster"
+	$(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder -m "not slow and not browser and not cluster"
 
 # The property tests and the readers' fuzz tests, longer: FUZZ_FACTOR (25) times the suite's examples, larger
 # models, fresh random examples every run (about 3 minutes; a failure prints how to reproduce it).

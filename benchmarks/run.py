@@ -2,7 +2,7 @@
 
     python benchmarks/run.py                  # everything
     python benchmarks/run.py --quick          # the core benchmarks' smoke mode, printed only (the others run as they are)
-    python benchmarks/run.py --only core      # some of: core, sweeps, app, explain
+    python benchmarks/run.py --only core      # some of: core, sweeps, app, explain, startup
 
 Each benchmark is a plain script run as its own process (so one that crashes or
 hangs cannot take the others with it); a failure is reported and the rest still
@@ -27,6 +27,7 @@ BENCHMARKS = (
     ("sweeps", "bench_sweep.py", False),
     ("app", "bench_app.py", False),
     ("explain", "bench_explain.py", False),
+    ("startup", "bench_startup.py", False),
 )
 
 
@@ -46,7 +47,7 @@ def run_one(name: str, script: Path, extra: list[str], timeout: float) -> tuple[
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="run the core benchmarks in their quick smoke mode")
-    ap.add_argument("--only", default=",".join(b[0] for b in BENCHMARKS), help="comma-separated: core, sweeps, app, explain")
+    ap.add_argument("--only", default=",".join(b[0] for b in BENCHMARKS), help="comma-separated: core, sweeps, app, explain, startup")
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds each benchmark may take (default 1800)")
     args = ap.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()]

@@ -32,6 +32,22 @@ FUZZ = os.environ.get("MANDATE_SIM_FUZZ") == "1"
 FUZZ_FACTOR = int(os.environ.get("MANDATE_SIM_FUZZ_FACTOR", "25"))
 
 
+#: The test files that take longest, longest first (their summed durations with ``--durations=0``, 3 December 2026). The
+#: suite runs them first and the many short files after, so the two workers of ``make test`` (``--dist loadfile
+#: --no-loadscope-reorder``) finish together instead of one running a long file alone at the end. Only the order changes.
+LONGEST_FIRST = (
+    "test_app_server.py", "test_app_browser.py", "test_browser_classroom.py", "test_browser_compare.py", "test_sweep_cluster.py",
+    "test_app_stopping.py", "test_studies.py", "test_sweep.py", "test_browser_lab.py", "test_browser_sweeps.py", "test_input_safety.py",
+    "test_limits.py", "test_bad_inputs.py", "test_defaults_show.py", "test_web_gate.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run the longest files first (a stable sort: the tests of a file, and the other files, keep their order)."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
 def fuzz_settings(examples: int):
     """Hypothesis settings of a property test: ``examples`` examples, derandomized, in the suite; under ``make fuzz``,
     FUZZ_FACTOR times as many, drawn afresh each run (a failure prints the example and how to reproduce it)."""

@@ -20,7 +20,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -32,8 +32,10 @@ from sim.model.params import SENIORITY_LEVELS, Scenario, Strict
 from sim.model.scenarios import _format_validation, field_at, load_org_data, load_scenario, read_yaml
 from sim.paths import bundled
 
-from .runner import ProgressFn, run_scenarios
 from .studies import yaml_files
+
+if TYPE_CHECKING:
+    from .runner import ProgressFn
 
 FACT_DIR = bundled("studies") / "facts"
 
@@ -414,6 +416,8 @@ def run_configurations(facts: list[Fact], *, replicates: int, seed: int, progres
     Configurations with the same task types are run in one ``run_scenarios`` call, so those with the same organisation,
     behaviour and horizon also share their no-AI counterfactual runs.
     """
+    from . import runner  # the model loads only once the facts are known good
+
     configs: dict[str, Scenario] = {}
     for f in facts:
         configs.setdefault(f.key, f.scenario)
@@ -431,7 +435,7 @@ def run_configurations(facts: list[Fact], *, replicates: int, seed: int, progres
             if progress is not None:
                 progress(offset + done, total)
 
-        results = run_scenarios(specs, replicates=replicates, seed=seed, progress=step)
+        results = runner.run_scenarios(specs, replicates=replicates, seed=seed, progress=step)
         by_name = {str(n): d for n, d in results.groupby("scenario", observed=True)}
         for k, n in zip(keys, names):
             out[k] = by_name[n]

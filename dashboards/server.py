@@ -165,6 +165,17 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait(5)
 
 
+def ready_server(app: Any) -> Any:
+    """The Dash app's Flask server with Dash's first-request setup done here, once, before gunicorn's threads serve.
+
+    Dash runs that setup on the first request without a lock: two first requests at once (a class opening the page
+    together) could both run it, and one failed with a 500 (``dictionary changed size during iteration``, seen once
+    under load). One request through Flask's test client does it before the worker accepts any connection."""
+    with app.server.test_client() as client:
+        client.get("/")
+    return app.server
+
+
 def _gunicorn_main(config_json: str, options_json: str) -> None:
     """The gunicorn process: its arbiter here, its server workers forked from it."""
     from gunicorn.app.base import BaseApplication
@@ -186,7 +197,7 @@ def _gunicorn_main(config_json: str, options_json: str) -> None:
         def load(self):
             from .app import create_app
 
-            return create_app(config).server
+            return ready_server(create_app(config))
 
     Gunicorn().run()
 

@@ -97,6 +97,36 @@ def test_the_shell_is_served_with_local_assets_only(app):
     assert client.get("/assets/bootstrap.min.css").status_code == 200
 
 
+def test_a_server_worker_is_ready_before_it_serves_so_a_class_opening_the_page_at_once_gets_no_error():
+    """gunicorn's workers serve the app from ``ready_server``: Dash's first-request setup is done before any request, so
+    first requests arriving together (16 threads per worker) all succeed."""
+    import threading
+
+    from dashboards.server import ready_server
+
+    dash_app = create_app(AppConfig(workers=0))
+    try:
+        server = ready_server(dash_app)
+        assert server is dash_app.server
+        codes: list[int] = []
+        paths = ["/", "/classroom", "/assets/bootstrap.min.css", "/_dash-layout", "/_dash-dependencies"] * 4
+        start = threading.Barrier(len(paths))
+
+        def first_request(path: str) -> None:
+            client = server.test_client()
+            start.wait()
+            codes.append(client.get(path).status_code)
+
+        threads = [threading.Thread(target=first_request, args=(p,)) for p in paths]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert codes == [200] * len(paths)
+    finally:
+        dash_app.server.config["MANDATE_SIM"].jobs.close()
+
+
 def test_the_server_is_safe_by_default(app):
     assert app.server.config["MAX_CONTENT_LENGTH"] <= 16 * 1024 * 1024
     assert not app.server.debug

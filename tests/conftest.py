@@ -42,6 +42,27 @@ LONGEST_FIRST = (
 )
 
 
+#: A few tiny runs of every built-in scenario (serial kernels) and one of 600 engineers (the multi-threaded ones).
+WARM_KERNELS = """
+from sim.model.org import EngineeringOrg
+from sim.model.scenarios import builtin_scenarios, load_scenario
+for name in builtin_scenarios():
+    EngineeringOrg(load_scenario(name, engineers=10, weeks=2), seed=0).run()
+EngineeringOrg(load_scenario("mandate_single_tool", engineers=600, weeks=2), seed=0).run()
+"""
+
+
+def pytest_configure(config):
+    """Under pytest-xdist, the controller fills numba's on-disk cache for this checkout before any worker starts.
+
+    Numba keys its cache by the sources' folder, so a fresh clone (CI) starts cold. Without this, the first test
+    files (the app's, which start several processes each) compiled the same kernels in every process at once, which
+    cost minutes on two cores. Compiles once (about a minute here when cold), a few seconds when warm."""
+    if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):
+        return
+    subprocess.run([PYTHON, "-c", WARM_KERNELS], cwd=REPO, timeout=900, capture_output=True, check=False)
+
+
 def pytest_collection_modifyitems(config, items):
     """Run the longest files first (a stable sort: the tests of a file, and the other files, keep their order)."""
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}

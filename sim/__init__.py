@@ -64,28 +64,4 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_PUBLIC))
 
 
-__all__ = [
-    "METRICS",
-    "Engineer",
-    "EngineeringOrg",
-    "InputError",
-    "Scenario",
-    "__version__",
-    "bands",
-    "builtin_orgs",
-    "builtin_scenarios",
-    "compare",
-    "differences",
-    "explain",
-    "explain_pairs",
-    "load_org",
-    "load_scenario",
-    "load_sweep",
-    "parameter_paths",
-    "read_manifest",
-    "replicate_seeds",
-    "run",
-    "run_scenarios",
-    "summarise",
-    "sweep",
-]
+__all__ = ["__version__", *_PUBLIC]

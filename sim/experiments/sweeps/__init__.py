@@ -150,7 +150,7 @@ def _remove_if_nothing_finished(out: Path) -> None:
 
 
 def _execute(plan: Plan, out: Path, manifest: dict, finished: set[int], *, workers: int | None, scheduler: str | None,
-             dask_local: int | None, progress: ProgressCallback | None, chunk_size: int | None, scheduler_timeout: float | None = None) -> Path:
+             dask_local: int | None, progress: ProgressCallback | None, chunk_size: int | None, scheduler_timeout: float | None) -> Path:
     """Run the unfinished runs on the executor ``pick_executor`` chooses, writing a part per chunk; raise if any run failed."""
     todo = [i for i in range(plan.runs) if i not in finished]
     skipped = len(finished)

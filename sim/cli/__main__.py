@@ -1,7 +1,5 @@
 """``python -m sim.cli``: the same as the ``mandate-sim`` command."""
 
-import sys
+from . import entry
 
-from . import main
-
-sys.exit(main())
+entry()

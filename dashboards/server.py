@@ -203,4 +203,11 @@ def _gunicorn_main(config_json: str, options_json: str) -> None:
 
 
 if __name__ == "__main__":
-    _gunicorn_main(sys.argv[1], sys.argv[2])
+    from sim.exiting import exit_now, exit_status
+
+    try:
+        _gunicorn_main(sys.argv[1], sys.argv[2])
+        status = 0
+    except SystemExit as e:  # gunicorn's arbiter ends with sys.exit: its status is what `mandate-sim app` returns
+        status = exit_status(e.code)
+    exit_now(status)  # without the native teardown, where pyarrow sometimes aborts (sim/exiting.py)

@@ -331,6 +331,15 @@ def test_the_command_ends_after_its_exit_work_without_the_native_teardown(argv, 
     assert not marker.exists(), "the interpreter tore its modules down after the command"
 
 
+@pytest.mark.parametrize("code", [None, 0, 2, 130, -6, 300, True, False, "a message"])
+def test_the_exit_status_is_the_one_sys_exit_gives(code):
+    """``exit_now(code)`` ends with the status ``sys.exit(code)`` would (the app returns its web server's)."""
+    from sim.exiting import exit_status
+
+    proc = subprocess.run([PYTHON, "-c", f"import sys; sys.exit({code!r})"], capture_output=True, timeout=60)
+    assert exit_status(code) == proc.returncode
+
+
 def test_an_old_policy_key_runs_with_a_one_line_warning_through_the_installed_command(tmp_path):
     old = tmp_path / "old.yaml"
     old.write_text("extends: mandate_single_tool\npolicy:\n  enforcement: 0.4\n")

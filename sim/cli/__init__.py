@@ -10,14 +10,10 @@ and what is allowed, and exits with code 2; no traceback.
 
 from __future__ import annotations
 
-import atexit
-import os
-import sys
-import threading
-
 import typer
 
 from sim.errors import InputError
+from sim.exiting import exit_now
 
 from . import core, explain, serve, studies, sweeps
 from .common import err_console
@@ -83,24 +79,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
-    """The ``mandate-sim`` command: ``main``, then the process ends as soon as Python's own exit work is done.
-
-    Threads are joined, exit handlers run (multiprocessing, Dask, logging) and the output streams are flushed as at
-    any exit; then ``os._exit`` skips the teardown of the loaded native libraries. pyarrow 26's thread pools sometimes
-    abort in that teardown ("terminate called without an active exception", status -6; apache/arrow#34314) after a
-    command has finished and written everything: 4 of 87 runs of a small ``sweep`` under load did, and so does a
-    script that only writes and reads Parquet. A command that fails with a traceback exits the usual way."""
-    code = main()
-    for thread in threading.enumerate():  # what the interpreter does first at exit: wait for non-daemon threads
-        if thread is not threading.main_thread() and not thread.daemon:
-            thread.join()
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed pipe or stream: nothing more can reach it
-            pass
-    os._exit(code)
+    """The ``mandate-sim`` command: ``main``, then the process ends with its status once Python's exit work is done,
+    without the native libraries' teardown, where pyarrow sometimes aborts after a finished command (sim/exiting.py).
+    A command that fails with a traceback exits the usual way."""
+    exit_now(main())
 
 
 __all__ = ["app", "entry", "main"]

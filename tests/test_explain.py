@@ -226,7 +226,9 @@ def test_the_command_prints_the_reading_and_writes_the_report(tmp_path, capsys):
     out = " ".join(capsys.readouterr().out.split())  # rich wraps the reading
     assert code == 0, out
     free = policy_labels(["free_choice"])["free_choice"]
+    from sim.model.metrics import title as metric_title
     assert "paired replicates" in out and f"“Our [own] goals”" in out and f"“{free}”" in out
+    assert f"Our [own] goals − {free}: {metric_title('true_gain')}" in out  # the table's title: titles and the metric's label, no ids
     assert html.read_text().count("plotly") > 0 and f"Why Our [own] goals differs from {free}" in html.read_text()
     assert set(pd.read_csv(csv).columns) >= {"channel", "contribution", "low", "high"}
 

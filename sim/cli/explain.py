@@ -50,10 +50,13 @@ def explain(
     html_: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML report with the waterfall figure."),
     max_model_memory: Optional[str] = typer.Option(None, "--max-model-memory", help=MODEL_MEMORY_HELP),
 ) -> None:
+    from rich.markup import escape
+
     from sim.analysis.figures import scenario_labels
     from sim.analysis.reports import explanation_table, write_explain_html
     from sim.analysis.takeaways import why
     from sim.experiments.explain import check_metric, explain_pairs
+    from sim.model.metrics import title as metric_title
     from sim.model.scenarios import load_scenario
 
     check_metric(metric, source="--metric")
@@ -77,7 +80,8 @@ def explain(
     labels = scenario_labels(specs)  # a scenario file's own title, else the built-in's
     console.print(f"{sc.organisation.size} engineers ({sc.organisation.name}), week {int(first['week'])} of {sc.weeks}, "
                   f"{replicates} paired replicates, seed {seed}; {first['method']} Shapley values")
-    shown = Table(title=f"{first['b']} − {first['a']}: {metric}")
+    title = f"{labels.get(str(first['b']), first['b'])} − {labels.get(str(first['a']), first['a'])}: {metric_title(metric)}"
+    shown = Table(title=escape(title))  # titles and labels, as in the app and the report; a file's title printed as written
     for col in ("channel", "contribution", "90% interval"):
         shown.add_column(col, justify="left" if col == "channel" else "right")
     for row in explanation_table(table).itertuples(index=False):

@@ -95,6 +95,21 @@ def test_two_worker_processes_and_any_chunk_size_give_bit_identical_results(refe
     pd.testing.assert_frame_equal(load_sweep(tmp_path / "three"), reference, check_exact=True)
 
 
+def test_a_temporary_folder_too_long_for_the_forkserver_socket_still_sweeps_on_two_workers(reference, tmp_path):
+    """The forkserver's socket lives in the temporary folder; where its path would be too long (a deep TMPDIR, as some
+    CI systems set), the pool's processes start without it, and the sweep is the same."""
+    from sim.experiments.sweeps.lifeline import forkserver_fits
+
+    deep = tmp_path / ("t" * 60) / ("u" * 60)
+    deep.mkdir(parents=True)
+    assert not forkserver_fits(str(deep)) and forkserver_fits("/tmp")
+    env = dict(os.environ, TMPDIR=str(deep), COLUMNS="200", NO_COLOR="1", TERM="dumb")
+    done = subprocess.run([MANDATE_SIM, "sweep", str(write_spec(tmp_path, SMALL)), "--out", str(tmp_path / "two"), "--workers", "2"],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]  # before: "OSError: AF_UNIX path too long"
+    pd.testing.assert_frame_equal(load_sweep(tmp_path / "two"), reference, check_exact=True)
+
+
 def test_a_sweep_run_reproduces_mandate_sim_run_with_the_sweep_seed(reference):
     plan = load_spec(SMALL)
     point = plan.point(5)

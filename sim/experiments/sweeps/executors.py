@@ -14,7 +14,6 @@ import abc
 import collections
 import math
 import os
-import sys
 import time
 from typing import Any, Iterator, Sequence
 
@@ -112,18 +111,10 @@ class InProcessExecutor(Executor):
 
 
 def _mp_context():
-    """Worker processes forked from a server that has the model imported and its kernels loaded (spawned where there is no forkserver).
-
-    The forkserver's first preload ties its life to this process (lifeline.py), before the slower imports."""
-    import multiprocessing as mp
-
-    if sys.platform.startswith("linux"):
-        os.environ[lifeline.ENV_SWEEP_PID] = str(os.getpid())  # read by the forkserver when it starts (it inherits the environment)
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["sim.experiments.sweeps._forkserver", "sim.experiments.sweeps.worker", "sim.experiments.sweeps.evaluators",
-                                    "sim.experiments.runner", "sim.experiments._warm"])
-        return ctx
-    return mp.get_context("spawn")
+    """Worker processes forked from a server that has the model imported and its kernels loaded, and that stops with this
+    process (lifeline.py; spawned where there is no forkserver)."""
+    return lifeline.forkserver_context(["sim.experiments.sweeps.worker", "sim.experiments.sweeps.evaluators", "sim.experiments.runner",
+                                        "sim.experiments._warm"])
 
 
 class ProcessPoolExecutor(Executor):

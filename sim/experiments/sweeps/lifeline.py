@@ -25,6 +25,7 @@ import signal
 import sys
 import threading
 import time
+from typing import Any, Sequence
 
 #: The environment variable through which the forkserver learns the pid of the sweep process that started it.
 ENV_SWEEP_PID = "MANDATE_SIM_SWEEP_PID"
@@ -90,6 +91,35 @@ def worker_init(sweep_pid: int) -> None:
     """The process pool's initializer: stop this worker when its parent (the forkserver) or the sweep process dies."""
     die_with_parent()
     watch(int(sweep_pid))
+
+
+#: The longest path a Unix socket may have on Linux (``sun_path`` less its final NUL).
+UNIX_PATH_MAX = 107
+
+
+def forkserver_fits(tempdir: str | None = None) -> bool:
+    """Whether multiprocessing's forkserver can make its socket in this temporary folder: it makes
+    ``<tempdir>/pymp-XXXXXXXX/listener-XXXXXXXX`` and fails ("AF_UNIX path too long") when that is over ``UNIX_PATH_MAX``."""
+    import tempfile
+
+    return len(os.path.join(tempdir or tempfile.gettempdir(), "pymp-xxxxxxxx", "listener-xxxxxxxx")) <= UNIX_PATH_MAX
+
+
+def forkserver_context(preload: Sequence[str] = ()) -> Any:
+    """A multiprocessing context whose processes fork from a server that has ``preload`` imported and that stops with
+    this process, even when it is killed (``spawn`` where there is no forkserver, or where the temporary folder's path
+    is too long for its socket: each process then imports and warms up on its own).
+
+    The forkserver's first preload (``_forkserver``) ties its life to this process, before the slower imports. A process
+    has one forkserver: the preload of the call that starts it holds (a later caller's workers import the rest themselves)."""
+    import multiprocessing as mp
+
+    if sys.platform.startswith("linux") and forkserver_fits():
+        os.environ[ENV_SWEEP_PID] = str(os.getpid())  # read by the forkserver when it starts (it inherits the environment)
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["sim.experiments.sweeps._forkserver", *preload])
+        return ctx
+    return mp.get_context("spawn")
 
 
 def forkserver_preload() -> None:

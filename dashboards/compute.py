@@ -98,7 +98,9 @@ def merge_parts(frames: Sequence[pd.DataFrame], specs: Sequence[Scenario]) -> pd
     """The tidy table run_scenarios gives for the whole comparison, from the tables of the parts (scenario, then replicate order)."""
     df = pd.concat(frames, ignore_index=True)
     names = list(frames[0]["scenario"].cat.categories) if isinstance(frames[0]["scenario"].dtype, pd.CategoricalDtype) else [s.name for s in specs]
-    df["scenario"] = pd.Categorical(df["scenario"].astype(str), categories=names)
+    kept = df["scenario"].dtype
+    if not (isinstance(kept, pd.CategoricalDtype) and list(kept.categories) == names):  # the parts agree (the usual case): kept as it is
+        df["scenario"] = pd.Categorical(df["scenario"].astype(str), categories=names)
     order = np.lexsort((df["replicate"].to_numpy(), df["scenario"].cat.codes.to_numpy()))
     return df.iloc[order].reset_index(drop=True)
 

@@ -28,9 +28,15 @@ def exit_status(code: object) -> int:
 
 def exit_now(code: object) -> NoReturn:
     """End this process with the status of ``code`` (as ``sys.exit(code)``) once its threads are done, its exit handlers have run and its output is flushed."""
-    for thread in threading.enumerate():  # what the interpreter does first at exit: wait for non-daemon threads
-        if thread is not threading.main_thread() and not thread.daemon:
-            thread.join()
+    # What the interpreter does first at exit, in its order: the thread-exit callbacks (they wake idle concurrent.futures
+    # workers), then it waits for the non-daemon threads; then the exit handlers.
+    shutdown_threads = getattr(threading, "_shutdown", None)
+    if shutdown_threads is not None:
+        shutdown_threads()
+    else:  # an interpreter without it: join them ourselves
+        for thread in threading.enumerate():
+            if thread is not threading.current_thread() and not thread.daemon:
+                thread.join()
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:

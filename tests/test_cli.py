@@ -291,6 +291,7 @@ def test_help_and_a_bad_input_answer_without_loading_the_model_or_plotting(argv,
 
 ENDING = """
 import atexit, sys, threading, time
+from concurrent.futures import ThreadPoolExecutor
 import pyarrow as pa, pyarrow.parquet as pq
 import sim.cli
 
@@ -308,6 +309,8 @@ pq.write_table(pa.table({"a": list(range(1000))}), sink)
 pq.read_table(pa.BufferReader(sink.getvalue()))  # pyarrow's thread pools are running
 atexit.register(lambda: print("exit handler ran"))
 threading.Thread(target=lambda: (time.sleep(0.3), print("thread finished"))).start()
+pool = ThreadPoolExecutor(2)
+pool.submit(time.sleep, 0.01).result()  # its workers wait for work: the exit must wake them, not wait for them for ever
 sys.argv = ["mandate-sim", *sys.argv[2:]]
 sim.cli.entry()
 """
@@ -319,7 +322,7 @@ def test_the_command_ends_after_its_exit_work_without_the_native_teardown(argv, 
     then ends without tearing the native libraries down: pyarrow's thread pools sometimes abort there (status -6) after
     a command has succeeded (4 of 87 small sweeps under load did). The exit status is the command's."""
     marker = tmp_path / "teardown.txt"
-    proc = subprocess.run([PYTHON, "-c", ENDING, str(marker), *argv], capture_output=True, text=True, timeout=120,
+    proc = subprocess.run([PYTHON, "-c", ENDING, str(marker), *argv], capture_output=True, text=True, timeout=60,
                           env={**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"})
     assert proc.returncode == code, proc.stderr
     lines = proc.stdout.splitlines()

@@ -54,7 +54,7 @@ def gunicorn_options(host: str, port: int, server_workers: int, threads: int, ac
     return {
         "bind": [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"],
         "workers": int(server_workers),
-        "worker_class": "gthread",
+        "worker_class": "dashboards.server_worker.AppWorker",  # gunicorn's gthread worker, ending as the command does
         "threads": int(threads),
         "timeout": 60,  # a server worker silent for a minute is replaced (runs are not done by server workers)
         "graceful_timeout": GRACE_S,

@@ -17,7 +17,6 @@ import plotly.io as pio
 from sim.analysis.figures import PEOPLE, PERFORMANCE, WELLBEING, standard_figures
 from sim.analysis.reports import TABLE_METRICS, summary_table
 from sim.analysis.takeaways import takeaways
-from sim.experiments.runner import run_scenarios
 from sim.model.params import Scenario
 
 
@@ -35,6 +34,8 @@ class Bundle:
 
 
 def _run(specs: Sequence[Scenario], seed: int, replicates: int, progress: Callable | None, replicate_ids: Sequence[int] | None = None) -> pd.DataFrame:
+    from sim.experiments.runner import run_scenarios  # the model loads in the run workers, not in the web server
+
     return run_scenarios(list(specs), replicates=replicates, seed=seed, progress=progress, replicate_ids=replicate_ids)
 
 

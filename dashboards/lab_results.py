@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 
 from sim.analysis.figures import _layout, _rgba, adoption_split, measurement_gap, panel, scenario_colours
 from sim.analysis.reports import format_value
-from sim.experiments.runner import BAND, run_scenarios, summarise
+from sim.experiments.replicates import BAND, summarise
 from sim.model.metrics import METRICS
 from sim.model.metrics import title as metric_title
 from sim.model.params import Scenario
@@ -231,6 +231,8 @@ class LabBundle(Bundle):
 def lab_task(specs: Sequence[Scenario], seed: int, replicates: int, *, progress: Callable | None = None) -> LabBundle:
     """Run the pinned baseline and the what-if with the same seeds (or the baseline alone when they are the same
     scenario): trajectory figures, the cumulative delivered work and its breakeven, and the end-of-horizon table."""
+    from sim.experiments.runner import run_scenarios  # the model loads in the run worker, not in the web server
+
     results = run_scenarios(list(specs), replicates=replicates, seed=seed, progress=progress)
     names = [s.name for s in specs]
     colours = scenario_colours(names)

@@ -24,7 +24,7 @@ import plotly.graph_objects as go
 
 from sim.analysis.agents import agent_animation
 from sim.analysis.figures import adoption_split, measurement_gap, panel
-from sim.experiments.runner import BAND
+from sim.experiments.replicates import BAND
 from sim.model.metrics import METRICS
 from sim.model.params import SENIORITY_LEVELS, Organisation, Scenario
 from sim.model.scenarios import scenario_summary

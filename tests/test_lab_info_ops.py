@@ -175,6 +175,8 @@ def test_a_lab_link_on_an_uploaded_organisation_reopens_the_same_runs():
 def test_info_reads_its_mechanisms_and_weekly_story_from_the_model():
     assert [name for name, _ in info.phases()] == list(EngineeringOrg.PHASES)
     assert all(text and not re.match(r"^\d", text) for _, text in info.phases())
+    # read from the source (the web server does not import the model class), the same sentences as the class's own docstrings
+    assert [text for _, text in info.phases()] == [re.sub(r"^\d+[a-z]?\.\s*", "", " ".join(getattr(EngineeringOrg, n).__doc__.split())) for n in EngineeringOrg.PHASES]
     mechs = info.mechanisms()
     assert len(mechs) == len(CHANNELS)
     for (label, text), ch in zip(mechs, CHANNELS.values()):

@@ -9,14 +9,17 @@ by the pages' own query encoders, so each opens a view that is set up as describ
 
 from __future__ import annotations
 
+import ast
+import functools
+import importlib.util
 import re
+from pathlib import Path
 from typing import Any
 
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from sim.model.channels import CHANNELS
-from sim.model.org import EngineeringOrg
 from sim.model.scenarios import builtin_orgs, builtin_scenarios, scenario_summary
 
 from ..inputs import CompareRequest
@@ -25,11 +28,19 @@ from ..state import compare_query, lab_query, query
 
 def phases() -> list[tuple[str, str]]:
     """The weekly story: (phase name, its sentence), in the order the model runs them."""
-    out = []
-    for name in EngineeringOrg.PHASES:
-        doc = " ".join((getattr(EngineeringOrg, name).__doc__ or "").split())
-        out.append((name, re.sub(r"^\d+[a-z]?\.\s*", "", doc)))
-    return out
+    return list(_phases())
+
+
+@functools.cache
+def _phases() -> tuple[tuple[str, str], ...]:
+    """``EngineeringOrg.PHASES`` and each phase's docstring, read from the model's source: importing the class would load
+    Mesa into the web server (about 1.1 s on this page's first view in each server worker)."""
+    source = Path(importlib.util.find_spec("sim.model.org").origin).read_text(encoding="utf-8")
+    cls = next(n for n in ast.parse(source).body if isinstance(n, ast.ClassDef) and n.name == "EngineeringOrg")
+    names = next(ast.literal_eval(a.value) for a in cls.body
+                 if isinstance(a, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "PHASES" for t in a.targets))
+    docs = {f.name: ast.get_docstring(f) or "" for f in cls.body if isinstance(f, ast.FunctionDef)}
+    return tuple((name, re.sub(r"^\d+[a-z]?\.\s*", "", " ".join(docs[name].split()))) for name in names)
 
 
 def mechanisms() -> list[tuple[str, str]]:

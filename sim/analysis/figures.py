@@ -25,7 +25,7 @@ from sim.model.metrics import METRICS
 from sim.model.metrics import title as metric_title
 from sim.model.params import SENIORITY_LEVELS
 from sim.model.scenarios import builtin_scenarios, scenario_summary
-from sim.experiments.runner import bands, summarise
+from sim.experiments.replicates import bands, summarise
 
 from .figure_spec import TEMPLATE, FigureSpec, figure_function
 

@@ -19,7 +19,7 @@ import plotly.io as pio
 from markupsafe import Markup
 
 from sim.atomic import atomic_write_text
-from sim.experiments.runner import summarise
+from sim.experiments.replicates import summarise
 from sim.model.metrics import METRICS
 from sim.model.metrics import title as metric_title
 from sim.version import __version__

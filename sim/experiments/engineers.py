@@ -19,17 +19,19 @@ vacant, or its engineer leaves at the end of this week), ``new_hire`` (in their 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from sim.model.metrics import METRICS
-from sim.model.org import EngineeringOrg
 from sim.model.params import SENIORITY_LEVELS, Scenario
 from sim.model.scenarios import load_scenario
 
-from .runner import replicate_seeds
+from .replicates import replicate_seeds
+
+if TYPE_CHECKING:
+    from sim.model.org import EngineeringOrg
 
 #: The activities in the order ``activity`` picks them and pictures show them.
 ACTIVITIES = ("no_ai", "genuine", "pressured", "token", "shadow", "left", "new_hire")
@@ -95,6 +97,8 @@ def engineer_weeks(scenario: Any, seed: int = 0, *, replicate: int = 0, engineer
     """
     spec = scenario if isinstance(scenario, Scenario) and org is None and engineers is None and weeks is None else load_scenario(
         scenario, org=org, engineers=engineers, weeks=weeks)
+    from sim.model.org import EngineeringOrg  # here: the agent view's figures read ACTIVITIES without the model
+
     model = EngineeringOrg(spec, seed=replicate_seeds(seed, int(replicate) + 1)[int(replicate)])
     wf = model.workforce
     first_week = np.full(wf.n, -1, dtype=np.int64)  # the first week a hired engineer works in each slot (-1: an initial engineer)

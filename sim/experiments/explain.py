@@ -31,12 +31,10 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from sim.errors import InputError
 from sim.model.channels import CHANNELS, used_by
 from sim.model.metrics import METRICS, series_list
-from sim.model.org import EngineeringOrg
 from sim.model.params import Scenario
 
 from .runner import _as_scenario, _derive, _Layout, replicate_seeds
@@ -72,6 +70,8 @@ class Run:
 
 def simulate_week(scenario: Scenario, seed: int, held: frozenset[str], week: int) -> np.ndarray:
     """The recorded outputs of week ``week`` of one run with ``held`` channels held (the run stops there)."""
+    from sim.model.org import EngineeringOrg  # here: the app's web server plans an explanation without the model
+
     model = EngineeringOrg(scenario, seed=seed, held=held)
     for _ in range(week):
         model.step()
@@ -159,6 +159,8 @@ def _interval(x: np.ndarray) -> tuple[float, float, float, float]:
     m = float(np.mean(x))
     if x.size < 2:
         return m, float("nan"), float("nan"), float("nan")
+    from scipy import stats  # here: the app's web server plans an explanation without loading scipy.stats
+
     se = float(np.std(x, ddof=1) / math.sqrt(x.size))
     half = float(stats.t.ppf(0.5 + LEVEL / 2, x.size - 1)) * se
     return m, m - half, m + half, se

@@ -16,25 +16,19 @@ import numpy as np
 import pandas as pd
 
 from sim.model.limits import check_runs
-from sim.model.metrics import METRICS, series_list
-from sim.model.org import EngineeringOrg
+from sim.model.metrics import series_list
 from sim.model.params import Scenario
 from sim.model.scenarios import load_scenario
 
+from .replicates import BAND, bands, replicate_seeds, summarise  # noqa: F401  (their home before; imported from here too)
+
 ProgressFn = Callable[[int, int], None]
-
-#: Quantiles of the band shown around means (a 90% band).
-BAND = (0.05, 0.95)
-
-
-def replicate_seeds(seed: int, replicates: int) -> list[int]:
-    """The model seed of each replicate, derived from the run seed (stable as replicates are added)."""
-    children = np.random.SeedSequence(int(seed)).spawn(int(replicates))
-    return [int(c.generate_state(1, dtype=np.uint64)[0] >> 1) for c in children]
 
 
 def simulate(scenario: Scenario, seed: int) -> np.ndarray:
     """One run: the [weeks, series] array of recorded outputs."""
+    from sim.model.org import EngineeringOrg  # here: what only reads results imports this module without the model
+
     model = EngineeringOrg(scenario, seed=seed).run()
     return model.recorder.values[: model.recorder.n_weeks]
 
@@ -188,24 +182,6 @@ def run(
     return run_scenarios([scenario], replicates=replicates, seed=seed, engineers=engineers, weeks=weeks, overrides=overrides, org=org, progress=progress)
 
 
-def summarise(results: pd.DataFrame, *, week: int | None = None, groups: Sequence[str] = ("all",)) -> pd.DataFrame:
-    """End-of-horizon (or ``week``) mean with a 90% band over replicates, per scenario, metric and group."""
-    df = results
-    if groups is not None:
-        df = df[df["group"].isin(list(groups))]
-    w = int(df["week"].max()) if week is None else int(week)
-    df = df[df["week"] == w]
-    g = df.groupby(["scenario", "metric", "group"], observed=True)["value"]
-    out = pd.DataFrame({"mean": g.mean(), "low": g.quantile(BAND[0]), "high": g.quantile(BAND[1]), "replicates": g.size()}).reset_index()
-    out.insert(3, "week", w)
-    order = {m: i for i, m in enumerate(METRICS)}
-    out["_o"] = out["metric"].map(lambda m: order.get(str(m), 999))
-    out = out.sort_values(["scenario", "_o", "group"]).drop(columns="_o").reset_index(drop=True)
-    for c in ("scenario", "metric", "group"):
-        out[c] = out[c].astype(str)
-    return out
-
-
 def compare(
     scenarios: Iterable[Any],
     *,
@@ -221,17 +197,3 @@ def compare(
     """Run scenarios side by side (paired seeds) and return end-of-horizon means with 90% bands per scenario and metric."""
     results = run_scenarios(scenarios, replicates=replicates, seed=seed, engineers=engineers, weeks=weeks, overrides=overrides, org=org, progress=progress)
     return summarise(results, groups=groups)
-
-
-def bands(results: pd.DataFrame, metrics: Sequence[str] | None = None, groups: Sequence[str] = ("all",)) -> pd.DataFrame:
-    """Per scenario, metric, group and week: mean and 90% band over replicates (for charts)."""
-    df = results
-    if metrics is not None:
-        df = df[df["metric"].isin(list(metrics))]
-    if groups is not None:
-        df = df[df["group"].isin(list(groups))]
-    g = df.groupby(["scenario", "metric", "group", "week"], observed=True)["value"]
-    out = pd.DataFrame({"mean": g.mean(), "low": g.quantile(BAND[0]), "high": g.quantile(BAND[1])}).reset_index()
-    for c in ("scenario", "metric", "group"):
-        out[c] = out[c].astype(str)
-    return out

@@ -235,6 +235,24 @@ def caption(bundle: Any, notes: list[str] | None = None) -> str:
     return text + (" Set by the form over the files: " + "; ".join(notes) + "." if notes else "")
 
 
+def difference_outputs(bundle: Any, shown: dict, ref: str, week: Any, files: list | None) -> tuple[Any, Any, Any]:
+    """The difference tables of a finished run against ``ref`` at ``week``, the week's label, and the link that shows them
+    (or an error message in place of the tables)."""
+    weeks = int(bundle.results["week"].max())
+    try:
+        week = check_whole(week if week is not None else weeks, "week", 1, weeks, f"a week of these runs, 1 to {weeks}")
+        tables, _ = difference_tables(bundle, ref, week)
+    except InputError as e:
+        return dbc.Alert(plain_message(e), color="danger"), no_update, no_update
+    link = no_update
+    if shown.get("req"):
+        req = CompareRequest(**{**shown["req"], "files": list(files or [])})
+        req.reference = ref if ref != req.policies[0] else ""
+        req.week = week if week != weeks else 0
+        link = compare_query(req)
+    return tables, f"At week {week} of {weeks}", link
+
+
 def render(bundle: Any, notes: list[str] | None = None) -> tuple[list, Any, Any]:
     """The figures (in FIGURE_ORDER), the end-of-horizon table and the takeaways of a finished comparison.
 
@@ -513,13 +531,17 @@ def register_callbacks(app: Dash) -> None:
         Output("cmp-poll", "disabled"), Output("cmp-poll", "interval"), Output("cmp-error", "children"), Output("cmp-error", "is_open"),
         Output("cmp-results", "style"), Output("cmp-ref", "options"), Output("cmp-ref", "value"), Output("cmp-week", "max"),
         Output("cmp-week", "value"), Output("cmp-week", "marks"), Output("cmp-shown", "data"),
+        Output("cmp-diff", "children", allow_duplicate=True), Output("cmp-week-label", "children", allow_duplicate=True),
+        Output({"type": "url-state", "page": "compare"}, "data", allow_duplicate=True),
         Input("cmp-job", "data"), Input("cmp-poll", "n_intervals"), State("cmp-ref", "value"), State("cmp-week", "value"),
+        State("cmp-files", "data"),
         prevent_initial_call=True,
     )
-    def show(job, _tick, ref, week):
-        """Render a finished run, or show the progress of a running one (or its place in the queue)."""
+    def show(job, _tick, ref, week, files):
+        """Render a finished run with its difference tables (in one answer: the tables do not wait for the charts to be
+        drawn), or show the progress of a running one (or its place in the queue)."""
         keep = [no_update] * len(FIGURE_ORDER)
-        rest = (no_update,) * 7
+        rest = (no_update,) * 10
         gone = {"display": "none"}
         if not job:
             return (*keep, no_update, *(no_update,) * 9, *rest)
@@ -546,9 +568,10 @@ def register_callbacks(app: Dash) -> None:
         at = (job.get("req") or {}).get("week") or 0
         at = int(at) if 1 <= int(at) <= weeks else weeks
         marks = {w: str(w) for w in sorted({1, *range(0, weeks + 1, 13 if weeks > 26 else 4), weeks}) if w >= 1}
-        shown_data = {"key": job["key"], "form": job.get("form"), "req": job.get("req"), "at": time.time()}
+        shown_data = {"key": job["key"], "form": job.get("form"), "req": job.get("req"), "at": time.time(), "diff": [reference, at]}
+        diff_outputs = difference_outputs(bundle, shown_data, reference, at, files)
         return (*graphs, {}, table, takeaways, 100, hidden, "", True, no_update, "", False, {},
-                [{"label": labels[n], "value": n} for n in names], reference, weeks, at, marks, shown_data)
+                [{"label": labels[n], "value": n} for n in names], reference, weeks, at, marks, shown_data, *diff_outputs)
 
     @app.callback(
         Output("cmp-diff", "children"), Output("cmp-week-label", "children"),
@@ -557,25 +580,13 @@ def register_callbacks(app: Dash) -> None:
         prevent_initial_call=True,
     )
     def diff(shown, ref, week, files):
-        """The difference tables for the chosen reference and week (computed from the cached runs); the link follows."""
-        if not shown:
+        """The difference tables when the user picks another reference or week (the run's own come with its charts)."""
+        if not shown or shown.get("diff") == [ref, week]:  # what `show` has just sent with the charts
             return no_update, no_update, no_update
         bundle = current().jobs.cached(shown["key"])
         if bundle is None:
             return dbc.Alert("These results are no longer held by the server: press Run.", color="warning"), no_update, no_update
-        weeks = int(bundle.results["week"].max())
-        try:
-            week = check_whole(week if week is not None else weeks, "week", 1, weeks, f"a week of these runs, 1 to {weeks}")
-            tables, _ = difference_tables(bundle, ref, week)
-        except InputError as e:
-            return dbc.Alert(plain_message(e), color="danger"), no_update, no_update
-        link = no_update
-        if shown.get("req"):
-            req = CompareRequest(**{**shown["req"], "files": list(files or [])})
-            req.reference = ref if ref != req.policies[0] else ""
-            req.week = week if week != weeks else 0
-            link = compare_query(req)
-        return tables, f"At week {week} of {weeks}", link
+        return difference_outputs(bundle, shown, ref, week, files)
 
     # Results that no longer match the form are greyed and marked out of date (compared in the browser: no round trip).
     app.clientside_callback(

@@ -203,13 +203,7 @@ def _gunicorn_main(config_json: str, options_json: str) -> None:
 
 
 if __name__ == "__main__":
-    from sim.exiting import exit_now, exit_status
+    from sim.exiting import exit_after
 
-    try:
-        _gunicorn_main(sys.argv[1], sys.argv[2])
-        status = 0
-    except SystemExit as e:  # gunicorn's arbiter ends with sys.exit: its status is what `mandate-sim app` returns
-        if e.code is not None and not isinstance(e.code, int):
-            print(e.code, file=sys.stderr)  # as Python prints a sys.exit message
-        status = exit_status(e.code)
-    exit_now(status)  # without the native teardown, where pyarrow sometimes aborts (sim/exiting.py)
+    # gunicorn's arbiter ends with sys.exit, whose status `mandate-sim app` returns; no native teardown (sim/exiting.py)
+    exit_after(lambda: _gunicorn_main(sys.argv[1], sys.argv[2]))

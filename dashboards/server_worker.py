@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gunicorn.workers.gthread import ThreadWorker
 
-from sim.exiting import exit_now, exit_status
+from sim.exiting import exit_after
 
 
 class AppWorker(ThreadWorker):
@@ -13,10 +13,6 @@ class AppWorker(ThreadWorker):
     reads) sometimes abort, which gunicorn would report in the terminal as a worker killed by SIGABRT (sim/exiting.py)."""
 
     def init_process(self) -> None:
-        try:
-            super().init_process()  # serves until gunicorn stops it; a failure to start is gunicorn's to report
-            status = 0
-        except SystemExit as e:  # a quick stop (SIGINT, SIGQUIT) ends the worker with sys.exit
-            status = exit_status(e.code)
-        self.tmp.close()  # what gunicorn does in the worker after it returns
-        exit_now(status)
+        # serves until gunicorn stops it (a quick stop, SIGINT or SIGQUIT, ends it with sys.exit); a failure to start
+        # propagates for gunicorn to report
+        exit_after(super().init_process)

@@ -3,7 +3,7 @@
 pyarrow 26 loads native thread pools that sometimes abort while the process's libraries are torn down at exit
 ("terminate called without an active exception", status -6; apache/arrow#34314), after the program has finished and
 written everything: 4 of 87 runs of a small ``mandate-sim sweep`` under load did, and so does a script that only
-writes and reads one Parquet table. A process that ends through ``exit_now`` does all the exit work a Python program
+writes and reads one Parquet table. A process that ends through ``exit_now`` (or ``exit_after``) does all the exit work a Python program
 does (it waits for its threads, runs the exit handlers of multiprocessing, Dask and logging, flushes its output) and
 then ends with its own status, skipping that teardown.
 """
@@ -14,7 +14,7 @@ import atexit
 import os
 import sys
 import threading
-from typing import NoReturn
+from typing import Callable, NoReturn
 
 
 def exit_status(code: object) -> int:
@@ -44,3 +44,16 @@ def exit_now(code: object) -> NoReturn:
         except (AttributeError, OSError, ValueError):  # no stream, a closed pipe or stream: nothing more can reach it
             pass
     os._exit(exit_status(code))
+
+
+def exit_after(work: Callable[[], object]) -> NoReturn:
+    """Run ``work`` and end this process (``exit_now``) with the status Python would give: its return value, or the code of
+    the ``SystemExit`` it raises (a message printed to stderr first, as Python prints it). Any other exception propagates:
+    its traceback and exit are the usual ones."""
+    try:
+        code = work()
+    except SystemExit as e:
+        code = e.code
+        if code is not None and not isinstance(code, int):
+            print(code, file=sys.stderr)
+    exit_now(code)

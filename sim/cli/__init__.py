@@ -13,7 +13,7 @@ from __future__ import annotations
 import typer
 
 from sim.errors import InputError
-from sim.exiting import exit_now
+from sim.exiting import exit_after
 
 from . import core, explain, serve, studies, sweeps
 from .common import err_console
@@ -82,7 +82,7 @@ def entry() -> None:
     """The ``mandate-sim`` command: ``main``, then the process ends with its status once Python's exit work is done,
     without the native libraries' teardown, where pyarrow sometimes aborts after a finished command (sim/exiting.py).
     A command that fails with a traceback exits the usual way."""
-    exit_now(main())
+    exit_after(main)
 
 
 __all__ = ["app", "entry", "main"]

@@ -92,17 +92,20 @@ def main() -> int:
     ap.add_argument("--replicates", type=int, default=20)
     ap.add_argument("--engineers", type=int, default=500)
     ap.add_argument("--weeks", type=int, default=52)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=None, help="run worker processes (default: the app's own default on this machine)")
     args = ap.parse_args()
     chromium, driver = find_browser()
     if not chromium or not driver:
         print("needs chromium and chromedriver", file=sys.stderr)
         return 2
+    from dashboards.context import default_run_workers
+
+    workers = args.workers if args.workers is not None else default_run_workers()
     load_before = os.getloadavg()[0]
     port = free_port()
     cli = str(Path(sys.executable).with_name("mandate-sim"))
     with tempfile.TemporaryDirectory() as root:
-        server = subprocess.Popen([cli, "app", "--port", str(port), "--data-root", root, "--workers", str(args.workers)],
+        server = subprocess.Popen([cli, "app", "--port", str(port), "--data-root", root, "--workers", str(workers)],
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         browser = None
         try:
@@ -133,7 +136,7 @@ def main() -> int:
     cpu = platform.processor() or platform.machine()
     print(f"machine: {platform.node()}, {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, {platform.system()} {platform.release()}")
     print(f"load average (1 min) before the run: {load_before:.2f} (other programs on the machine slow the two workers)")
-    print(f"request: {len(POLICIES)} policies x {args.replicates} replicates x {args.engineers} engineers x {args.weeks} weeks, {args.workers} worker processes")
+    print(f"request: {len(POLICIES)} policies x {args.replicates} replicates x {args.engineers} engineers x {args.weeks} weeks, {workers} run worker processes")
     print(f"first page load to charts (cold workers): {first:.2f} s")
     ok = [x for x in fresh if x >= 0]
     print(f"click to charts, fresh run:   median {statistics.median(ok):.2f} s  (min {min(ok):.2f}, max {max(ok):.2f}, n={len(ok)})")

@@ -5,6 +5,7 @@ never ``app.py``, so the app's modules import one way (app -> pages -> context, 
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,27 @@ from .jobs import DEFAULT_CACHE_BYTES, DEFAULT_MAX_QUEUE, DEFAULT_MAX_USER_QUEUE
 #: Engineer-weeks one request may ask for by default (policies + counterfactual x replicates x engineers x weeks).
 DEFAULT_MAX_WORK = 25_000_000
 
+#: The most run workers the app starts by default, and the memory it leaves each (bytes): a run worker holds about
+#: 300 MiB and a run of the largest request the app accepts a few hundred more (docs/ROBUSTNESS.md).
+MAX_DEFAULT_WORKERS, MEMORY_PER_WORKER = 8, 1 << 30
+
+
+def default_run_workers(cores: int | None = None, memory: int | None = None) -> int:
+    """Run workers the app starts when not told: one per core this process may use, at most ``MAX_DEFAULT_WORKERS`` and
+    one per ``MEMORY_PER_WORKER`` of the machine's memory, at least 1 (a comparison is split over them, so a click's
+    runs take about 1/workers of their time alone)."""
+    if cores is None:
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # pragma: no cover (not Linux)
+            cores = os.cpu_count() or 1
+    if memory is None:
+        try:
+            memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (AttributeError, ValueError, OSError):  # pragma: no cover
+            memory = MAX_DEFAULT_WORKERS * MEMORY_PER_WORKER
+    return max(1, min(int(cores), MAX_DEFAULT_WORKERS, int(memory) // MEMORY_PER_WORKER))
+
 
 @dataclass
 class AppConfig:
@@ -26,7 +48,7 @@ class AppConfig:
 
     data_root: Path = field(default_factory=Path.cwd)
     max_work: int = DEFAULT_MAX_WORK
-    workers: int = 2  # run worker processes; 0 runs them in a background thread
+    workers: int = field(default_factory=default_run_workers)  # run worker processes; 0 runs them in a background thread
     cache_bytes: int = DEFAULT_CACHE_BYTES  # bytes of finished results kept (least recently used evicted first)
     max_queue: int = DEFAULT_MAX_QUEUE  # jobs that may wait at once, all users together
     max_user_queue: int = DEFAULT_MAX_USER_QUEUE  # jobs one user may have waiting

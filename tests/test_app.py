@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import io
+import os
 import socket
 import time
 import zipfile
@@ -462,6 +463,23 @@ def test_the_app_command_refuses_a_busy_port_and_a_missing_data_root(tmp_path, c
     from sim.cli.serve import parse_bytes
 
     assert parse_bytes("512MiB") == 512 * 2**20 and parse_bytes("2GiB") == 2 * 2**30 and parse_bytes("1048576") == 2**20
+
+
+def test_the_app_starts_one_run_worker_per_core_within_its_bounds(monkeypatch, capsys):
+    """Without --workers the app splits a comparison over one run worker per usable core, at most 8 and one per GiB."""
+    from dashboards.context import AppConfig, default_run_workers
+
+    gib = 2**30
+    assert default_run_workers(cores=2, memory=23 * gib) == 2
+    assert default_run_workers(cores=16, memory=128 * gib) == 8
+    assert default_run_workers(cores=16, memory=4 * gib + 5) == 4
+    assert default_run_workers(cores=1, memory=gib // 2) == 1
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    assert default_run_workers(memory=64 * gib) == 3 == AppConfig().workers
+    from sim.cli import main
+
+    assert main(["app", "--help"]) == 0
+    assert "one per core" in " ".join(capsys.readouterr().out.split())
 
 
 def test_the_lab_table_names_metrics_by_label_and_shows_paired_changes():

@@ -52,7 +52,7 @@ def app_command(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to serve on (127.0.0.1: this machine only; 0.0.0.0: every network interface; behind a proxy, keep 127.0.0.1)."),
     port: int = typer.Option(8050, "--port", "-p", help="Port to serve on."),
     data_root: Path = typer.Option(Path("."), "--data-root", help="Folder under which the sweep explorer may open sweep folders (nothing outside it can be read)."),
-    workers: int = typer.Option(2, "--workers", help="Run worker processes: comparisons run side by side, at most this many at once (the rest wait in the queue)."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Run worker processes: a comparison is split over them, and at most this many run at once (the rest wait in the queue); default: one per core, at most 8 and one per GiB of memory.", show_default=False),
     server_workers: int = typer.Option(2, "--server-workers", help="gunicorn worker processes answering pages and polls (any of them answers any poll)."),
     max_work: Optional[int] = typer.Option(None, "--max-work", help="Most engineer-weeks one request may ask for ((policies + 1) x replicates x engineers x weeks)."),
     cache_bytes: str = typer.Option(DEFAULT_CACHE_BYTES, "--cache-bytes", help="Bytes of finished results kept on disk for instant repeated views, e.g. 512MiB or 2GiB (least recently used dropped first)."),
@@ -62,11 +62,13 @@ def app_command(
 ) -> None:
     """Serve the app (gunicorn, debug off): compare policies, a what-if lab, a classroom story, a sweep explorer, the model and
     its plain-language info. The address is printed once the app answers; requests print nothing without --access-log."""
-    from dashboards.context import DEFAULT_MAX_WORK, AppConfig  # not dashboards.app: the owner never builds pages
+    from dashboards.context import DEFAULT_MAX_WORK, AppConfig, default_run_workers  # not dashboards.app: the owner never builds pages
     from dashboards.server import serve
 
     if not data_root.is_dir():
         raise InputError("is not a folder", source="--data-root", value=str(data_root))
+    if workers is None:
+        workers = default_run_workers()
     if not (1 <= workers <= 64):
         raise InputError("is out of range", source="--workers", value=workers, allowed="a whole number from 1 to 64")
     if not (1 <= server_workers <= 64):

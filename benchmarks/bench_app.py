@@ -17,9 +17,8 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import socket
+import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from browser_support import find_browser, start_browser, stop_browser, wait_for  # noqa: E402
+from browser_support import AppProcess, find_browser, start_browser, stop_browser, wait_for  # noqa: E402
 
 POLICIES = ("mandate_single_tool", "free_choice", "outcome_goals")
 
@@ -50,12 +49,6 @@ document.getElementById('cmp-run').click();
     setTimeout(poll, 20);  // not every animation frame: summing every chart's data 60 times a second took a core from the run workers
 })();
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def set_seed(browser, seed: int) -> None:
@@ -102,36 +95,31 @@ def main() -> int:
 
     workers = args.workers if args.workers is not None else default_run_workers()
     load_before = os.getloadavg()[0]
-    port = free_port()
-    cli = str(Path(sys.executable).with_name("mandate-sim"))
+    # Stopped with SIGTERM (or Ctrl-C), the benchmark still ends the app's whole process group and the browser.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory() as root:
-        server = subprocess.Popen([cli, "app", "--port", str(port), "--data-root", root, "--workers", str(workers)],
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         browser = None
-        try:
-            url = f"http://127.0.0.1:{port}"
-            wait_for(lambda: socket.create_connection(("127.0.0.1", port), timeout=0.5).close() or True, 120, 0.2, "the server")
-            browser = start_browser(chromium, driver)
-            browser.set_script_timeout(180)
-            q = f"p={','.join(POLICIES)}&n={args.engineers}&w={args.weeks}&r={args.replicates}"
-            t = time.perf_counter()
-            browser.get(f"{url}/compare?{q}&seed=1000")
-            wait_for(lambda: browser.execute_script(
-                "return document.querySelectorAll('.cmp-graph .js-plotly-plot').length") >= 10, 180, message="the first charts")
-            first = time.perf_counter() - t
-            fresh, cached = [], []
-            seeds = [1001 + i for i in range(args.clicks)]
-            for s in seeds:
-                set_seed(browser, s)
-                fresh.append(browser.execute_async_script(CLICK_AND_WAIT) / 1000)
-            for s in ([1000] + seeds)[: args.clicks]:
-                set_seed(browser, s)
-                cached.append(browser.execute_async_script(CLICK_AND_WAIT) / 1000)
-        finally:
-            if browser is not None:
-                stop_browser(browser)
-            server.terminate()
-            server.wait(timeout=30)
+        with AppProcess("--data-root", root, "--workers", str(workers), log=Path(root) / "app.log") as app:
+            try:
+                browser = start_browser(chromium, driver)
+                browser.set_script_timeout(180)
+                q = f"p={','.join(POLICIES)}&n={args.engineers}&w={args.weeks}&r={args.replicates}"
+                t = time.perf_counter()
+                browser.get(f"{app.url}/compare?{q}&seed=1000")
+                wait_for(lambda: browser.execute_script(
+                    "return document.querySelectorAll('.cmp-graph .js-plotly-plot').length") >= 10, 180, message="the first charts")
+                first = time.perf_counter() - t
+                fresh, cached = [], []
+                seeds = [1001 + i for i in range(args.clicks)]
+                for s in seeds:
+                    set_seed(browser, s)
+                    fresh.append(browser.execute_async_script(CLICK_AND_WAIT) / 1000)
+                for s in ([1000] + seeds)[: args.clicks]:
+                    set_seed(browser, s)
+                    cached.append(browser.execute_async_script(CLICK_AND_WAIT) / 1000)
+            finally:
+                if browser is not None:
+                    stop_browser(browser)
     parts = server_parts(args.engineers, args.replicates)
     cpu = platform.processor() or platform.machine()
     print(f"machine: {platform.node()}, {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, {platform.system()} {platform.release()}")

@@ -23,7 +23,8 @@ from urllib.parse import urlencode
 import yaml
 
 from sim.errors import InputError
-from sim.model.scenarios import MAX_FILE_BYTES, parse_override
+from sim.files import MAX_FILE_BYTES
+from sim.model.scenarios import parse_override
 
 from .inputs import MAX_SETS, MAX_UPLOADS, CompareRequest, check_record
 

@@ -61,7 +61,7 @@ GRAPH = {name: imports_of(name) for name in MODULES}
 
 def layer(name: str) -> tuple[int, str]:
     """(rank, layer) of a module: an import may only go to a layer of lower or equal rank."""
-    if name in ("sim.errors", "sim.paths", "sim.version", "sim._compat", "sim.atomic", "sim.exiting"):
+    if name in ("sim.errors", "sim.paths", "sim.version", "sim._compat", "sim.atomic", "sim.exiting", "sim.files"):
         return 0, "foundation"
     for prefix, rank in (("sim.model", 1), ("sim.experiments", 2), ("sim.analysis", 3), ("sim.cli", 4), ("dashboards", 4)):
         if name == prefix or name.startswith(prefix + "."):

@@ -27,17 +27,8 @@ import pytest
 from pydantic import ValidationError
 
 from sim.errors import InputError
-from sim.model.scenarios import (
-    MAX_FILE_BYTES,
-    MAX_YAML_DEPTH,
-    load_org,
-    load_scenario,
-    parse_override,
-    parse_yaml,
-    read_file,
-    read_text,
-    read_yaml,
-)
+from sim.files import MAX_FILE_BYTES, MAX_YAML_DEPTH, parse_yaml, read_file, read_text, read_yaml
+from sim.model.scenarios import load_org, load_scenario, parse_override
 
 #: The console script installed beside the interpreter running the tests.
 MANDATE_SIM = str(Path(sys.executable).with_name("mandate-sim"))
@@ -181,7 +172,8 @@ def test_the_python_api_refuses_special_files_at_once(specials):
 def test_the_python_api_refuses_dev_zero_without_reading_it():
     r = python("""
         from sim.errors import InputError
-        from sim.model.scenarios import load_scenario, read_file
+        from sim.files import read_file
+        from sim.model.scenarios import load_scenario
         for fn in (lambda: read_file("/dev/zero"), lambda: load_scenario("/dev/zero"), lambda: load_scenario({"extends": "/dev/zero"})):
             try:
                 fn()
@@ -295,9 +287,9 @@ def test_both_parsers_keep_the_same_bounds(loader):
     """The bounds hold with libyaml's parser (used when PyYAML has it) and with PyYAML's own (the fallback)."""
     import yaml
 
-    from sim.model import scenarios
+    from sim import files
 
-    cls = scenarios.CBoundedSafeLoader if loader == "libyaml" else scenarios.PyBoundedSafeLoader
+    cls = files.CBoundedSafeLoader if loader == "libyaml" else files.PyBoundedSafeLoader
     if cls is None:
         pytest.skip("PyYAML without libyaml")
     cases = [
@@ -313,10 +305,10 @@ def test_both_parsers_keep_the_same_bounds(loader):
     for text, expected in cases:
         t0 = time.perf_counter()
         with pytest.raises(yaml.YAMLError) as e:
-            scenarios.load_yaml(text, cls)
+            files.load_yaml(text, cls)
         assert expected in str(e.value) or "maximum nesting depth" in str(e.value), (expected, str(e.value)[:200])
         assert time.perf_counter() - t0 < 1
-    assert scenarios.load_yaml("a: [1, x, {b: 2001-01-01}]\n", cls) == {"a": [1, "x", {"b": "2001-01-01"}]}
+    assert files.load_yaml("a: [1, x, {b: 2001-01-01}]\n", cls) == {"a": [1, "x", {"b": "2001-01-01"}]}
 
 
 def test_plain_values_still_load_and_a_date_is_text():

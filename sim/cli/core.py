@@ -86,7 +86,8 @@ def summary_rich(results, metrics=KEY_METRICS, title: str = "") -> Table:
 
 def scenarios() -> None:
     """List the built-in scenarios and organisation profiles."""
-    from sim.model.scenarios import ORG_DIR, builtin_orgs, builtin_scenarios, read_yaml, scenario_summary
+    from sim.files import read_yaml
+    from sim.model.scenarios import ORG_DIR, builtin_orgs, builtin_scenarios, scenario_summary
 
     table = Table(title="Built-in scenarios", header_style="bold")
     table.add_column("name")

@@ -29,7 +29,8 @@ from pydantic import Field, ValidationError, field_validator
 from sim.errors import InputError, InputErrors
 from sim.model.metrics import METRICS
 from sim.model.params import SENIORITY_LEVELS, Scenario, Strict
-from sim.model.scenarios import _format_validation, field_at, load_org_data, load_scenario, read_yaml
+from sim.files import read_yaml
+from sim.model.scenarios import _format_validation, field_at, load_org_data, load_scenario
 from sim.paths import bundled
 
 from .studies import yaml_files

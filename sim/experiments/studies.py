@@ -23,7 +23,8 @@ from sim.model.limits import ENV_MODEL, check_bytes
 from sim.errors import InputError
 from sim.model.params import P, Scenario, Strict
 from sim.paths import bundled
-from sim.model.scenarios import _format_validation, read_yaml
+from sim.files import read_yaml
+from sim.model.scenarios import _format_validation
 from sim.model.streams import named_rng
 from sim.model.workforce import OrgTables
 

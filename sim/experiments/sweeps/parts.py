@@ -25,7 +25,7 @@ import numpy as np
 
 from sim.atomic import atomic_write_bytes, fsync_dir, write_error  # noqa: F401  (fsync_dir: re-exported)
 from sim.errors import InputError
-from sim.model.scenarios import read_file
+from sim.files import read_file
 
 from .plan import Plan
 

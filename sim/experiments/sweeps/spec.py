@@ -122,7 +122,7 @@ def rewrap(e: InputError, source: str, field: str | None = None, note: str = "",
 
 def read_spec(spec: "Mapping | str | Path") -> tuple[dict, str, Path | None]:
     """The raw spec mapping, the source named in messages, and the folder relative paths start from."""
-    from sim.model.scenarios import read_yaml
+    from sim.files import read_yaml
 
     if isinstance(spec, Mapping):
         return copy.deepcopy(dict(spec)), "sweep spec", None

@@ -20,7 +20,7 @@ import numpy as np
 
 from sim.atomic import atomic_write_bytes as _atomic_write
 from sim.errors import InputError
-from sim.model.scenarios import read_text
+from sim.files import read_text
 from sim.model.fingerprint import model_fingerprint
 
 from .. import designs

@@ -21,9 +21,7 @@ from sim.model.params import Scenario
 from .compute import EXPLAINED_METRICS, explain_task, spec_labels
 from .context import current, current_user
 from .jobs import queue_text, request_key
-
-#: How often the block asks about a running explanation (milliseconds).
-POLL_MS = 300
+from .polling import RUNNING_POLL_MS, job_status
 
 
 def submit(specs: Sequence[Scenario], seed: int, replicates: int, metric: str) -> str:
@@ -46,7 +44,7 @@ def submit(specs: Sequence[Scenario], seed: int, replicates: int, metric: str) -
 def status_view(key: str) -> dict:
     """What a page shows of an explanation job: state, progress text and percent, or the figure and the reading."""
     jobs = current().jobs
-    st = jobs.status(key)
+    st = job_status(jobs, key, "why-poll")
     if st["state"] == "queued":
         return {"state": "queued", "text": queue_text(st), "pct": 0}
     if st["state"] == "running":
@@ -80,7 +78,7 @@ def block() -> html.Div:
         dcc.Graph(id="why-graph", config={"displaylogo": False}, style={"display": "none"}),
         html.Div(id="why-method", className="small text-muted"),
         dcc.Store(id="why-job"),
-        dcc.Interval(id="why-poll", interval=POLL_MS, disabled=True),
+        dcc.Interval(id="why-poll", interval=RUNNING_POLL_MS, disabled=True),
     ], id="why-box", className="mb-4", style={"display": "none"})
 
 

@@ -28,6 +28,7 @@ from ..context import current, current_user, share_box
 from ..figures_extra import org_profile
 from ..inputs import gate
 from ..jobs import queue_text, request_key, work_of
+from ..polling import RUNNING_POLL_MS, job_status
 from ..state import _int, query
 from ..story import GOALS, MANDATE, FREE, STEPS, STORY
 
@@ -181,7 +182,7 @@ def layout(step: Any = None, week: Any = None, org: Any = None, **_: Any) -> htm
         dcc.Store(id="cls-view"),
         dcc.Store(id="cls-predictions", data={}),
         dcc.Store(id="cls-revealed", data=[]),
-        dcc.Interval(id="cls-poll", interval=400, disabled=True),
+        dcc.Interval(id="cls-poll", interval=RUNNING_POLL_MS, disabled=True),
         dcc.Interval(id="cls-timer", interval=1000 // SPEED, disabled=True),
     ], className="classroom", id="cls-root")
 
@@ -409,7 +410,7 @@ function(week, view, config) {
 
 def _waiting(key: str, what: str) -> dict | None:
     """What the page shows while a job waits, runs or failed (None once it is done)."""
-    status = current().jobs.status(key)
+    status = job_status(current().jobs, key, "cls-poll")
     if status["state"] == "queued":
         return {"status": queue_text(status), "poll_off": False}
     if status["state"] == "running":

@@ -53,6 +53,7 @@ from ..inputs import (
     org_scenario,
 )
 from ..jobs import check_work, queue_text, request_key, work_of
+from ..polling import QUEUED_POLL_MS, RUNNING_POLL_MS, job_status
 from ..state import compare_query, compare_request
 
 #: Order and width of the standard figures on the page (of 12 columns, on a large screen and on one of 1400 px or more).
@@ -69,12 +70,6 @@ SECTIONS = [("sec-diff", "Differences"), ("sec-takeaways", "Takeaways"), ("why-b
 ANCHORS = {"adoption": "sec-adoption", "performance": "sec-performance", "people": "sec-people", "risk": "sec-risk",
            "gain_by_seniority": "sec-breakdowns"}
 OWN_ORG = "-"
-#: How often the page asks about its run (milliseconds): while it runs, and while it waits in the queue.
-RUNNING_POLL_MS, QUEUED_POLL_MS = 600, 1000
-#: A poll about a running job is answered when the job finishes, or after this many seconds with its progress: the
-#: charts come within a few hundredths of a second of the job's end, with a third as many polls. Each poll makes Dash's
-#: renderer update the whole page; at 5 a second the browser took half a core from the run workers (benchmarks/RESULTS.md).
-RUNNING_HOLD_S = 0.5
 BUILDING = "Building charts…"
 
 
@@ -550,9 +545,7 @@ def register_callbacks(app: Dash) -> None:
         if not job:
             return (*keep, no_update, *(no_update,) * 9, *rest)
         ctx = current()
-        st = ctx.jobs.status(job["key"])
-        if st["state"] == "running" and _tick:  # a poll (not the click's own answer): held until the job ends, at most RUNNING_HOLD_S
-            st = ctx.jobs.wait(job["key"], RUNNING_HOLD_S)
+        st = job_status(ctx.jobs, job["key"], "cmp-poll")
         hidden, shown = {"height": "1.2rem", "visibility": "hidden"}, {"height": "1.2rem"}
         if st["state"] == "queued":  # polled less often while it waits
             return (*keep, no_update, no_update, no_update, 0, shown, queue_text(st), False, QUEUED_POLL_MS, no_update, no_update, *rest)

@@ -23,6 +23,7 @@ from .. import controls
 from ..context import current, current_user, share_box
 from ..inputs import MAX_REPLICATES, MAX_UPLOADS, UPLOAD_PREFIX, check_upload, check_whole, decode_contents, gate
 from ..jobs import check_work, queue_text, request_key, work_of
+from ..polling import RUNNING_POLL_MS, job_status
 from ..lab_results import BASELINE, WHAT_IF, lab_task
 from ..state import lab_query, lab_state
 
@@ -309,7 +310,7 @@ def layout(**params: Any) -> html.Div:
         dcc.Store(id="lab-pin", data=state["pin"]),
         dcc.Store(id="lab-files", data=state["files"]),
         dcc.Store(id="lab-job"),
-        dcc.Interval(id="lab-poll", interval=250, disabled=True),
+        dcc.Interval(id="lab-poll", interval=RUNNING_POLL_MS, disabled=True),
     ]
     main = [
         dbc.Alert(error or "", id="lab-error", color="danger", is_open=bool(error), style={"whiteSpace": "pre-wrap"}),
@@ -467,7 +468,7 @@ def register_callbacks(app: Dash) -> None:
         keep = (no_update,) * 8
         if not job:
             return (*keep, no_update, no_update)
-        st = current().jobs.status(job["key"])
+        st = job_status(current().jobs, job["key"], "lab-poll")
         if st["state"] == "queued":
             return (*keep, queue_text(st), False)
         if st["state"] == "running":

@@ -13,7 +13,7 @@ imports the app. The address is printed once the run workers are warm and GET / 
 before that, the owner says so and exits with its status (1 at least).
 
 Every server worker builds its own Dash app attached to the shared folder (``AppConfig(own_runs=False)``), so any
-of them can accept a run, answer any poll and render any result (dashboards/jobs.py). gunicorn's own control
+of them can accept a run, answer any poll and render any result (dashboards/jobs/). gunicorn's own control
 socket is off; it logs warnings and errors only (``--access-log`` adds one line per request).
 
 Stopping: SIGTERM or Ctrl-C (SIGINT) on the owner stops the run workers (SIGTERM, then SIGKILL) and, at the same

@@ -1,4 +1,4 @@
-"""The app's shared queue and result cache (dashboards/jobs.py) without a web server: fair order, the queue's bounds,
+"""The app's shared queue and result cache (dashboards/jobs/) without a web server: fair order, the queue's bounds,
 the byte bound of the results, and real run worker processes that fail only their own job (a MemoryError, a kill)."""
 
 from __future__ import annotations

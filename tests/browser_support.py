@@ -314,7 +314,8 @@ class ComparePage:
                 return cb
         raise AssertionError(f"no callback {output} <- {first_input}")
 
-    def _call(self, cb: dict, values: dict[str, Any]) -> requests.Response:
+    def _call(self, cb: dict, values: dict[str, Any], changed: str | None = None) -> requests.Response:
+        """POST one callback as the renderer does; ``changed``: the input that fired it ('id.property'; the first by default)."""
         def dep(d: dict) -> Any:
             name = f"{d['id']}.{d['property']}"
             if '["ALL"]' in d["id"]:
@@ -323,7 +324,7 @@ class ComparePage:
 
         outs = _outputs(cb["output"])
         body = {"output": cb["output"], "outputs": outs if len(outs) > 1 else outs[0], "inputs": [dep(d) for d in cb["inputs"]],
-                "state": [dep(d) for d in cb.get("state", [])], "changedPropIds": [f"{cb['inputs'][0]['id']}.{cb['inputs'][0]['property']}"]}
+                "state": [dep(d) for d in cb.get("state", [])], "changedPropIds": [changed or f"{cb['inputs'][0]['id']}.{cb['inputs'][0]['property']}"]}
         return self.session.post(self.url + "/_dash-update-component", json=body, timeout=self.timeout)
 
     def load(self, path: str = "/compare") -> float:
@@ -349,8 +350,9 @@ class ComparePage:
         return 200, job, error if not job else ""
 
     def poll(self, job: dict, tick: int = 1) -> tuple[int, str, str]:
-        """Ask once: (HTTP status, 'done' | 'failed' | 'waiting', the status or error text)."""
-        r = self._call(self.show_cb, {"cmp-job.data": job, "cmp-poll.n_intervals": tick})
+        """Ask once, as the page's interval does (a running job's poll is held until it ends, at most
+        dashboards.polling.HOLD_S): (HTTP status, 'done' | 'failed' | 'waiting', the status or error text)."""
+        r = self._call(self.show_cb, {"cmp-job.data": job, "cmp-poll.n_intervals": tick}, changed="cmp-poll.n_intervals")
         if r.status_code != 200:
             return r.status_code, "failed", r.text[:500]
         resp = r.json()["response"]

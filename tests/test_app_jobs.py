@@ -155,3 +155,56 @@ def test_a_second_app_on_the_same_folder_is_refused_with_a_message(tmp_path):
     finally:
         first.close()
     JobManager(tmp_path / "f", workers=0).close()  # free again once the first has stopped
+
+
+def _after(flag: str, value: int, *, progress=None) -> int:
+    """A task that runs until the file ``flag`` exists."""
+    while not os.path.exists(flag):
+        time.sleep(0.01)
+    return value
+
+
+def test_a_poll_about_a_running_job_is_held_until_the_job_ends_and_the_clicks_own_answer_is_not(tmp_path):
+    """dashboards.polling through Dash's own callback machinery: a poll (fired by the page's interval) about a running
+    job is answered when the job ends, or after HOLD_S with 'running'; the answer to the click itself is not held."""
+    import threading
+
+    from dash import Dash, Input, Output, dcc, html
+
+    from dashboards.polling import HOLD_S, job_status
+
+    jobs = JobManager(tmp_path / "folder", workers=0, warm=False)
+    app = Dash(__name__)
+    app.layout = html.Div([dcc.Interval(id="poll"), dcc.Store(id="job"), html.Div(id="out")])
+
+    @app.callback(Output("out", "children"), Input("job", "data"), Input("poll", "n_intervals"))
+    def show(key, _tick):
+        return job_status(jobs, key, "poll")["state"]
+
+    client = app.server.test_client()
+
+    def ask(trigger: str) -> tuple[str, float]:
+        body = {"output": "out.children", "outputs": {"id": "out", "property": "children"}, "changedPropIds": [trigger],
+                "inputs": [{"id": "job", "property": "data", "value": "k"}, {"id": "poll", "property": "n_intervals", "value": 1}]}
+        t0 = time.monotonic()
+        r = client.post("/_dash-update-component", json=body)
+        assert r.status_code == 200, r.get_data(as_text=True)
+        return r.get_json()["response"]["out"]["children"], time.monotonic() - t0
+
+    flag = tmp_path / "go"
+    try:
+        jobs.submit("k", _after, str(flag), 7)
+        end = time.monotonic() + 30
+        while jobs.status("k")["state"] != "running" and time.monotonic() < end:
+            time.sleep(0.01)
+        state, took = ask("job.data")
+        assert state == "running" and took < HOLD_S, took
+        state, took = ask("poll.n_intervals")
+        assert state == "running" and took >= 0.9 * HOLD_S, took
+        threading.Timer(0.1, flag.touch).start()
+        state, took = ask("poll.n_intervals")
+        assert state == "done", (state, took)
+        assert jobs.cached("k") == 7
+    finally:
+        flag.touch()
+        jobs.close()

@@ -28,12 +28,12 @@ MAX_DEFAULT_WORKERS, MEMORY_PER_WORKER = 8, 1 << 30
 def default_run_workers(cores: int | None = None, memory: int | None = None) -> int:
     """Run workers the app starts when not told: one per core this process may use, at most ``MAX_DEFAULT_WORKERS`` and
     one per ``MEMORY_PER_WORKER`` of the machine's memory, at least 1 (a comparison is split over them, so a click's
-    runs take about 1/workers of their time alone)."""
+    runs take about 1/workers of their time alone). The cores count a container's CPU quota; its memory limit is not
+    read (``--workers`` sets the number)."""
     if cores is None:
-        try:
-            cores = len(os.sched_getaffinity(0))
-        except AttributeError:  # pragma: no cover (not Linux)
-            cores = os.cpu_count() or 1
+        from sim.experiments.sweeps.executors import default_workers
+
+        cores = default_workers()  # the CPU affinity and a container's CPU quota
     if memory is None:
         try:
             memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

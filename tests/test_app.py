@@ -474,8 +474,13 @@ def test_the_app_starts_one_run_worker_per_core_within_its_bounds(monkeypatch, c
     assert default_run_workers(cores=16, memory=128 * gib) == 8
     assert default_run_workers(cores=16, memory=4 * gib + 5) == 4
     assert default_run_workers(cores=1, memory=gib // 2) == 1
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    import dask.system
+
+    monkeypatch.setattr(dask.system, "cpu_count", lambda: 3)  # the cores this process may use (affinity, a container's quota)
     assert default_run_workers(memory=64 * gib) == 3 == AppConfig().workers
+    from sim.experiments.sweeps.executors import default_workers
+
+    assert default_workers() == 3  # a sweep's process pool counts the same cores
     from sim.cli import main
 
     assert main(["app", "--help"]) == 0

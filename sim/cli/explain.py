@@ -45,7 +45,7 @@ def explain(
     engineers: Optional[int] = typer.Option(None, "--engineers", "-n", help="Engineer positions (overrides organisation.size)."),
     weeks: Optional[int] = typer.Option(None, "--weeks", "-w", help="Weeks to simulate."),
     set_: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Worker processes (default: every core; the results do not depend on it)."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Worker processes (default: the cores this process may use, a container's CPU quota included; the results do not depend on it)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the tidy table (channel, contribution, low, high, ...) to FILE.parquet or FILE.csv."),
     html_: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML report with the waterfall figure."),
     max_model_memory: Optional[str] = typer.Option(None, "--max-model-memory", help=MODEL_MEMORY_HELP),

@@ -46,7 +46,7 @@ def _clock(seconds: float) -> str:
 def sweep_command(
     spec: str = typer.Argument(..., help="Sweep spec (YAML): scenario, design, samples, replicates, seed, parameters, outputs. See docs/SWEEPS.md."),
     out: Path = typer.Option(..., "--out", "-o", help="Results folder (Parquet parts + manifest.json). Running again on it resumes."),
-    workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Local worker processes (default: all cores; 1 runs in this process)."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Local worker processes (default: the cores this process may use, a container's CPU quota included; 1 runs in this process)."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Send the runs to a running Dask scheduler, tcp://HOST:PORT."),
     scheduler_timeout: Optional[float] = typer.Option(None, "--scheduler-timeout", help="Seconds to wait for --scheduler to answer before giving up (default 15)."),
     dask_local: Optional[int] = typer.Option(None, "--dask-local", help="Start a Dask LocalCluster of N single-threaded workers on 127.0.0.1."),

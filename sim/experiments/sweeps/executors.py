@@ -309,11 +309,11 @@ class DaskExecutor(Executor):
 
 
 def default_workers() -> int:
-    """The CPU cores this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover
-        return max(1, os.cpu_count() or 1)
+    """The CPU cores this process may use: its CPU affinity and, in a container, its cgroup's CPU quota
+    (``dask.system.cpu_count``): a container given 2 CPUs on a 64-core host gets 2 workers, not 64."""
+    from dask.system import cpu_count
+
+    return max(1, int(cpu_count()))
 
 
 def pick_executor(runs: int, *, workers: int | None = None, scheduler: str | None = None, dask_local: int | None = None,

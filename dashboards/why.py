@@ -8,7 +8,7 @@ page shows (the waterfall figure and the reading, or the progress). Used under t
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from typing import Sequence
 
 import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, dcc, html, no_update

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import ast
 import io
-import os
 import socket
-import time
 import zipfile
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 import dash
 import pytest
-import yaml
 
 import sim
 from sim.errors import InputError

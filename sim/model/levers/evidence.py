@@ -4,9 +4,32 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import rules
+from .. import jit, rules
 from ..params import Measurement
 from .base import WorkRecord
+
+
+@jit.compile
+def tally_uses(choice, shadow, present, members, seniority, multiplier, escaped, delivered, uses):
+    """One week's uses of an approved tool, per [level, tool, task type], into ``uses`` [4, 3, T, K]: how many, and the sums
+    of the saving (1 - multiplier), escaped defects and delivered work. Engineers who did not work, or are not ``members``,
+    are left out; so are shadow uses (leadership cannot see them).
+
+    Each sum runs over engineers, then task types, in order, from zero (as numpy's bincount does)."""
+    N, K = choice.shape
+    uses[:] = 0.0
+    for i in range(N):
+        if not (present[i] and members[i]):
+            continue
+        level = seniority[i]
+        for k in range(K):
+            c = choice[i, k]
+            if c > 0 and not shadow[i, k]:
+                j = c - 1
+                uses[0, level, j, k] += 1.0
+                uses[1, level, j, k] += 1.0 - multiplier[i, k]
+                uses[2, level, j, k] += escaped[i, k]
+                uses[3, level, j, k] += delivered[i, k]
 
 
 class Evidence:
@@ -16,6 +39,7 @@ class Evidence:
         self.T, self.K = n_tools, n_tasks
         self.measurement_sd = measurement.measurement_sd
         self.min_evidence = measurement.min_evidence
+        self._uses = np.zeros((4, 3, n_tools, n_tasks))  # one week's tallies of approved-tool uses (tally_uses)
         self.clear()
 
     def clear(self) -> None:
@@ -29,16 +53,14 @@ class Evidence:
 
     def add(self, work: WorkRecord, seniority: np.ndarray, members: np.ndarray | None = None) -> None:
         """Add one week's work (of ``members`` only, when given): approved-tool uses by level, tool and task type; work without AI per task type."""
-        used = work.approved_use if members is None else work.approved_use & members[:, None]
+        everyone = members if members is not None else np.ones(work.present.shape, dtype=bool)
+        tally_uses(work.choice, work.shadow, work.present, everyone, seniority, work.multiplier, work.escaped, work.delivered, self._uses)
+        n, saving, defects, delivered = self._uses
+        self.saving += saving
+        self.n += n
+        self.defects_ai += defects
+        self.delivered_ai += delivered
         base = work.no_ai if members is None else work.no_ai & members[:, None]
-        idx = (seniority[:, None] * self.T + (work.choice - 1)) * self.K + np.arange(self.K)[None, :]
-        size = 3 * self.T * self.K
-        shape = (3, self.T, self.K)
-        i = idx[used]
-        self.saving += np.bincount(i, weights=(1.0 - work.multiplier)[used], minlength=size).reshape(shape)
-        self.n += np.bincount(i, minlength=size).reshape(shape)
-        self.defects_ai += np.bincount(i, weights=work.escaped[used], minlength=size).reshape(shape)
-        self.delivered_ai += np.bincount(i, weights=work.delivered[used], minlength=size).reshape(shape)
         self.defects_base += (work.escaped * base).sum(axis=0)
         self.delivered_base += (work.delivered * base).sum(axis=0)
 

@@ -132,6 +132,38 @@ def wait_for(condition: Callable[[], Any], timeout: float = 30.0, interval: floa
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {message}" + (f" (last error: {last_exc})" if last_exc else ""))
 
 
+#: What clashes in the charts under a CSS selector, as plotly.js drew them: text that meets other text (the title,
+#: subplot titles, axis titles, notes), the legend or the chart's toolbar, and text cut off by the chart's edge. Tick
+#: labels are left out (rotated ones have boxes that meet while their letters do not).
+CHART_CLASHES = """
+const meet = (a, b) => a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1;
+const out = [];
+document.querySelectorAll(arguments[0]).forEach(box => box.querySelectorAll('.js-plotly-plot').forEach(g => {
+    const name = box.id || g.id || box.className;
+    const edge = g.getBoundingClientRect();
+    const boxes = sel => Array.from(g.querySelectorAll(sel)).map(e => [e.textContent.slice(0, 40), e.getBoundingClientRect()])
+        .filter(([t, r]) => r.width > 0 && r.height > 0);
+    const texts = boxes('.gtitle, .g-gtitle text, .annotation-text, .infolayer .g-xtitle, .infolayer .g-ytitle');
+    for (let i = 0; i < texts.length; i++) for (let j = i + 1; j < texts.length; j++)
+        if (meet(texts[i][1], texts[j][1])) out.push(name + ': ' + texts[i][0] + ' | ' + texts[j][0]);
+    [['the legend', '.legend .bg'], ['the toolbar', '.modebar']].forEach(([what, sel]) => boxes(sel).forEach(([_, l]) =>
+        texts.forEach(([t, r]) => { if (meet(l, r)) out.push(name + ': ' + what + ' | ' + t); })));
+    texts.forEach(([t, r]) => { if (r.left < edge.left - 1 || r.right > edge.right + 1) out.push(name + ': cut off: ' + t); });
+}));
+return out;
+"""
+
+
+def chart_clashes(browser, selector: str, settle: float = 5.0) -> list[str]:
+    """What ``CHART_CLASHES`` finds in the charts under ``selector`` once plotly has laid them out at their size: nothing,
+    or what still clashes after ``settle`` seconds."""
+    try:
+        wait_for(lambda: browser.execute_script(CHART_CLASHES, selector) == [], settle, message="charts without clashes")
+    except AssertionError:
+        pass
+    return browser.execute_script(CHART_CLASHES, selector)
+
+
 def console_errors(browser) -> list[dict]:
     """Severe console messages since the last call (the log is drained by reading it)."""
     return [e for e in browser.get_log("browser") if e.get("level") == "SEVERE"]

@@ -15,7 +15,7 @@ import time
 import pytest
 import requests
 
-from browser_support import AppProcess, browser_session, console_errors, css, wait_for
+from browser_support import AppProcess, browser_session, chart_clashes, console_errors, css, wait_for
 
 
 pytestmark = pytest.mark.browser
@@ -56,6 +56,10 @@ def server(tmp_path_factory):
 def browser(server, tmp_path_factory):
     with browser_session((1280, 720), downloads=tmp_path_factory.mktemp("downloads")) as b:
         yield b
+
+
+#: The lab's charts.
+CHARTS = "#lab-trajectory, #lab-cumulative, #lab-gap, #lab-adoption"
 
 
 def graph_traces(b, selector: str) -> list:
@@ -118,6 +122,9 @@ def test_a_lever_that_costs_first_shows_its_trajectory_and_breakeven(server, bro
     cum = dict(zip(line[1], line[2]))
     assert all(v > 0 for w, v in cum.items() if w >= week) and cum[week - 1] <= 0, "the week from which it stays above the baseline"
     assert not css(browser, "#lab-intro")[0].is_displayed()
+    for g in css(browser, f"{CHARTS} .js-plotly-plot"):  # hovering shows the toolbar
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", g)
+    assert chart_clashes(browser, CHARTS) == []  # no title under another, under the toolbar or cut off at 1280 px
     changes = [row[3] for row in table_rows(browser).values()]
     assert changes and not [c for c in changes if re.match(r"[+-]0(\.0+)?( |$)", c)], changes
     assert overflow(browser) == []

@@ -189,7 +189,7 @@ def layout(**params: Any) -> html.Div:
     ]
     graphs = []
     for name, width in FIGURE_ORDER:
-        graphs.append(dbc.Col(dcc.Graph(id={"type": "cmp-graph", "name": name}, config=graph_config(name, "png"), className="cmp-graph"),
+        graphs.append(dbc.Col(dcc.Graph(id={"type": "cmp-graph", "name": name}, config=graph_config(name, "png"), className="cmp-graph chart-strip"),
                               lg=NARROW.get(width, width), xxl=width, className="mb-3", id=ANCHORS.get(name, f"sec-{name}")))
     results = html.Div([
         html.Nav([html.A(text, href=f"#{anchor}", className="cmp-contents-link") for anchor, text in SECTIONS], id="cmp-contents", className="cmp-contents"),

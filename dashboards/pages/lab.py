@@ -317,12 +317,13 @@ def layout(**params: Any) -> html.Div:
         html.Div(id="lab-status", className="small text-muted"),
         dbc.Card(dbc.CardBody(INTRO), id="lab-intro", className="mb-3 lab-intro"),
         html.Div(id="lab-breakeven", className="lab-breakeven mb-2"),
-        html.Div(dcc.Graph(id="lab-trajectory", config={"displaylogo": False}), id="lab-trajectory-box"),
-        html.Div(dcc.Graph(id="lab-cumulative", config={"displaylogo": False}), id="lab-cumulative-box", style={"display": "none"}),
+        html.Div(dcc.Graph(id="lab-trajectory", config={"displaylogo": False}, className="lab-graph chart-strip"), id="lab-trajectory-box"),
+        html.Div(dcc.Graph(id="lab-cumulative", config={"displaylogo": False}, className="lab-graph chart-strip"), id="lab-cumulative-box",
+                 style={"display": "none"}),
         html.Div(id="lab-table"),
-        dbc.Row([
-            dbc.Col(dcc.Graph(id="lab-gap", config={"displaylogo": False}), lg=6),
-            dbc.Col(dcc.Graph(id="lab-adoption", config={"displaylogo": False}), lg=6),
+        dbc.Row([  # side by side only where half the page holds their titles (1400 px and wider)
+            dbc.Col(dcc.Graph(id="lab-gap", config={"displaylogo": False}, className="lab-graph chart-strip"), xxl=6),
+            dbc.Col(dcc.Graph(id="lab-adoption", config={"displaylogo": False}, className="lab-graph chart-strip"), xxl=6),
         ]),
     ]
     return dbc.Row([dbc.Col(side, md=4, lg=3, className="lab-side"), dbc.Col(main, md=8, lg=9, className="lab-main")], className="lab-page")

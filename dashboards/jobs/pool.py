@@ -79,12 +79,13 @@ def work_loop(store: JobStore, worker: str, stopping: Callable[[], bool], *, exi
 
 
 def _warm_up() -> None:
-    """A tiny comparison and its figures, so compiled kernels and plotting are loaded before the first click."""
+    """A tiny comparison and its figures, so compiled kernels and plotting are loaded before the first click (outcome goals:
+    leadership's evidence has a compiled tally of its own)."""
     from sim.model.scenarios import load_scenario
 
     from ..compute import compare_task
 
-    compare_task([load_scenario(n, engineers=10, weeks=2) for n in ("mandate_single_tool", "free_choice")], 0, 1)
+    compare_task([load_scenario(n, engineers=10, weeks=2) for n in ("mandate_single_tool", "free_choice", "outcome_goals")], 0, 1)
 
 
 def _worker_main(folder: str, worker: str, owner_pid: int, warm: bool) -> None:

@@ -7,4 +7,5 @@ numba machine code in memory instead of loading it from the cache itself.
 from sim.model.org import EngineeringOrg
 from sim.model.scenarios import load_scenario
 
-EngineeringOrg(load_scenario("mandate_single_tool", engineers=10, weeks=2), seed=0).run().results()
+for name in ("mandate_single_tool", "outcome_goals"):  # outcome goals: leadership's evidence has a compiled tally of its own
+    EngineeringOrg(load_scenario(name, engineers=10, weeks=2), seed=0).run().results()

@@ -17,6 +17,7 @@ import plotly.io as pio
 from sim.analysis.figures import PEOPLE, PERFORMANCE, WELLBEING, standard_figures
 from sim.analysis.reports import TABLE_METRICS, summary_table
 from sim.analysis.takeaways import takeaways
+from sim.experiments.replicates import sharing
 from sim.model.params import Scenario
 
 
@@ -69,8 +70,9 @@ def spec_labels(specs: Sequence[Scenario]) -> dict[str, str]:
 def _compare_bundle(results: pd.DataFrame, specs: Sequence[Scenario], seed: int, replicates: int) -> Bundle:
     shown = shown_rows(results)
     labels = spec_labels(specs)
-    return Bundle(results, figures_json(standard_figures(shown, labels=labels, as_dict=True)), summary_table(shown), takeaways(shown, labels=labels), list(specs),
-                  seed, replicates)
+    with sharing(shown):  # the figures and the table share their summaries
+        figures, table = standard_figures(shown, labels=labels, as_dict=True), summary_table(shown)
+    return Bundle(results, figures_json(figures), table, takeaways(shown, labels=labels), list(specs), seed, replicates)
 
 
 def compare_task(specs: Sequence[Scenario], seed: int, replicates: int, *, progress: Callable | None = None) -> Bundle:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 from typing import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -25,7 +26,7 @@ from sim.model.metrics import METRICS
 from sim.model.metrics import title as metric_title
 from sim.model.params import SENIORITY_LEVELS
 from sim.model.scenarios import builtin_scenarios, scenario_summary
-from sim.experiments.replicates import bands, summarise
+from sim.experiments.replicates import shared_bands, shared_summary, sharing, summary_cells
 
 from .figure_spec import TEMPLATE, FigureSpec, figure_function
 
@@ -41,6 +42,8 @@ BUILTIN_COLOURS = {
     "pilot_and_measure": "#56B4E9",
 }
 USE_COLOURS = {"genuine_use_share": "#009E73", "forced_use_share": "#D55E00", "token_use_share": "#E69F00", "shadow_use_share": "#7F7F7F"}
+#: The kinds of use ``adoption_split`` stacks.
+USE_KINDS = ("genuine_use_share", "forced_use_share", "token_use_share")
 
 
 def scenario_colours(names: Sequence[str]) -> dict[str, str]:
@@ -112,13 +115,15 @@ def note_flat(fig: FigureSpec, b: pd.DataFrame, results: pd.DataFrame) -> Figure
     if reps == 1:
         note = "One replicate per policy: lines have no band (run more replicates to see the spread between runs)."
     else:
-        width = (b["high"] - b["low"]).abs()
-        flat = b.assign(_w=width <= 1e-12 * b["mean"].abs().clip(lower=1.0)).groupby(["scenario", "metric"], observed=True, sort=False)
-        same = [(k, g) for k, g in flat if g["_w"].all()]
-        if not same:
+        mean = b["mean"].to_numpy()
+        flat = np.abs(b["high"].to_numpy() - b["low"].to_numpy()) <= 1e-12 * np.maximum(np.abs(mean), 1.0)
+        lines = list(zip(b["scenario"].to_numpy(), b["metric"].to_numpy()))
+        banded = {k for k, f in zip(lines, flat) if not f}
+        same = next((k for k in dict.fromkeys(lines) if k not in banded), None)
+        if same is None:
             return fig
-        (_scen, metric), g = same[0]
-        values = g["mean"].unique()
+        metric = same[1]
+        values = pd.unique(mean[[k == same for k in lines]])
         label = METRICS[metric].label if metric in METRICS else metric
         example = f"{label} stays at {format_number(metric, float(values[0]))}" if len(values) == 1 else label
         note = f"A line without a band: all {reps} replicates give the same value (e.g. {example})."
@@ -161,9 +166,29 @@ def axis_unit(metric: str) -> str | None:
 def _scenarios(results: pd.DataFrame) -> list[str]:
     """Scenario names in the table's order (category order when categorical), without converting the whole column."""
     col = results["scenario"]
-    present = {str(x) for x in col.unique()}
-    cats = col.cat.categories if isinstance(col.dtype, pd.CategoricalDtype) else pd.unique(col)
+    if not isinstance(col.dtype, pd.CategoricalDtype):
+        return [str(c) for c in pd.unique(col)]
+    cats = col.cat.categories.tolist()
+    counts = np.bincount(col.cat.codes.to_numpy().astype(np.intp) + 1, minlength=len(cats) + 1)  # rows per code, missing (-1) first
+    present = {str(c) for c, k in zip(cats, counts[1:]) if k} | ({str(np.nan)} if counts[0] else set())
     return [str(c) for c in cats if str(c) in present]
+
+
+def _lines(b: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
+    """A band table's rows per (scenario, metric), each in the table's order (one line of a chart each): its runs of rows
+    with one key, joined."""
+    keys = list(zip(b["scenario"].to_numpy(), b["metric"].to_numpy()))
+    starts = [i for i in range(len(keys)) if i == 0 or keys[i] != keys[i - 1]]
+    runs: dict[tuple[str, str], list[pd.DataFrame]] = {}
+    for i, j in zip(starts, starts[1:] + [len(keys)]):
+        runs.setdefault(keys[i], []).append(b.iloc[i:j])
+    return {k: v[0] if len(v) == 1 else pd.concat(v) for k, v in runs.items()}
+
+
+def _by_week(band: pd.DataFrame) -> pd.DataFrame:
+    """``band`` sorted by week (itself when its weeks already rise)."""
+    week = band["week"].to_numpy()
+    return band if (week[1:] > week[:-1]).all() else band.sort_values("week")
 
 
 def _layout(fig: FigureSpec | go.Figure, title: str, *, height: int = 420, ytitle: str | None = None, percent: bool = False, week_max: int | None = None,
@@ -259,7 +284,7 @@ def format_number(name: str, x: float, digits: int = 3) -> str:
 
 def add_band_traces(fig: FigureSpec, band: pd.DataFrame, name: str, colour: str, *, row: int | None = None, col: int | None = None, dash: str | None = None, legend: bool = True, label: str | None = None) -> None:
     """A mean line with its shaded 90% band."""
-    band = band.sort_values("week")
+    band = _by_week(band)
     x = band["week"].tolist()
     fig.add_trace({"type": "scatter", "x": x + x[::-1], "y": band["high"].tolist() + band["low"].tolist()[::-1], "fill": "toself",
                    "fillcolor": _rgba(colour, 0.18), "line": {"width": 0}, "hoverinfo": "skip", "showlegend": False,
@@ -276,14 +301,14 @@ def metric_over_time(results: pd.DataFrame, metric: str, *, group: str = "all", 
     names = _scenarios(results)
     colours = colours or scenario_colours(names)
     labels = policy_labels(names, labels)
-    b = bands(results, metrics=[metric], groups=[group])
+    b = shared_bands(results, metrics=[metric], groups=[group])
     if until_week is not None:
         b = b[b["week"] <= until_week]
+    lines = _lines(b)
     fig = FigureSpec()
     for n in names:
-        sub = b[b["scenario"] == n]
-        if len(sub):
-            add_band_traces(fig, sub, n, colours[n], label=labels[n])
+        if (n, metric) in lines:
+            add_band_traces(fig, lines[n, metric], n, colours[n], label=labels[n])
     wmax = int(results["week"].max()) if len(results) else None
     _layout(fig, title or series_title(metric, group), ytitle=axis_unit(metric), percent=is_percent(metric), week_max=wmax, big=big, height=height)
     return note_flat(fig, b, results)
@@ -295,20 +320,20 @@ def adoption_split(results: pd.DataFrame, *, colours: dict | None = None, until_
     """Weekly active engineers split into genuine, forced and token use (stacked means), plus shadow use, one panel per scenario."""
     names = _scenarios(results)
     labels = policy_labels(names, labels)
-    kinds = ["genuine_use_share", "forced_use_share", "token_use_share"]
-    b = bands(results, metrics=kinds + ["shadow_use_share"], groups=["all"])
+    b = shared_bands(results, metrics=[*USE_KINDS, "shadow_use_share"], groups=["all"])
     if until_week is not None:
         b = b[b["week"] <= until_week]
+    lines, none = _lines(b), b.iloc[:0]
     n = len(names)
     fig = FigureSpec(rows=1, cols=n, shared_yaxes=True, subplot_titles=[_wrap(labels[x], 34 if n > 2 else 60) for x in names],
                      horizontal_spacing=0.03)
     for i, name in enumerate(names, start=1):
-        for k in kinds:
-            sub = b[(b["scenario"] == name) & (b["metric"] == k)].sort_values("week")
+        for k in USE_KINDS:
+            sub = _by_week(lines.get((name, k), none))
             fig.add_trace({"type": "scatter", "x": sub["week"].to_numpy(), "y": sub["mean"].to_numpy(), "stackgroup": f"s{i}", "mode": "lines",
                            "line": {"width": 0.5, "color": USE_COLOURS[k]}, "name": METRICS[k].label, "legendgroup": k, "showlegend": i == 1},
                           row=1, col=i)
-        sub = b[(b["scenario"] == name) & (b["metric"] == "shadow_use_share")].sort_values("week")
+        sub = _by_week(lines.get((name, "shadow_use_share"), none))
         fig.add_trace({"type": "scatter", "x": sub["week"].to_numpy(), "y": sub["mean"].to_numpy(), "mode": "lines",
                        "line": {"color": USE_COLOURS["shadow_use_share"], "dash": "dot", "width": 2},
                        "name": f"{METRICS['shadow_use_share'].label} (unapproved, hidden)", "legendgroup": "shadow", "showlegend": i == 1},
@@ -325,15 +350,14 @@ def measurement_gap(results: pd.DataFrame, *, colours: dict | None = None, until
     names = _scenarios(results)
     colours = colours or scenario_colours(names)
     labels = policy_labels(names, labels)
-    b = bands(results, metrics=["true_gain", "reported_gain"], groups=["all"])
+    b = shared_bands(results, metrics=["true_gain", "reported_gain"], groups=["all"])
     if until_week is not None:
         b = b[b["week"] <= until_week]
+    lines, none = _lines(b), b.iloc[:0]
     fig = FigureSpec()
     for n in names:
-        t = b[(b["scenario"] == n) & (b["metric"] == "true_gain")]
-        r = b[(b["scenario"] == n) & (b["metric"] == "reported_gain")]
-        add_band_traces(fig, t, n, colours[n], label=f"{labels[n]}: true")
-        add_band_traces(fig, r, n, colours[n], dash="dash", label=f"{labels[n]}: reported")
+        add_band_traces(fig, lines.get((n, "true_gain"), none), n, colours[n], label=f"{labels[n]}: true")
+        add_band_traces(fig, lines.get((n, "reported_gain"), none), n, colours[n], dash="dash", label=f"{labels[n]}: reported")
     fig.add_hline(y=0, line={"color": "#444", "width": 1})
     _layout(fig, "Measurement gap: reported (dashed) vs true gain (solid)", ytitle="productivity vs no AI", percent=True,
             week_max=int(results["week"].max()), big=big)
@@ -347,9 +371,10 @@ def panel(results: pd.DataFrame, metrics: Sequence[str], title: str, *, group: s
     names = _scenarios(results)
     colours = colours or scenario_colours(names)
     labels = policy_labels(names, labels)
-    b = bands(results, metrics=list(metrics), groups=[group])
+    b = shared_bands(results, metrics=list(metrics), groups=[group])
     if until_week is not None:
         b = b[b["week"] <= until_week]
+    lines = _lines(b)
     cols = cols or len(metrics)
     rows = (len(metrics) + cols - 1) // cols
     fig = FigureSpec(rows=rows, cols=cols, subplot_titles=[wrapped_title(m, 34 if cols > 2 else 60) for m in metrics],
@@ -357,9 +382,8 @@ def panel(results: pd.DataFrame, metrics: Sequence[str], title: str, *, group: s
     for i, m in enumerate(metrics):
         r, c = i // cols + 1, i % cols + 1
         for n in names:
-            sub = b[(b["scenario"] == n) & (b["metric"] == m)]
-            if len(sub):
-                add_band_traces(fig, sub, n, colours[n], row=r, col=c, legend=i == 0, label=labels[n])
+            if (n, m) in lines:
+                add_band_traces(fig, lines[n, m], n, colours[n], row=r, col=c, legend=i == 0, label=labels[n])
         if is_percent(m):
             fig.update_yaxes({"tickformat": ".0%"}, row=r, col=c)
     _layout(fig, title, height=380 * rows, big=big)
@@ -378,14 +402,15 @@ def breakdown(results: pd.DataFrame, metric: str, by: str = "seniority", *, colo
     groups = sorted({str(g) for g in results.loc[results["metric"] == metric, "group"].unique() if str(g).startswith(prefix)})
     if by == "seniority":
         groups = [f"seniority={lv}" for lv in SENIORITY_LEVELS if f"seniority={lv}" in groups]
-    s = summarise(results[results["metric"] == metric], week=week, groups=groups)
+    cells = summary_cells(shared_summary(results, [metric], week=week, groups=groups), ("scenario", "group"))
     fig = FigureSpec()
     for n in names:
-        sub = s[s["scenario"] == n].set_index("group").reindex(groups)
-        fig.add_trace({"type": "bar", "x": [g[len(prefix):].replace("_", "<br>") for g in groups], "y": sub["mean"].to_numpy(), "name": labels[n],
+        cell = [cells.get((n, g), (np.nan,) * 3) for g in groups]  # a group without a value: NaN, as reindex gives
+        mean, low, high = (np.array([c[i] for c in cell], dtype=float) for i in range(3))
+        fig.add_trace({"type": "bar", "x": [g[len(prefix):].replace("_", "<br>") for g in groups], "y": mean, "name": labels[n],
                        "marker": {"color": colours[n]},
-                       "error_y": {"type": "data", "symmetric": False, "array": (sub["high"] - sub["mean"]).tolist(),
-                                   "arrayminus": (sub["mean"] - sub["low"]).tolist()}})
+                       "error_y": {"type": "data", "symmetric": False, "array": (high - mean).tolist(),
+                                   "arrayminus": (mean - low).tolist()}})
     fig.update_layout(barmode="group")
     week = int(results["week"].max()) if week is None else int(week)
     fig.update_layout(title={"subtitle": {"text": f"Week {week}; whiskers: 90% band over replicates", "font": {"size": 11, "color": "#555"}}})
@@ -397,6 +422,9 @@ def breakdown(results: pd.DataFrame, metric: str, by: str = "seniority", *, colo
 PEOPLE = ("trust_leadership", "trust_ai", "psych_safety", "honest_reporting_share")
 PERFORMANCE = ("cycle_time", "escaped_defects", "rework_share")
 WELLBEING = ("fatigue", "attrition_cumulative", "attrition_top_skill_cumulative")
+RISK = ("shadow_use_share", "risk_exposure", "pushback_share")
+#: The metrics the standard charts draw as lines with bands (of the whole organisation).
+BANDED = (*USE_KINDS, "weekly_active_share", "true_gain", "reported_gain", *PERFORMANCE, *PEOPLE, *WELLBEING, *RISK)
 
 
 def standard_figures(results: pd.DataFrame, *, big: bool = False, labels: Mapping[str, str] | None = None, as_dict: bool = False) -> dict[str, go.Figure | dict]:
@@ -405,18 +433,21 @@ def standard_figures(results: pd.DataFrame, *, big: bool = False, labels: Mappin
     names = _scenarios(results)
     colours = scenario_colours(names)
     kw = {"colours": colours, "big": big, "labels": policy_labels(names, labels), "as_dict": as_dict}
-    return {
-        "adoption": adoption_split(results, **kw),
-        "weekly_active": metric_over_time(results, "weekly_active_share", title="Weekly active users (what the usage dashboard shows)", **kw),
-        "gap": measurement_gap(results, **kw),
-        "performance": panel(results, PERFORMANCE, "Cycle time, escaped defects and rework", **kw),
-        "people": panel(results, PEOPLE, "Trust, safety and honest reporting", cols=2, **kw),
-        "wellbeing": panel(results, WELLBEING, "Fatigue and attrition (all, and the most skilled)", **kw),
-        "risk": panel(results, ("shadow_use_share", "risk_exposure", "pushback_share"), "Shadow use, risk exposure and pushback", **kw),
-        "gain_by_seniority": breakdown(results, "true_gain", "seniority", **kw),
-        "gain_by_task": breakdown(results, "true_gain", "task", **kw),
-        "ai_by_task": breakdown(results, "ai_task_share", "task", **kw),
-    }
+    with sharing(results) as shared:
+        shared.bands(BANDED)  # one band table for the lines of every chart, cut for each
+        return {
+            "adoption": adoption_split(results, **kw),
+            "weekly_active": metric_over_time(results, "weekly_active_share", title="Weekly active users (what the usage dashboard shows)",
+                                              **kw),
+            "gap": measurement_gap(results, **kw),
+            "performance": panel(results, PERFORMANCE, "Cycle time, escaped defects and rework", **kw),
+            "people": panel(results, PEOPLE, "Trust, safety and honest reporting", cols=2, **kw),
+            "wellbeing": panel(results, WELLBEING, "Fatigue and attrition (all, and the most skilled)", **kw),
+            "risk": panel(results, RISK, "Shadow use, risk exposure and pushback", **kw),
+            "gain_by_seniority": breakdown(results, "true_gain", "seniority", **kw),
+            "gain_by_task": breakdown(results, "true_gain", "task", **kw),
+            "ai_by_task": breakdown(results, "ai_task_share", "task", **kw),
+        }
 
 
 def _pair(table: pd.DataFrame, a: str | None, b: str | None) -> pd.DataFrame:

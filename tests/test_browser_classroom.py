@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from browser_support import browser_session, console_errors, css, served_app, wait_for
+from browser_support import browser_session, chart_clashes, console_errors, css, served_app, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -75,6 +75,7 @@ def test_every_step_fits_the_screen_without_scrolling(server, browser):
         wait_for(lambda: css(browser, ready), 90, message=f"{ready} on step {step}")
         got = fits(browser)
         assert not (got["scrollX"] or got["scrollY"] or got["footer"] or got["chart"]), (step, got)
+        assert chart_clashes(browser, "#cls-graph") == [], step
     open_step(browser, server, 3)
     css(browser, "body")[0].send_keys("f")
     wait_for(lambda: browser.execute_script("return document.body.classList.contains('cls-present')"), 10, message="presentation mode")
@@ -177,6 +178,17 @@ def test_a_prediction_is_dragged_into_place_and_shown_against_the_result(server,
 
 
 def test_the_closing_step_fits_the_screen_too(server, browser):
-    open_step(browser, server, 9, ready="#cls-graph .js-plotly-plot")
+    from selenium.webdriver.common.keys import Keys
+
+    open_step(browser, server, 8)  # then on to the last step, whose explanation starts only when the class gets there
+    css(browser, "body")[0].send_keys(Keys.ARROW_RIGHT)
+    wait_for(lambda: css(browser, "#cls-title")[0].text.startswith("9."), 30, message="step 9")
+    # while the explanation runs: an empty chart that says so, not step 8's chart under step 9's title, nor bare axes
+    chart = browser.execute_script("const g = document.querySelector('#cls-graph .js-plotly-plot');"
+                                   "return [g._fullData.length, g._fullLayout.xaxis.visible, g.querySelector('.annotation-text').textContent];")
+    assert chart == [0, False, "The chart appears here when the runs are done."], chart
+    assert wait_for(lambda: css(browser, "#cls-status")[0].text, 10, message="the status line").startswith(("explaining", "waiting"))
+    wait_for(lambda: css(browser, "#cls-numbers .cls-sentence"), 180, message="the explanation")
     got = fits(browser)
     assert not (got["scrollX"] or got["scrollY"] or got["footer"] or got["chart"]), got
+    assert chart_clashes(browser, "#cls-graph") == []

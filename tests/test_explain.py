@@ -216,7 +216,7 @@ def test_the_waterfall_goes_from_a_to_b_with_error_bars(mandate_vs_free):
     assert len(bars.x) == len(used) + 2 and len(errors.error_y.array) == len(bars.x)
     assert f"Why {titles['free_choice']} differs" in render_explain_html(mandate_vs_free)
     named = waterfall(mandate_vs_free, labels={"free_choice": "Our way"})
-    assert named.data[0].x[-1] == "Our way" and "Why Our way differs" in named.layout.title.text
+    assert named.data[0].x[-1] == "Our way" and "to Our way (right)" in named.layout.title.subtitle.text.replace("<br>", " ")
 
 
 def test_the_command_prints_the_reading_and_writes_the_report(tmp_path, capsys):

@@ -40,6 +40,19 @@ SPEEDS, SPEED = (1, 2, 4, 8), 4
 SHOWN_REPLICATE = 0
 
 
+def blank_figure(message: str = "") -> dict:
+    """An empty chart with no axes, and ``message`` in its middle: what the chart area shows while a step's runs are on
+    their way (not plotly's default empty axes, nor the previous step's chart under this step's title) or after an error."""
+    notes = [{"text": message, "showarrow": False, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.55,
+              "font": {"size": 20, "color": "#6c757d"}}] if message else []
+    return {"data": [], "layout": {"xaxis": {"visible": False}, "yaxis": {"visible": False}, "annotations": notes, "autosize": True,
+                                   "margin": {"l": 10, "r": 10, "t": 10, "b": 10}, "plot_bgcolor": "#fff", "paper_bgcolor": "#fff"}}
+
+
+#: What the chart area says while a step's runs are on their way (the line above it says how far they are).
+WAITING = "The chart appears here when the runs are done."
+
+
 def story_specs(org: str) -> list:
     """The story's scenarios on the chosen organisation profile."""
     if not isinstance(org, str) or org not in builtin_orgs():
@@ -165,8 +178,8 @@ def layout(step: Any = None, week: Any = None, org: Any = None, **_: Any) -> htm
         html.Div([
             html.Div([
                 html.Div(id="cls-status", className="text-muted small"),
-                dcc.Graph(id="cls-graph", config={"displaylogo": False, "displayModeBar": False, "responsive": True}, responsive=True, className="cls-graph",
-                          style={"height": "100%", "width": "100%"}),
+                dcc.Graph(id="cls-graph", figure=blank_figure(WAITING), config={"displaylogo": False, "displayModeBar": False, "responsive": True},
+                          responsive=True, className="cls-graph", style={"height": "100%", "width": "100%"}),
             ], className="cls-chart"),
             html.Div([
                 html.P(STEPS[s - 1].lead, id="cls-text", className="cls-text"),
@@ -298,9 +311,11 @@ def register_callbacks(app: Dash) -> None:
         hidden, shown = {"display": "none"}, {}
         base = (st.title, st.lead)
 
-        def out(view=no_update, prediction="", status="", poll_off=True, reveal=hidden, numbers=None):
+        def out(view=None, prediction="", status="", poll_off=True, reveal=hidden, numbers=None):
             if numbers is not None:  # an error or a message instead of the chart
-                view = {"mode": "static", "figure": {"data": [], "layout": {}}, "sentences": [numbers]}
+                view = {"mode": "static", "figure": blank_figure(), "sentences": [numbers]}
+            elif view is None:  # the step's runs are on their way: no chart yet (not the previous step's)
+                view = {"mode": "static", "figure": blank_figure(WAITING), "sentences": [[]]}
             return view, *base, prediction, status, poll_off, reveal
 
         try:
@@ -333,7 +348,7 @@ def register_callbacks(app: Dash) -> None:
         except InputError as e:
             return out(numbers=[f"error: {e}"])
         if not job:
-            return out()
+            return out(status="starting the story's runs", poll_off=True)
         waiting = _waiting(job["key"], "the story")
         if waiting is not None:
             return out(**waiting)

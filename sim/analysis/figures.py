@@ -257,12 +257,12 @@ def fitted_margins(layout: Mapping, data: Sequence[Mapping]) -> dict:
     title_size = float(get(layout, "title", "font", "size") or 1.4 * size)
     note_size = float(get(layout, "title", "subtitle", "font", "size") or size) if subtitle else 0.0
     sub_size = max((float(get(a, "font", "size") or size + 3) for a in titles), default=size)
-    top = 10 + 1.3 * title_size + (1.35 * note_size + 4 if subtitle else 0) + (1.3 * sub_size * lines + 8 if lines else 10)
+    note_lines = str(subtitle).count("<br>") + 1 if subtitle else 0
+    top = 10 + 1.3 * title_size + (1.35 * note_size * note_lines + 4 if subtitle else 0) + (1.3 * sub_size * lines + 8 if lines else 10)
     bottom = BELOW_AXIS + rows * line + 12 if rows else 70
-    height = float(layout.get("height") or 450)
     patch: dict = {"margin": {"t": int(max(top, 56)), "b": int(bottom)}}
-    if rows:
-        patch["legend"] = {"y": -BELOW_AXIS / max(height - top - bottom, 60.0)}
+    if rows:  # at the foot of the figure, whatever height the page gives it: below the axis title, never over it
+        patch["legend"] = {"yref": "container", "y": 0, "yanchor": "bottom"}
     return patch
 
 
@@ -387,7 +387,8 @@ def panel(results: pd.DataFrame, metrics: Sequence[str], title: str, *, group: s
         if is_percent(m):
             fig.update_yaxes({"tickformat": ".0%"}, row=r, col=c)
     _layout(fig, title, height=380 * rows, big=big)
-    fig.update_xaxes({"title": {"text": "week"}})
+    for i in range(len(metrics)):  # "week" under the lowest chart of each column, not between the rows (where the titles are)
+        fig.update_xaxes({"title": {"text": "week" if i + cols >= len(metrics) else ""}}, row=i // cols + 1, col=i % cols + 1)
     return note_flat(fig, b, results)
 
 
@@ -473,11 +474,11 @@ def waterfall(table: pd.DataFrame, *, a: str | None = None, b: str | None = None
     names = policy_labels([a, b], labels)
     x = [names[a]] + [str(l) for l in parts["label"]] + [names[b]]
     y = [float(first["outcome_a"])] + [float(v) for v in parts["contribution"]] + [float(first["outcome_b"])]
-    fmt = (lambda v: f"{v * 100:+.1f} points") if is_percent(metric) else (lambda v: f"{v:+.3g}")
+    fmt = (lambda v: f"{v * 100:+.1f} pts") if is_percent(metric) else (lambda v: f"{v:+.3g}")
     text = [format_number(metric, y[0])] + [fmt(v) for v in y[1:-1]] + [format_number(metric, y[-1])]
     colours = scenario_colours([a, b])
     fig = FigureSpec().add_trace({
-        "type": "waterfall", "x": x, "y": y, "measure": ["absolute"] + ["relative"] * len(parts) + ["total"], "text": text, "textposition": "outside",
+        "type": "waterfall", "x": x, "y": y, "measure": ["absolute"] + ["relative"] * len(parts) + ["total"], "text": text, "textposition": "outside", "constraintext": "none",
         "connector": {"line": {"color": "#BBBBBB"}}, "increasing": {"marker": {"color": "#009E73"}}, "decreasing": {"marker": {"color": "#D55E00"}},
         "totals": {"marker": {"color": colours[b]}}, "showlegend": False, "hoverinfo": "x+text", "name": "contribution",
     })
@@ -493,8 +494,11 @@ def waterfall(table: pd.DataFrame, *, a: str | None = None, b: str | None = None
     hi = [float(first["outcome_a_high"]) - y[0]] + hi + [float(first["outcome_b_high"]) - y[-1]]
     fig.add_trace({"type": "scatter", "x": x, "y": ends, "mode": "markers", "marker": {"size": 1, "color": "#333333"}, "showlegend": False,
                    "hoverinfo": "skip", "error_y": {"type": "data", "array": hi, "arrayminus": lo, "color": "#333333", "thickness": 1.2, "width": 5}})
-    _layout(fig, f"Why {names[b]} differs from {names[a]}: {metric_title(metric)}, week {int(first['week'])}", height=460 if big else 420,
+    # The policies' titles are long: they go in the subtitle, on two lines where need be, so the title fits a narrow chart.
+    _layout(fig, f"{metric_title(metric)}, week {int(first['week'])}: where the difference comes from", height=460 if big else 420,
             ytitle=metric_title(metric), percent=is_percent(metric), big=big)
+    fig.update_layout(title={"subtitle": {"text": _wrap(f"from {names[a]} (left) to {names[b]} (right)", 70), "font": {"color": "#555"}}})
+    fit(fig)
     fig.update_xaxes({"title": {"text": ""}, "tickangle": -25})
-    fig.update_layout(hovermode="closest", margin={"l": 60, "r": 20, "t": 60, "b": 120})
+    fig.update_layout(hovermode="closest", margin={"l": 60, "r": 20, "b": 120})
     return fig

@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 
 from sim.analysis.figures import _layout, _rgba, adoption_split, measurement_gap, panel, scenario_colours
 from sim.analysis.reports import format_value
-from sim.experiments.replicates import BAND, summarise
+from sim.experiments.replicates import BAND, sharing, summarise
 from sim.model.metrics import METRICS
 from sim.model.metrics import title as metric_title
 from sim.model.params import Scenario
@@ -115,15 +115,25 @@ def paired_differences(results: pd.DataFrame, metric: str, *, group: str = "all"
     return diff.sort_index(axis=1)
 
 
+def final_differences(results: pd.DataFrame, metrics: Sequence[str], *, group: str = "all") -> dict[str, pd.Series]:
+    """What-if minus baseline in the last week, per replicate, of each metric (``paired_differences``' last column, for
+    many metrics at once: one filter and one pivot of the last week's rows)."""
+    last = results[(results["week"] == results["week"].max()) & (results["group"] == group) & results["metric"].isin(list(metrics))]
+    wide = last.pivot_table(index=["metric", "replicate"], columns="scenario", values="value", observed=True)
+    diff = wide[WHAT_IF] - wide[BASELINE]
+    return {str(m): d.droplevel("metric") for m, d in diff.groupby(level="metric", observed=True)}
+
+
 def lab_table(results: pd.DataFrame) -> pd.DataFrame:
     """End-of-horizon baseline, what-if and their paired difference (mean [5%, 95%] over replicates); metrics by title,
     ids kept in the ``id`` column."""
     s = summarise(results).set_index(["metric", "scenario"])
+    finals = final_differences(results, LAB_METRICS)
     rows = []
     for metric in LAB_METRICS:
         if (metric, BASELINE) not in s.index or (metric, WHAT_IF) not in s.index:
             continue
-        diff = paired_differences(results, metric).iloc[:, -1]
+        diff = finals[metric]
         low, high = diff.quantile(BAND[0]), diff.quantile(BAND[1])
         rows.append({
             "id": metric, "metric": metric_title(metric), BASELINE: format_value(metric, s.at[(metric, BASELINE), "mean"]),
@@ -236,13 +246,14 @@ def lab_task(specs: Sequence[Scenario], seed: int, replicates: int, *, progress:
     results = run_scenarios(list(specs), replicates=replicates, seed=seed, progress=progress)
     names = [s.name for s in specs]
     colours = scenario_colours(names)
-    figures = {
-        "trajectory": panel(results, TRAJECTORY_METRICS, "Week by week: " + " and ".join(names), colours=colours, cols=2, as_dict=True),
-        "gap": measurement_gap(results, colours=colours, as_dict=True),
-        "adoption": adoption_split(results, colours=colours, as_dict=True),
-    }
     be = None
     table = None
+    with sharing(results):  # the charts share their summaries over replicates
+        figures = {
+            "trajectory": panel(results, TRAJECTORY_METRICS, "Week by week: " + " and ".join(names), colours=colours, cols=2, as_dict=True),
+            "gap": measurement_gap(results, colours=colours, as_dict=True),
+            "adoption": adoption_split(results, colours=colours, as_dict=True),
+        }
     if WHAT_IF in names:
         figures["cumulative"], be = cumulative_figure(results, colours=colours)
         table = lab_table(results)

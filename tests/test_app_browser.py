@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import browser_session, console_errors, css, external_requests, served_app, wait_for
+from browser_support import browser_session, chart_clashes, console_errors, css, external_requests, served_app, wait_for
 
 from sim.analysis.figures import policy_labels
 from sim.model.metrics import METRICS
@@ -218,6 +218,8 @@ def test_why_explains_the_pair_the_user_picks_with_progress_and_a_cached_answer(
     x = json.loads(bars)[0][1]
     assert x[0] == titles["mandate_single_tool"] and x[-1] == titles["free_choice"] and len(x) >= 4, x
     assert "Shapley" in css(browser, "#why-method")[0].text
+    browser.execute_script("document.getElementById('why-graph').scrollIntoView({block: 'center'});")
+    assert chart_clashes(browser, "#why-graph") == []  # the long titles of the policies wrap in the subtitle; the toolbar covers nothing
     first = reading()
     css(browser, "#why-run")[0].click()  # the same pair again: from the cache, the same answer
     wait_for(lambda: reading() == first, 10, message="the cached reading")

@@ -107,20 +107,23 @@ def change_text(metric: str, mean: float, low: float, high: float) -> str:
 # ---------------------------------------------------------------------------
 
 
+def _what_if_minus_baseline(rows: pd.DataFrame, index: list[str]) -> pd.Series:
+    """What-if minus baseline of ``rows``, paired by ``index`` (the pairs share their seeds)."""
+    wide = rows.pivot_table(index=index, columns="scenario", values="value", observed=True)
+    return wide[WHAT_IF] - wide[BASELINE]
+
+
 def paired_differences(results: pd.DataFrame, metric: str, *, group: str = "all") -> pd.DataFrame:
-    """What-if minus baseline of one metric, per replicate (rows) and week (columns): the pairs share their seeds."""
-    df = results[(results["metric"] == metric) & (results["group"] == group)]
-    wide = df.pivot_table(index=["replicate", "week"], columns="scenario", values="value", observed=True)
-    diff = (wide[WHAT_IF] - wide[BASELINE]).unstack("week")
-    return diff.sort_index(axis=1)
+    """What-if minus baseline of one metric, per replicate (rows) and week (columns)."""
+    rows = results[(results["metric"] == metric) & (results["group"] == group)]
+    return _what_if_minus_baseline(rows, ["replicate", "week"]).unstack("week").sort_index(axis=1)
 
 
 def final_differences(results: pd.DataFrame, metrics: Sequence[str], *, group: str = "all") -> dict[str, pd.Series]:
     """What-if minus baseline in the last week, per replicate, of each metric (``paired_differences``' last column, for
     many metrics at once: one filter and one pivot of the last week's rows)."""
     last = results[(results["week"] == results["week"].max()) & (results["group"] == group) & results["metric"].isin(list(metrics))]
-    wide = last.pivot_table(index=["metric", "replicate"], columns="scenario", values="value", observed=True)
-    diff = wide[WHAT_IF] - wide[BASELINE]
+    diff = _what_if_minus_baseline(last, ["metric", "replicate"])
     return {str(m): d.droplevel("metric") for m, d in diff.groupby(level="metric", observed=True)}
 
 

@@ -495,10 +495,9 @@ def waterfall(table: pd.DataFrame, *, a: str | None = None, b: str | None = None
     fig.add_trace({"type": "scatter", "x": x, "y": ends, "mode": "markers", "marker": {"size": 1, "color": "#333333"}, "showlegend": False,
                    "hoverinfo": "skip", "error_y": {"type": "data", "array": hi, "arrayminus": lo, "color": "#333333", "thickness": 1.2, "width": 5}})
     # The policies' titles are long: they go in the subtitle, on two lines where need be, so the title fits a narrow chart.
+    fig.update_layout(title={"subtitle": {"text": _wrap(f"from {names[a]} (left) to {names[b]} (right)", 70), "font": {"color": "#555"}}})
     _layout(fig, f"{metric_title(metric)}, week {int(first['week'])}: where the difference comes from", height=460 if big else 420,
             ytitle=metric_title(metric), percent=is_percent(metric), big=big)
-    fig.update_layout(title={"subtitle": {"text": _wrap(f"from {names[a]} (left) to {names[b]} (right)", 70), "font": {"color": "#555"}}})
-    fit(fig)
     fig.update_xaxes({"title": {"text": ""}, "tickangle": -25})
     fig.update_layout(hovermode="closest", margin={"l": 60, "r": 20, "b": 120})
     return fig

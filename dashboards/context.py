@@ -25,20 +25,40 @@ DEFAULT_MAX_WORK = 25_000_000
 MAX_DEFAULT_WORKERS, MEMORY_PER_WORKER = 8, 1 << 30
 
 
+#: Files that may cap this process's memory below the machine's (cgroups v1 and v2, as a container sets them); the
+#: same files ``distributed.system.memory_limit`` reads, without importing distributed (a third of a second).
+CGROUP_MEMORY_FILES = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.high",
+                       "/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.soft_limit_in_bytes")
+
+
+def usable_memory(limits: tuple[str, ...] | None = None) -> int:
+    """Bytes of memory this process may use: the machine's, or less where a container's cgroup limit says so
+    (``limits``: the files to read, by default ``CGROUP_MEMORY_FILES``)."""
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # pragma: no cover
+        memory = MAX_DEFAULT_WORKERS * MEMORY_PER_WORKER
+    for path in CGROUP_MEMORY_FILES if limits is None else limits:
+        try:
+            limit = int(Path(path).read_text().strip())  # "max": no limit
+        except (OSError, ValueError):
+            continue
+        if 0 < limit < memory:
+            memory = limit
+    return memory
+
+
 def default_run_workers(cores: int | None = None, memory: int | None = None) -> int:
     """Run workers the app starts when not told: one per core this process may use, at most ``MAX_DEFAULT_WORKERS`` and
-    one per ``MEMORY_PER_WORKER`` of the machine's memory, at least 1 (a comparison is split over them, so a click's
-    runs take about 1/workers of their time alone). The cores count a container's CPU quota; its memory limit is not
-    read (``--workers`` sets the number)."""
+    one per ``MEMORY_PER_WORKER`` of the memory it may use, at least 1 (a comparison is split over them, so a click's
+    runs take about 1/workers of their time alone). Both count a container's limits: its CPU quota and its cgroup
+    memory limit (``--workers`` sets the number)."""
     if cores is None:
         from sim.experiments.sweeps.executors import default_workers
 
         cores = default_workers()  # the CPU affinity and a container's CPU quota
     if memory is None:
-        try:
-            memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        except (AttributeError, ValueError, OSError):  # pragma: no cover
-            memory = MAX_DEFAULT_WORKERS * MEMORY_PER_WORKER
+        memory = usable_memory()
     return max(1, min(int(cores), MAX_DEFAULT_WORKERS, int(memory) // MEMORY_PER_WORKER))
 
 

@@ -484,6 +484,23 @@ def test_the_app_starts_one_run_worker_per_core_within_its_bounds(monkeypatch, c
     assert "one per core" in " ".join(capsys.readouterr().out.split())
 
 
+def test_a_containers_memory_limit_caps_the_default_run_workers(tmp_path, monkeypatch):
+    """In a container whose cgroup allows 3 GiB, the app starts at most 3 run workers, not one per GiB of the host."""
+    from dashboards import context
+
+    gib = 2**30
+    v2, v1, unreadable = tmp_path / "memory.max", tmp_path / "memory.limit_in_bytes", tmp_path / "missing"
+    v2.write_text("max\n")  # cgroups v2 without a limit
+    v1.write_text(f"{3 * gib}\n")
+    host = context.usable_memory(())
+    assert context.usable_memory((str(v2), str(unreadable))) == host
+    assert context.usable_memory((str(v2), str(v1), str(unreadable))) == min(host, 3 * gib)
+    v2.write_text(f"{10**30}\n")  # a limit above the machine's memory changes nothing
+    assert context.usable_memory((str(v2),)) == host
+    monkeypatch.setattr(context, "CGROUP_MEMORY_FILES", (str(v1),))
+    assert context.default_run_workers(cores=16) == min(3, host // gib)
+
+
 def test_the_lab_table_names_metrics_by_label_and_shows_paired_changes():
     from dashboards.lab_results import lab_table
 

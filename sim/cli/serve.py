@@ -52,7 +52,7 @@ def app_command(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to serve on (127.0.0.1: this machine only; 0.0.0.0: every network interface; behind a proxy, keep 127.0.0.1)."),
     port: int = typer.Option(8050, "--port", "-p", help="Port to serve on."),
     data_root: Path = typer.Option(Path("."), "--data-root", help="Folder under which the sweep explorer may open sweep folders (nothing outside it can be read)."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Run worker processes: a comparison is split over them, and at most this many run at once (the rest wait in the queue); default: one per core, at most 8 and one per GiB of memory.", show_default=False),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Run worker processes: a comparison is split over them, and at most this many run at once (the rest wait in the queue); default: one per core, at most 8 and one per GiB of memory (those this process may use: a container's limits count).", show_default=False),
     server_workers: int = typer.Option(2, "--server-workers", help="gunicorn worker processes answering pages and polls (any of them answers any poll)."),
     max_work: Optional[int] = typer.Option(None, "--max-work", help="Most engineer-weeks one request may ask for ((policies + 1) x replicates x engineers x weeks)."),
     cache_bytes: str = typer.Option(DEFAULT_CACHE_BYTES, "--cache-bytes", help="Bytes of finished results kept on disk for instant repeated views, e.g. 512MiB or 2GiB (least recently used dropped first)."),

@@ -152,8 +152,7 @@ class Engineer(mesa.Agent):
                     b = belief[j][k]
                     novel = R.novelty(self.weeks_used[j], 1.0 if self.weeks_used[j] > 0.0 else 0.0, ch.novelty_weeks)
                     u = R.tool_utility(b, self.affinity, self.trust_ai, peer_ai, self.habit[j][k], 1.0 if self.tried[j][k] else 0.0,
-                                       endorse[j][k], self.tool_taste[j], novel, self.fatigue, ch.benefit_weight, ch.hurdle, ch.trust_weight,
-                                       ch.peer_weight, ch.habit_weight, ch.trial_barrier, ch.endorsement_weight, ch.novelty_weight, ch.fatigue_weight)
+                                       endorse[j][k], self.tool_taste[j], novel, self.fatigue, ch)
                     v[j] = u - barrier
                     if b > best_permitted:
                         best_permitted = b
@@ -239,8 +238,7 @@ class Engineer(mesa.Agent):
             mult, hid, ver, dch = 1.0, 0.0, 0.0, 0.0
             for j in range(T):
                 g, v, o = R.time_components(tb.time_saving[j][k], tb.verification[j][k], tb.codable[k], mast, self.proficiency[j], extra,
-                                            self.tool_fit[j], R.configured_handicap(m.handicap, m.team_config[self.team][j * K + k], w.configuration_effect), w.expert_discount, w.novice_realisation, w.expert_scrutiny,
-                                            w.scrutiny_learning, w.proficiency_verification_saving, w.learning_overhead)
+                                            self.tool_fit[j], R.configured_handicap(m.handicap, m.team_config[self.team][j * K + k], w.configuration_effect), w)
                 mj = float(R.time_multiplier(g, v, o, w.min_time_multiplier))
                 self.felt_potential[j][k] = R.felt_saving(1.0 - mj, v + o, pr.effort_discount, pr.optimism)
                 if self.choice[k] == j + 1:

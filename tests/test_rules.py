@@ -32,13 +32,8 @@ def nonincreasing(a: np.ndarray, axis: int = -1) -> bool:
 
 def components(time_saving=0.5, verification=0.2, codable=0.8, mast=0.3, prof=0.5, extra=0.0, fit=1.0, handicap=1.0, **kw):
     """time_components for one engineer, one tool, one task type, returning scalars (gain, verify, overhead)."""
-    params = dict(
-        expert_discount=W.expert_discount, novice_realisation=W.novice_realisation, expert_scrutiny=W.expert_scrutiny,
-        scrutiny_learning=W.scrutiny_learning, proficiency_verification_saving=W.proficiency_verification_saving,
-        learning_overhead=W.learning_overhead,
-    )
-    params.update(kw)
-    g, v, o = rules.time_components(time_saving, verification, codable, mast, prof, extra_verification=extra, fit=fit, handicap=handicap, **params)
+    g, v, o = rules.time_components(time_saving, verification, codable, mast, prof, extra_verification=extra, fit=fit, handicap=handicap,
+                                    work_params=W.model_copy(update=kw))
     return float(g), float(v), float(o)
 
 
@@ -149,11 +144,7 @@ def _utility(**over):
         taste=np.zeros((n, t, 1)), novel=np.zeros((n, t, 1)), fatigue=np.zeros((n, 1, 1)),
     )
     args.update(over)
-    return rules.tool_utility(
-        **args, benefit_weight=CH.benefit_weight, hurdle=CH.hurdle, trust_weight=CH.trust_weight, peer_weight=CH.peer_weight,
-        habit_weight=CH.habit_weight, trial_barrier=CH.trial_barrier, endorsement_weight=CH.endorsement_weight,
-        novelty_weight=CH.novelty_weight, fatigue_weight=CH.fatigue_weight,
-    )
+    return rules.tool_utility(**args, choice_params=CH)
 
 
 def test_utility_rises_with_belief_trust_peers_habit_endorsement_and_falls_for_untried_tools():
@@ -530,14 +521,28 @@ def test_the_model_s_compiled_rules_compute_what_the_rules_say(name):
 
     from sim.model import kernels
 
+    from types import SimpleNamespace
+
+    from sim.model import bundles
+
     compiled = getattr(kernels, name)
     f = getattr(rules, name)
-    n = len(inspect.signature(f).parameters)
+    names = list(inspect.signature(f).parameters)
     rng = np.random.default_rng(zlib.crc32(name.encode()))
+
+    def value(param: str, x: float):
+        """A scalar, or for a parameter section (``choice_params``: ``Behaviour.choice``) its bundle, with every field drawn."""
+        key = param.removesuffix("_params")
+        if not param.endswith("_params") or key not in bundles.PARAM_TYPES:
+            return x
+        fields = bundles.PARAM_TYPES[key]._fields
+        return bundles.section(key, SimpleNamespace(**dict(zip(fields, rng.uniform(0.01, 1.0, len(fields))))))
+
     # Positive inputs (divisors such as the saturation or the familiarity time constant are bounded away from 0).
+    n = len(names)
     draws = [rng.uniform(0.01, 1.0, n) for _ in range(20)] + [np.full(n, 0.01), np.full(n, 0.8), np.full(n, 0.5)]
-    for args in draws:
-        args = [float(a) for a in args]
+    for draw in draws:
+        args = [value(p, float(a)) for p, a in zip(names, draw)]
         expected = np.asarray(f(*args), dtype=float)
         got = np.asarray(compiled(*args), dtype=float)
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15, err_msg=f"{name}{tuple(args)}")

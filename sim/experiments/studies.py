@@ -196,9 +196,7 @@ def simulate_study(study: Study, scenario: Scenario | None = None, *, replicates
     flat_skill, flat_fam, flat_prof = skill.reshape(-1, 1), famil.reshape(-1, 1), prof.reshape(-1, 1)
     mast = rules.mastery(flat_skill, flat_fam, tb.context[k_index], w.greenfield_mastery)  # [R*E, types]
     gain, verify, overhead = rules.time_components(
-        tb.time_saving[tool, k_index], tb.verification[tool, k_index], codable, mast, flat_prof, 0.0, fit.reshape(-1, 1), handicap,
-        w.expert_discount, w.novice_realisation, w.expert_scrutiny, w.scrutiny_learning, w.proficiency_verification_saving,
-        w.learning_overhead,
+        tb.time_saving[tool, k_index], tb.verification[tool, k_index], codable, mast, flat_prof, 0.0, fit.reshape(-1, 1), handicap, w,
     )
     mult = rules.time_multiplier(gain, verify, overhead, w.min_time_multiplier).reshape(R, E, -1)  # [R,E,types]
     hidden = (verify + overhead).reshape(R, E, -1)

@@ -325,9 +325,7 @@ def choose_tools(eng, wk, ch, draws, choice_params):
                     avail[j] = permit[i, j, k]
                     if avail[j]:
                         v[j] = tool_utility(belief[i, j, k], affinity[i], trust_ai[i], peer_ai, habit[i, j, k], 1.0 if tried[i, j, k] else 0.0,
-                                            endorse[level[i], j, k], taste[i, j], novel[j], fatigue[i], cp.benefit_weight, cp.hurdle, cp.trust_weight,
-                                            cp.peer_weight, cp.habit_weight, cp.trial_barrier, cp.endorsement_weight, cp.novelty_weight,
-                                            cp.fatigue_weight) - barrier
+                                            endorse[level[i], j, k], taste[i, j], novel[j], fatigue[i], cp) - barrier
                         if belief[i, j, k] > best_permitted:
                             best_permitted = belief[i, j, k]
                 # Nested logit: whether to use AI follows the tools' log-sum, not how many tools there are.
@@ -409,9 +407,7 @@ def do_work(eng, wk, ch, org, work, quality, learning, perception):
                 dch = 0.0
                 for j in range(T):
                     hcap = configured_handicap(handicap, team_config[team[i], j * K + k], w.configuration_effect)
-                    g, v, o = time_components(time_saving[j, k], verification[j, k], codable[k], mast, proficiency[i, j], extra, fit[i, j], hcap,
-                                              w.expert_discount, w.novice_realisation, w.expert_scrutiny, w.scrutiny_learning,
-                                              w.proficiency_verification_saving, w.learning_overhead)
+                    g, v, o = time_components(time_saving[j, k], verification[j, k], codable[k], mast, proficiency[i, j], extra, fit[i, j], hcap, w)
                     mj = time_multiplier(g, v, o, w.min_time_multiplier)
                     felt_potential[i, j, k] = felt_saving(1.0 - mj, v + o, effort_discount, optimism)
                     if choice[i, k] == j + 1:

@@ -61,22 +61,7 @@ def work_speed(skill: np.ndarray, speed_min: float, speed_skill: float) -> np.nd
     return speed_min + speed_skill * skill
 
 
-def time_components(
-    time_saving,
-    verification,
-    codable,
-    mast,
-    proficiency,
-    extra_verification,
-    fit,
-    handicap,
-    expert_discount: float,
-    novice_realisation: float,
-    expert_scrutiny: float,
-    scrutiny_learning: float,
-    proficiency_verification_saving: float,
-    learning_overhead: float,
-):
+def time_components(time_saving, verification, codable, mast, proficiency, extra_verification, fit, handicap, work_params):
     """Gain, verification and overhead (shares of baseline task time) of doing a task with a tool.
 
     ``time_saving`` and ``verification`` are the tool's true effects on the codable
@@ -86,15 +71,18 @@ def time_components(
     generate-don't-write norm, ``fit`` how well the tool suits this engineer
     (``tool_fit``) and ``handicap`` how much of the tools' handicap on known code
     is left in the current year (``context_handicap``). The task's time multiplier
-    is ``1 - gain + verify + overhead``.
+    is ``1 - gain + verify + overhead``. ``work_params`` holds the parameters (``Behaviour.work``): ``expert_discount``,
+    ``novice_realisation``, ``expert_scrutiny``, ``scrutiny_learning``, ``proficiency_verification_saving`` and
+    ``learning_overhead``.
     """
+    w = work_params
     p = proficiency
-    realised = novice_realisation + (1.0 - novice_realisation) * p
-    discount = np.minimum(expert_discount * handicap, 1.0)
-    scrutiny = expert_scrutiny * handicap * (1.0 - scrutiny_learning * p)
+    realised = w.novice_realisation + (1.0 - w.novice_realisation) * p
+    discount = np.minimum(w.expert_discount * handicap, 1.0)
+    scrutiny = w.expert_scrutiny * handicap * (1.0 - w.scrutiny_learning * p)
     gain = codable * time_saving * fit * (1.0 - discount * mast) * realised
-    verify = codable * verification * (1.0 + scrutiny * mast) * (1.0 - proficiency_verification_saving * p) * (1.0 + extra_verification)
-    overhead = codable * learning_overhead * (1.0 - p)
+    verify = codable * verification * (1.0 + scrutiny * mast) * (1.0 - w.proficiency_verification_saving * p) * (1.0 + extra_verification)
+    overhead = codable * w.learning_overhead * (1.0 - p)
     return gain, verify, overhead
 
 
@@ -132,42 +120,25 @@ def tool_taste(z_fit, z_own, tool_taste_sd: float, taste_fit_correlation: float)
     return tool_taste_sd * (rho * z_fit + np.sqrt(1.0 - rho * rho) * z_own)
 
 
-def tool_utility(
-    belief,
-    affinity,
-    trust_ai,
-    peer_share,
-    habit,
-    tried,
-    endorsement,
-    taste,
-    novel,
-    fatigue,
-    benefit_weight: float,
-    hurdle: float,
-    trust_weight: float,
-    peer_weight: float,
-    habit_weight: float,
-    trial_barrier: float,
-    endorsement_weight: float,
-    novelty_weight: float,
-    fatigue_weight: float,
-):
+def tool_utility(belief, affinity, trust_ai, peer_share, habit, tried, endorsement, taste, novel, fatigue, choice_params):
     """Utility of using a tool on a task type, before policy pressure (doing without AI has utility 0).
 
     ``taste`` is the engineer's liking for this tool (utility), ``novel`` its novelty (``novelty``, 0 to 1) and
-    ``fatigue`` the engineer's AI fatigue (the wear of reviewing and fixing generated code)."""
+    ``fatigue`` the engineer's AI fatigue (the wear of reviewing and fixing generated code). ``choice_params`` holds
+    the weights (``Behaviour.choice``): ``benefit_weight``, ``hurdle``, ``trust_weight``, ``peer_weight``,
+    ``habit_weight``, ``trial_barrier``, ``endorsement_weight``, ``novelty_weight`` and ``fatigue_weight``."""
+    c = choice_params
     return (
-        benefit_weight * (belief - hurdle)
+        c.benefit_weight * (belief - c.hurdle)
         + affinity
         + taste
-        + trust_weight * (trust_ai - 0.5)
-        + peer_weight * (peer_share - 0.5)
-        + habit_weight * habit
-        - trial_barrier * (1.0 - tried)
-        + endorsement_weight * endorsement
-        + novelty_weight * novel
-        - fatigue_weight * fatigue
+        + c.trust_weight * (trust_ai - 0.5)
+        + c.peer_weight * (peer_share - 0.5)
+        + c.habit_weight * habit
+        - c.trial_barrier * (1.0 - tried)
+        + c.endorsement_weight * endorsement
+        + c.novelty_weight * novel
+        - c.fatigue_weight * fatigue
     )
 
 

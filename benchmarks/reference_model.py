@@ -190,8 +190,7 @@ class Engineer(mesa.Agent):
         u = m.draw["engage"][i]
         novel = R.novelty(self.weeks_with_ai, 1.0, ch.novelty_weeks)
         if self.engaged:
-            cont = R.continuance_utility(self.experience, self.expectation, self.affinity, self.trust_ai, self.fatigue, novel, ch.benefit_weight,
-                                         ch.hurdle, ch.confirmation_weight, ch.trust_weight, ch.fatigue_weight, ch.novelty_weight)
+            cont = R.continuance_utility(self.experience, self.expectation, self.affinity, self.trust_ai, self.fatigue, novel, ch)
             if u < R.discontinue_probability(cont, ch.discontinue_rate):
                 self.engaged = False
             return
@@ -207,8 +206,7 @@ class Engineer(mesa.Agent):
                 backing += self.task_mix[k] * best_e
         if self.ever_engaged:
             expected = self.experience
-        appeal = R.adoption_appeal(expected, self.affinity, self.trust_ai, backing, novel, m.team_engaged[self.team], ch.benefit_weight, ch.hurdle,
-                                   ch.trust_weight, ch.endorsement_weight, ch.novelty_weight, ch.peer_weight)
+        appeal = R.adoption_appeal(expected, self.affinity, self.trust_ai, backing, novel, m.team_engaged[self.team], ch)
         if u < R.adoption_probability(appeal, m.team_engaged[self.team], ch.adoption_innovation, ch.adoption_imitation):
             self.engaged = self.ever_engaged = True
             self.expectation = self.experience = float(expected)

@@ -658,8 +658,7 @@ def test_a_seat_costs_a_month_s_price_spread_over_its_weeks():
 
 
 def _appeal(expected=0.25, affinity=0.0, trust=0.5, backing=0.0, novel=0.0, peers=0.5):
-    return rules.adoption_appeal(expected, affinity, trust, backing, novel, peers, CH.benefit_weight, CH.hurdle, CH.trust_weight,
-                                 CH.endorsement_weight, CH.novelty_weight, CH.peer_weight)
+    return rules.adoption_appeal(expected, affinity, trust, backing, novel, peers, CH)
 
 
 def test_adoption_is_more_appealing_with_more_expected_saving_trust_backing_curiosity_and_peers():
@@ -678,8 +677,7 @@ def test_adoption_probability_is_a_bass_hazard_scaled_by_the_appeal():
 
 
 def _cont(experience=0.25, expectation=0.25, affinity=0.0, trust=0.5, fatigue=0.0, novel=0.0):
-    return rules.continuance_utility(experience, expectation, affinity, trust, fatigue, novel, CH.benefit_weight, CH.hurdle,
-                                     CH.confirmation_weight, CH.trust_weight, CH.fatigue_weight, CH.novelty_weight)
+    return rules.continuance_utility(experience, expectation, affinity, trust, fatigue, novel, CH)
 
 
 def test_keeping_ai_falls_with_disappointment_lost_trust_and_fatigue_and_novelty_wearing_off():

@@ -288,8 +288,7 @@ def choose_tools(eng, wk, ch, draws, choice_params):
             # Whether AI is part of this engineer's way of working: start (Bass hazard x appeal) or give up (disappointment).
             novel_ai = novelty(weeks_with_ai[i], 1.0, cp.novelty_weeks)
             if engaged[i]:
-                cont = continuance_utility(experience[i], expectation[i], affinity[i], trust_ai[i], fatigue[i], novel_ai,
-                                           cp.benefit_weight, cp.hurdle, cp.confirmation_weight, cp.trust_weight, cp.fatigue_weight, cp.novelty_weight)
+                cont = continuance_utility(experience[i], expectation[i], affinity[i], trust_ai[i], fatigue[i], novel_ai, cp)
                 if u_engage[i] < discontinue_probability(cont, cp.discontinue_rate):
                     engaged[i] = False
             else:
@@ -307,8 +306,7 @@ def choose_tools(eng, wk, ch, draws, choice_params):
                         backing += task_mix[i, k] * best_e
                 if ever_engaged[i]:
                     expected = experience[i]  # one who has worked with AI judges it by what they lived, not by the hype
-                appeal = adoption_appeal(expected, affinity[i], trust_ai[i], backing, novel_ai, team_engaged[team[i], 0],
-                                         cp.benefit_weight, cp.hurdle, cp.trust_weight, cp.endorsement_weight, cp.novelty_weight, cp.peer_weight)
+                appeal = adoption_appeal(expected, affinity[i], trust_ai[i], backing, novel_ai, team_engaged[team[i], 0], cp)
                 if u_engage[i] < adoption_probability(appeal, team_engaged[team[i], 0], cp.adoption_innovation, cp.adoption_imitation):
                     engaged[i] = True
                     expectation[i] = expected

@@ -232,11 +232,13 @@ def logistic(u):
     return 1.0 / (1.0 + np.exp(-np.minimum(np.maximum(u, -50.0), 50.0)))
 
 
-def adoption_appeal(expected, affinity, trust_ai, endorsement, novel, peer_engaged, benefit_weight: float, hurdle: float, trust_weight: float,
-                    endorsement_weight: float, novelty_weight: float, peer_weight: float):
-    """Utility of making AI part of one's way of working: the expected saving over the hurdle (share of task time), inclination, trust in AI, leadership's backing, curiosity while AI is new to one, and the team's example."""
-    return (benefit_weight * (expected - hurdle) + affinity + trust_weight * (trust_ai - 0.5) + endorsement_weight * endorsement
-            + novelty_weight * novel + peer_weight * (peer_engaged - 0.5))
+def adoption_appeal(expected, affinity, trust_ai, endorsement, novel, peer_engaged, choice_params):
+    """Utility of making AI part of one's way of working: the expected saving over the hurdle (share of task time), inclination, trust in AI, leadership's backing, curiosity while AI is new to one, and the team's example.
+
+    ``choice_params`` (``Behaviour.choice``): ``benefit_weight``, ``hurdle``, ``trust_weight``, ``endorsement_weight``, ``novelty_weight``, ``peer_weight``."""
+    c = choice_params
+    return (c.benefit_weight * (expected - c.hurdle) + affinity + c.trust_weight * (trust_ai - 0.5) + c.endorsement_weight * endorsement
+            + c.novelty_weight * novel + c.peer_weight * (peer_engaged - 0.5))
 
 
 def adoption_probability(appeal, peer_engaged, innovation: float, imitation: float):
@@ -245,11 +247,13 @@ def adoption_probability(appeal, peer_engaged, innovation: float, imitation: flo
     return hazard * (1.0 / (1.0 + np.exp(-np.minimum(np.maximum(appeal, -50.0), 50.0))))
 
 
-def continuance_utility(experience, expectation, affinity, trust_ai, fatigue, novel, benefit_weight: float, hurdle: float,
-                        confirmation_weight: float, trust_weight: float, fatigue_weight: float, novelty_weight: float):
-    """Utility of keeping AI in one's way of working (expectation-confirmation): the experienced saving over the hurdle, its shortfall against the expectation held when starting, inclination, trust in AI, the novelty while it lasts, less fatigue."""
-    return (benefit_weight * ((experience - hurdle) + confirmation_weight * (experience - expectation)) + affinity
-            + trust_weight * (trust_ai - 0.5) + novelty_weight * novel - fatigue_weight * fatigue)
+def continuance_utility(experience, expectation, affinity, trust_ai, fatigue, novel, choice_params):
+    """Utility of keeping AI in one's way of working (expectation-confirmation): the experienced saving over the hurdle, its shortfall against the expectation held when starting, inclination, trust in AI, the novelty while it lasts, less fatigue.
+
+    ``choice_params`` (``Behaviour.choice``): ``benefit_weight``, ``hurdle``, ``confirmation_weight``, ``trust_weight``, ``fatigue_weight``, ``novelty_weight``."""
+    c = choice_params
+    return (c.benefit_weight * ((experience - c.hurdle) + c.confirmation_weight * (experience - expectation)) + affinity
+            + c.trust_weight * (trust_ai - 0.5) + c.novelty_weight * novel - c.fatigue_weight * fatigue)
 
 
 def discontinue_probability(continuance, discontinue_rate: float):

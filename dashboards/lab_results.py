@@ -7,7 +7,6 @@ Figures here are functions from the tidy results table to plotly figures, like s
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -16,6 +15,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from sim.analysis.differences import _spec_decimals, decimals_for
+from sim.analysis.differences import signed as signed_change
 from sim.analysis.figures import _layout, _rgba, adoption_split, measurement_gap, panel, scenario_colours
 from sim.analysis.reports import format_value
 from sim.experiments.replicates import BAND, sharing, summarise
@@ -37,10 +38,6 @@ LAB_METRICS = (
 )
 #: The weekly metric whose running sum is the cumulative delivered work (work per position, in baseline hours).
 DELIVERED = "throughput"
-#: Significant digits a change shows at least.
-SIGNIFICANT = 2
-#: The most decimals a change is shown with (below this it is shown in scientific notation).
-MAX_DECIMALS = 8
 
 
 def delivered_label() -> tuple[str, str]:
@@ -53,39 +50,6 @@ def delivered_label() -> tuple[str, str]:
 # ---------------------------------------------------------------------------
 # Changes with enough significant digits
 # ---------------------------------------------------------------------------
-
-
-def _spec_decimals(spec: str) -> int:
-    m = re.search(r"\.(\d+)", spec)
-    return int(m.group(1)) if m else 0
-
-
-def decimals_for(x: float, at_least: int) -> int:
-    """Decimals that show ``x`` with at least SIGNIFICANT significant digits (and never fewer than ``at_least``)."""
-    if x == 0 or not math.isfinite(x):
-        return at_least
-    needed = SIGNIFICANT - 1 - math.floor(math.log10(abs(x)))
-    return max(at_least, min(needed, MAX_DECIMALS))
-
-
-def _number(x: float, decimals: int, thousands: bool) -> str:
-    if x != 0 and abs(x) < 10 ** -MAX_DECIMALS:
-        return f"{x:+.{SIGNIFICANT - 1}e}"
-    return format(x, f"+{',' if thousands else ''}.{decimals}f")
-
-
-def signed_change(metric: str, x: float, decimals: int | None = None) -> str:
-    """A difference of a metric with its sign, in the metric's units ('pts': percentage points, for metrics shown in percent),
-    with at least two significant digits: 0.0004 of a share is '+0.040 pts', never '+0.0 pts'. Exactly zero is '0'."""
-    m = METRICS.get(metric)
-    percent = m is not None and m.percent
-    value = x * 100 if percent else x
-    unit = " pts" if percent else ""  # other units are in the metric's title beside it
-    if value == 0:
-        return "0" + unit
-    spec = m.format_spec if m is not None else ".2f"
-    d = decimals if decimals is not None else decimals_for(value, _spec_decimals(spec))
-    return _number(value, d, "," in spec) + unit
 
 
 def change_text(metric: str, mean: float, low: float, high: float) -> str:

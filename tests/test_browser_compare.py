@@ -14,7 +14,7 @@ import pytest
 from browser_support import browser_session, chart_clashes, console_errors, css, served_app, wait_for
 
 import sim
-from sim.analysis.differences import signed
+from sim.analysis.differences import percent, signed
 from sim.model.metrics import METRICS
 
 from dashboards.inputs import CompareRequest, build_specs
@@ -92,7 +92,7 @@ def test_the_difference_table_shows_the_api_numbers_and_results_out_of_date_are_
         assert value == pytest.approx(row["change"], rel=1e-12, abs=1e-15)
         assert text == signed(row["metric"], row["change"]) + bounds(lambda x: signed(row["metric"], x), row["low"], row["high"])
         if math.isfinite(row["pct_change"]):
-            assert pct.startswith(f"{row['pct_change'] * 100:+.1f}%")
+            assert pct.startswith(percent(row["pct_change"]))
         assert (verdict in ("within noise", "the same in every replicate")) == bool(row["within_noise"])
     titles = [h.text for h in css(browser, ".diff-title")]
     assert titles == [f"●{t} against Free choice of vetted tools" for t in ("80% weekly-usage mandate, in-house tool only",

@@ -53,6 +53,15 @@ def test_a_nonzero_change_always_shows_a_nonzero_digit_and_its_sign(metric):
     assert change_text(metric, 0.0, 0.0, 0.0).startswith("no change")
 
 
+def test_a_percent_change_never_reads_as_zero_either():
+    """Compare's % changes, as its changes: two significant digits at least ('-0.042%', not '-0.0%')."""
+    from sim.analysis.differences import percent
+
+    assert percent(0.1234) == "+12.3%" and percent(-0.00042) == "-0.042%" and percent(0.0) == "0%" and percent(float("nan")) == ""
+    for x in (3e-11, -2e-6, 0.0004, -0.049):
+        assert re.search(r"[1-9]", percent(x).split("e")[0]), percent(x)
+
+
 def test_a_change_keeps_the_metrics_own_precision_when_it_is_large_enough():
     assert signed_change("weekly_active_share", 0.1234) == "+12.3 pts"
     assert signed_change("weekly_active_share", 0.0004) == "+0.040 pts"

@@ -17,6 +17,7 @@ A pure function of the tidy results table: the app's Compare page and the Python
 from __future__ import annotations
 
 import math
+import re
 from typing import Sequence
 
 import numpy as np
@@ -110,18 +111,52 @@ def differences(results: pd.DataFrame, reference: str | None = None, *, week: in
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def signed(metric: str, x: float) -> str:
-    """A change in ``metric`` as people read it, with its sign: '+4.2 pts' for metrics shown in percent, else the metric's
-    own format ('−0.31' days are '-0.31'); '' for NaN."""
+#: Significant digits a change shows at least (a real change never reads as zero: '+0.040 pts', not '+0.0 pts').
+SIGNIFICANT = 2
+#: The most decimals a change is shown with (below this it is shown in scientific notation).
+MAX_DECIMALS = 8
+
+
+def _spec_decimals(spec: str) -> int:
+    m = re.search(r"\.(\d+)", spec)
+    return int(m.group(1)) if m else 0
+
+
+def decimals_for(x: float, at_least: int) -> int:
+    """Decimals that show ``x`` with at least SIGNIFICANT significant digits (and never fewer than ``at_least``)."""
+    if x == 0 or not math.isfinite(x):
+        return at_least
+    needed = SIGNIFICANT - 1 - math.floor(math.log10(abs(x)))
+    return max(at_least, min(needed, MAX_DECIMALS))
+
+
+def _number(x: float, decimals: int, thousands: bool) -> str:
+    if x != 0 and abs(x) < 10 ** -MAX_DECIMALS:
+        return f"{x:+.{SIGNIFICANT - 1}e}"
+    return format(x, f"+{',' if thousands else ''}.{decimals}f")
+
+
+def signed(metric: str, x: float, decimals: int | None = None) -> str:
+    """A change in ``metric`` as people read it, with its sign and in its units ('pts': percentage points, for metrics
+    shown in percent), with the metric's own decimals or more, so that it has at least two significant digits: 0.0004
+    of a share is '+0.040 pts', never '+0.0 pts'; exactly zero is '0', NaN ''."""
     if x != x:
         return ""
     m = METRICS.get(metric)
-    if m is not None and m.percent:
-        return f"{x * 100:+.1f} pts"
-    spec = (m.format_spec if m is not None else ".3g").lstrip("+")
-    return ("-" if x < 0 else "+") + format(abs(x), spec)
+    in_percent = m is not None and m.percent
+    value = x * 100 if in_percent else x
+    unit = " pts" if in_percent else ""  # other units are in the metric's title beside it
+    if value == 0:
+        return "0" + unit
+    spec = m.format_spec if m is not None else ".2f"
+    d = decimals if decimals is not None else decimals_for(value, _spec_decimals(spec))
+    return _number(value, d, "," in spec) + unit
 
 
 def percent(x: float) -> str:
-    """A % change with its sign ('+12.3%'); '' for NaN."""
-    return "" if x != x else f"{x * 100:+.1f}%"
+    """A % change with its sign ('+12.3%'), with at least two significant digits ('-0.042%'); '' for NaN."""
+    if x != x:
+        return ""
+    if x == 0:
+        return "0%"
+    return _number(x * 100, decimals_for(x * 100, 1), False) + "%"

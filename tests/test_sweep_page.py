@@ -223,6 +223,18 @@ def test_the_explorer_opens_on_true_gain_with_labelled_parameters(served):
     assert page.default_outcome(["cycle_time"]) == "cycle_time"
 
 
+def test_with_no_sweep_open_the_page_says_so_instead_of_empty_charts(served):
+    """No folder chosen, or one refused: the charts and downloads are hidden and a line says what to do; a folder opened shows them."""
+    for folder in (None, ".."):
+        resp = call(served, "sweep-metric.options", "sweep-folder", {"sweep-folder.value": folder})
+        assert resp["sweep-results"]["style"] == {"display": "none"} and resp["sweep-none"]["style"] == {}
+        assert resp["sweep-dl-results"]["disabled"] is True and resp["sweep-dl-table"]["disabled"] is True
+    resp = call(served, "sweep-metric.options", "sweep-folder", {"sweep-folder.value": "tiny"})
+    assert resp["sweep-results"]["style"] == {} and resp["sweep-none"]["style"] == {"display": "none"}
+    assert resp["sweep-dl-results"]["disabled"] is False and resp["sweep-dl-table"]["disabled"] is False
+    assert "choose a sweep folder" in page.NO_SWEEP
+
+
 def test_downloads_are_the_tidy_table_and_the_correlations(served):
     root = served[0]
     for button, name, columns in (("sweep-dl-results", "tiny-results.csv", None), ("sweep-dl-table", "tiny-rank-correlations.csv", SPEARMAN_COLUMNS)):

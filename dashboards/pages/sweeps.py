@@ -214,6 +214,11 @@ def _range(r: Any) -> str:
 GRAPH_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d", "zoomIn2d", "zoomOut2d", "autoScale2d"]}
 
 
+#: What the page says where its charts would be while no sweep is open.
+NO_SWEEP = "No sweep is open: choose a sweep folder above, type one, or start a small sweep. Its charts appear here."
+SHOWN, HIDDEN = {}, {"display": "none"}
+
+
 def _graph(id_: str) -> dcc.Graph:
     return dcc.Graph(id=id_, config=GRAPH_CONFIG, className="swp-graph")
 
@@ -227,19 +232,21 @@ def layout(folder: Any = None, metric: Any = None, x: Any = None, y: Any = None,
     found = find_sweeps(ctx.data_root)
     if folder and folder not in found:
         found.append(str(folder))  # a linked folder is checked (and refused if outside the root) when opened
+    chosen = folder if folder else (found[0] if found else None)
     return html.Div([
         html.P(["Sweep folders under the data root ", html.Code(str(ctx.data_root)), ": write one with ", html.Code("mandate-sim sweep"),
                 " (docs/SWEEPS.md) or start a small one here."], className="mb-2"),
         dbc.Row([
             dbc.Col([dbc.Label("Sweep folder", className="small fw-semibold mb-0", html_for="sweep-folder"),
-                     dcc.Dropdown(id="sweep-folder", options=found, value=folder if folder else (found[0] if found else None), placeholder="choose or type a folder",
+                     dcc.Dropdown(id="sweep-folder", options=found, value=chosen, placeholder="choose or type a folder",
                                   searchable=True)], md=5),
             dbc.Col([dbc.Label("Or type a folder under the data root", className="small fw-semibold mb-0", html_for="sweep-path"),
                      dbc.Input(id="sweep-path", type="text", value=folder or "", debounce=True, size="sm")], md=3),
             dbc.Col([html.Div("Downloads", className="small fw-semibold"),
                      dbc.ButtonGroup([
-                         dbc.Button("Results (CSV)", id="sweep-dl-results", size="sm", color="secondary", outline=True, title="the sweep's tidy table: one row per run, replicate and outcome"),
-                         dbc.Button("Indices or correlations (CSV)", id="sweep-dl-table", size="sm", color="secondary", outline=True,
+                         dbc.Button("Results (CSV)", id="sweep-dl-results", size="sm", color="secondary", outline=True, disabled=not chosen,
+                                    title="the sweep's tidy table: one row per run, replicate and outcome"),
+                         dbc.Button("Indices or correlations (CSV)", id="sweep-dl-table", size="sm", color="secondary", outline=True, disabled=not chosen,
                                     title="Sobol'/Morris indices, or Spearman rank correlations with their intervals and p-values"),
                      ], size="sm"),
                      dcc.Download(id="sweep-download")], md=4),
@@ -247,6 +254,8 @@ def layout(folder: Any = None, metric: Any = None, x: Any = None, y: Any = None,
         sweep_start.start_form(ctx.data_root),
         dbc.Alert(id="sweep-error", color="danger", is_open=False, style={"whiteSpace": "pre-wrap"}),
         html.Div(id="sweep-info", className="small text-muted mb-2"),
+        html.P(NO_SWEEP, id="sweep-none", className="text-muted border rounded p-3", style=HIDDEN if chosen else SHOWN),
+        html.Div(id="sweep-results", style=SHOWN if chosen else HIDDEN, children=[
         dbc.Row([
             dbc.Col([dbc.Label("Outcome", className="small fw-semibold mb-0", html_for="sweep-metric"),
                      dcc.Dropdown(id="sweep-metric", value=metric, clearable=False)], md=4),
@@ -264,6 +273,7 @@ def layout(folder: Any = None, metric: Any = None, x: Any = None, y: Any = None,
         dbc.Row([
             dbc.Col(_graph("sweep-heatmap"), lg=5),
             dbc.Col(_graph("sweep-parallel"), lg=7),
+        ]),
         ]),
         html.Div(share_box("sweeps"), style={"maxWidth": "40rem"}),
     ], className="sweeps-page")
@@ -303,17 +313,20 @@ def register_callbacks(app: Dash) -> None:
         Output("sweep-metric", "options"), Output("sweep-metric", "value"), Output("sweep-x", "options"), Output("sweep-x", "value"),
         Output("sweep-y", "options"), Output("sweep-y", "value"), Output("sweep-info", "children"),
         Output("sweep-error", "children", allow_duplicate=True), Output("sweep-error", "is_open", allow_duplicate=True),
+        Output("sweep-results", "style"), Output("sweep-none", "style"), Output("sweep-dl-results", "disabled"), Output("sweep-dl-table", "disabled"),
         Input("sweep-folder", "value"), State("sweep-metric", "value"), State("sweep-x", "value"), State("sweep-y", "value"),
         prevent_initial_call="initial_duplicate",
     )
     def open_folder(folder, metric, x, y):
-        """Open a sweep folder inside the data root: its outcomes and swept parameters, labelled for people."""
+        """Open a sweep folder inside the data root: its outcomes and swept parameters, labelled for people (the charts
+        and downloads only while one is open)."""
+        closed = (HIDDEN, SHOWN, True, True)
         if not folder:
-            return [], None, [], None, [], None, "", "", False
+            return [], None, [], None, [], None, "", "", False, *closed
         try:
             data = open_data(current().data_root, folder)
         except InputError as e:
-            return [], None, [], None, [], None, "", f"error: {e}", True
+            return [], None, [], None, [], None, "", f"error: {e}", True, *closed
         outcomes = outcomes_of(data)
         metric_options = [{"label": series_title(m), "value": m} for m in outcomes]
         params = parameters_of(data)
@@ -321,7 +334,7 @@ def register_callbacks(app: Dash) -> None:
         metric = metric if metric in outcomes else default_outcome(outcomes)
         x = x if x in params else (params[0] if params else None)
         y = y if y in params and y != x else next((p for p in params if p != x), x)
-        return metric_options, metric, param_options, x, param_options, y, describe(data), "", False
+        return metric_options, metric, param_options, x, param_options, y, describe(data), "", False, SHOWN, HIDDEN, False, False
 
     @app.callback(
         Output("sweep-scatter", "figure"), Output("sweep-indices", "figure"), Output("sweep-table-title", "children"), Output("sweep-table", "children"),

@@ -251,7 +251,7 @@ WARM_CHECK = textwrap.dedent("""
     from dashboards import jobs
     from dashboards.lab_results import lab_task
     from dashboards.pages import lab
-    from sim.model import kernels
+    from sim.model import kernel_calls
     def loaded():
         import numba
         seen = set()
@@ -259,7 +259,7 @@ WARM_CHECK = textwrap.dedent("""
             for obj in vars(mod).values():
                 if isinstance(obj, numba.core.registry.CPUDispatcher):
                     seen.add(obj)
-        seen |= {k.compiled for k in kernels._ALL}
+        seen |= {k.compiled for k in kernel_calls._ALL}
         return sum(len(d.overloads) for d in seen)
     assert loaded() == 0, "nothing is compiled before the warm-up"
     jobs._warm_up()

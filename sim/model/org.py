@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import mesa
 import numpy as np
 
-from . import bundles, kernels, limits, rules
+from . import bundles, kernel_calls, kernels, limits, rules
 from . import channels as mechanisms
 from .levers import LeverSetup, Observations, PolicyChannels, WorkRecord, build_levers
 from .metrics import Recorder
@@ -138,7 +138,7 @@ class EngineeringOrg(mesa.Model):
         })
         self.wk = WeekData(n, self.tables.n_tools, self.tables.n_tasks, wf.n_teams)
         self.passes = kernels.for_model(n)  # the compiled per-engineer passes: multi-threaded for larger organisations
-        weakref.finalize(self, kernels.forget_all)  # the passes remember this model's bundles for speed: let them go with it
+        weakref.finalize(self, kernel_calls.forget_all)  # the passes remember this model's bundles for speed: let them go with it
         self.last_week: WeekData | None = None
         self.profile = profile
         self.phase_seconds = {p: 0.0 for p in self.PHASES}

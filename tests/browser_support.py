@@ -148,7 +148,9 @@ document.querySelectorAll(arguments[0]).forEach(box => box.querySelectorAll('.js
         if (meet(texts[i][1], texts[j][1])) out.push(name + ': ' + texts[i][0] + ' | ' + texts[j][0]);
     [['the legend', '.legend .bg'], ['the toolbar', '.modebar']].forEach(([what, sel]) => boxes(sel).forEach(([_, l]) =>
         texts.forEach(([t, r]) => { if (meet(l, r)) out.push(name + ': ' + what + ' | ' + t); })));
-    texts.forEach(([t, r]) => { if (r.left < edge.left - 1 || r.right > edge.right + 1) out.push(name + ': cut off: ' + t); });
+    const outside = r => r.left < edge.left - 1 || r.right > edge.right + 1 || r.top < edge.top - 1 || r.bottom > edge.bottom + 1;
+    texts.forEach(([t, r]) => { if (outside(r)) out.push(name + ': cut off: ' + t); });
+    boxes('.legend .bg').forEach(([_, r]) => { if (outside(r)) out.push(name + ': cut off: the legend'); });
 }));
 return out;
 """

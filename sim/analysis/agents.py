@@ -115,8 +115,8 @@ def agent_animation(table: pd.DataFrame, *, titles: Mapping[str, str] | None = N
     fig.update_yaxes(visible=False, scaleanchor="x")
     for i in range(2, len(names) + 1):
         fig.update_yaxes(scaleanchor=f"x{i}", row=1, col=i)
-    _layout(fig, "Engineer by engineer", height=height, big=big)
-    fig.update_layout(hovermode="closest", legend={"orientation": "h", "y": -0.02, "yanchor": "top"})
+    _layout(fig, "Engineer by engineer", height=height, big=big)  # its legend below, at the figure's foot, with room for its rows
+    fig.update_layout(hovermode="closest")
     fig.update_xaxes(title_text=None)
     out = json.loads(fig.to_json())  # plain JSON values (no packed arrays): the frames below are plain too
     frames = []

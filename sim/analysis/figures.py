@@ -28,6 +28,7 @@ from sim.model.params import SENIORITY_LEVELS
 from sim.model.scenarios import builtin_scenarios, scenario_summary
 from sim.experiments.replicates import shared_bands, shared_summary, sharing, summary_cells
 
+from .differences import signed
 from .figure_spec import TEMPLATE, FigureSpec, figure_function
 
 #: Colour-blind-safe palette (Okabe-Ito, then Tol's muted).
@@ -474,8 +475,7 @@ def waterfall(table: pd.DataFrame, *, a: str | None = None, b: str | None = None
     names = policy_labels([a, b], labels)
     x = [names[a]] + [str(l) for l in parts["label"]] + [names[b]]
     y = [float(first["outcome_a"])] + [float(v) for v in parts["contribution"]] + [float(first["outcome_b"])]
-    fmt = (lambda v: f"{v * 100:+.1f} pts") if is_percent(metric) else (lambda v: f"{v:+.3g}")
-    text = [format_number(metric, y[0])] + [fmt(v) for v in y[1:-1]] + [format_number(metric, y[-1])]
+    text = [format_number(metric, y[0])] + [signed(metric, v) for v in y[1:-1]] + [format_number(metric, y[-1])]
     colours = scenario_colours([a, b])
     fig = FigureSpec().add_trace({
         "type": "waterfall", "x": x, "y": y, "measure": ["absolute"] + ["relative"] * len(parts) + ["total"], "text": text, "textposition": "outside", "constraintext": "none",

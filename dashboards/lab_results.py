@@ -15,8 +15,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from sim.analysis.differences import _spec_decimals, decimals_for
-from sim.analysis.differences import signed as signed_change
+from sim.analysis.differences import change_text, decimals_for
 from sim.analysis.figures import _layout, _rgba, adoption_split, measurement_gap, panel, scenario_colours
 from sim.analysis.reports import format_value
 from sim.experiments.replicates import BAND, sharing, summarise
@@ -45,25 +44,6 @@ def delivered_label() -> tuple[str, str]:
     m = METRICS[DELIVERED]
     unit = re.sub(r"(-| per )week$", "", m.symbol or m.unit)  # "baseline hours per position-week" -> "... per position"
     return f"Cumulative {m.label.lower()}", unit
-
-
-# ---------------------------------------------------------------------------
-# Changes with enough significant digits
-# ---------------------------------------------------------------------------
-
-
-def change_text(metric: str, mean: float, low: float, high: float) -> str:
-    """'mean [5%, 95%]' of a paired difference: the mean with its own significant digits, each bound with at least as many
-    decimals (more where it would otherwise round to zero); 'no change' when every replicate is identical."""
-    if mean == 0 and low == 0 and high == 0:
-        return "no change (identical in every replicate)"
-    m = METRICS.get(metric)
-    percent = m is not None and m.percent
-    scale = 100 if percent else 1
-    base = _spec_decimals(m.format_spec if m is not None else ".2f")
-    d = decimals_for(mean * scale, base)
-    bounds = [signed_change(metric, b, max(d, decimals_for(b * scale, base))) for b in (low, high)]
-    return f"{signed_change(metric, mean, d)} [{bounds[0]}, {bounds[1]}]"
 
 
 # ---------------------------------------------------------------------------

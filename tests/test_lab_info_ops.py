@@ -23,7 +23,9 @@ from sim.model.org import EngineeringOrg
 from sim.model.scenarios import load_scenario
 
 from dashboards.inputs import check_upload
-from dashboards.lab_results import BASELINE, WHAT_IF, breakeven, change_text, cumulative_delivered, lab_task, signed_change
+from dashboards.lab_results import BASELINE, WHAT_IF, breakeven, cumulative_delivered, lab_task
+from sim.analysis.differences import change_text
+from sim.analysis.differences import signed as signed_change
 from dashboards.pages import info, lab, model
 from dashboards.server import wait_answering
 from dashboards.state import compare_request, lab_query, lab_state

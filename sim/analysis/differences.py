@@ -12,6 +12,9 @@ percentage against the no-AI counterfactual) nor when the reference's mean is 0.
     table = sim.differences(sim.run_scenarios(["free_choice", "mandate_single_tool"], replicates=10), "free_choice", week=26)
 
 A pure function of the tidy results table: the app's Compare page and the Python API compute the same table.
+
+``signed``, ``percent`` and ``change_text`` write a change as people read it, with at least two significant digits
+(a real change never reads as zero): Compare's tables, the takeaways, the lab and the waterfall use them.
 """
 
 from __future__ import annotations
@@ -160,3 +163,16 @@ def percent(x: float) -> str:
     if x == 0:
         return "0%"
     return _number(x * 100, decimals_for(x * 100, 1), False) + "%"
+
+
+def change_text(metric: str, mean: float, low: float, high: float) -> str:
+    """'mean [5%, 95%]' of a paired difference: the mean with its own significant digits, each bound with at least as many
+    decimals (more where it would otherwise round to zero); 'no change' when every replicate is identical."""
+    if mean == 0 and low == 0 and high == 0:
+        return "no change (identical in every replicate)"
+    m = METRICS.get(metric)
+    scale = 100 if m is not None and m.percent else 1
+    base = _spec_decimals(m.format_spec if m is not None else ".2f")
+    d = decimals_for(mean * scale, base)
+    bounds = [signed(metric, b, max(d, decimals_for(b * scale, base))) for b in (low, high)]
+    return f"{signed(metric, mean, d)} [{bounds[0]}, {bounds[1]}]"

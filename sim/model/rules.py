@@ -4,8 +4,11 @@ Every rule is elementwise: it takes numbers or numpy arrays that broadcast
 against each other (the caller lines up the engineer, tool and task axes), so
 the same function serves the vectorised numpy code of the virtual studies and,
 compiled by numba, the fused weekly kernels of the organisation model
-(sim/kernels.py). Shares and indices lie in [0, 1]; times are in hours or in
-shares of a task's baseline time; one step is one working week.
+(sim/model/kernels.py). Shares and indices lie in [0, 1]; times are in hours or in
+shares of a task's baseline time; one step is one working week. A parameter is a
+float argument, except where a rule weighs many parameters of one section: it
+then takes the section (``choice_params``, ``work_params``: ``Behaviour.choice``,
+``Behaviour.work`` or their bundles) and names the fields it reads.
 docs/MODEL.md gives each rule's equation and the evidence behind it.
 """
 

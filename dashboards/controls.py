@@ -119,7 +119,8 @@ def control(row: ParamRow, kind: str, scenario: Scenario, value: Any = None, *, 
     label = label_of(path) + unit
     if is_name_list(path) or allows_all(path):
         names = name_options(path, scenario)
-        options = ([{"label": "all", "value": "all"}] if allows_all(path) else []) + [{"label": n, "value": n} for n in names]
+        title = scenario.organisation.tool_title if "tool" in path.split(".")[-1] else (lambda n: n.replace("_", " "))
+        options = ([{"label": "all", "value": "all"}] if allows_all(path) else []) + [{"label": title(n), "value": n} for n in names]
         current = ["all"] if value == "all" else list(value)
         widget = dcc.Dropdown(id=cid, options=options, value=current, multi=True, clearable=True, className="param-dropdown")
     elif row.kind == "bool":

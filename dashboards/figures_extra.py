@@ -24,7 +24,7 @@ def org_profile(org: Organisation, *, big: bool = False) -> go.Figure:
                              marker_color=PALETTE[(i + 3) % len(PALETTE)], legendgroup="tasks"), row=1, col=2)
     for j, (name, tool) in enumerate(org.tools.items()):
         fig.add_trace(go.Bar(x=[t.replace("_", " ") for t in tasks], y=[tool.effects[t].time_saving - tool.effects[t].verification for t in tasks],
-                             name=name, marker_color=PALETTE[j % len(PALETTE)], legendgroup="tools"), row=1, col=3)
+                             name=org.tool_title(name), marker_color=PALETTE[j % len(PALETTE)], legendgroup="tools"), row=1, col=3)
     # tasks stack within each level; tools stand side by side
     fig.for_each_trace(lambda t: t.update(offsetgroup="tasks" if t.legendgroup == "tasks" else t.name))
     fig.update_layout(barmode="relative")

@@ -191,7 +191,7 @@ def org_sentences(org: Organisation) -> list[Sentence]:
             cites.append(Cite("net_saving", "", f"tools.{name}.effects.{task}", 0, v, f"{abs(v):.0%}", direction="down" if v < 0 else "up",
                               word="costs" if v < 0 else "saves"))
         cb, cw = cites
-        out.append(Sentence(f"Net of checking its output, the {name} tool {cb.word} {cb.text} of task time on {best.replace('_', ' ')}, its best "
+        out.append(Sentence(f"Net of checking its output, the {org.tool_title(name)} {cb.word} {cb.text} of task time on {best.replace('_', ' ')}, its best "
                             f"task type, and {cw.word} {cw.text} on {worst.replace('_', ' ')}, its worst.", (cb, cw)))
     return out
 
@@ -202,12 +202,12 @@ def mandate_sentences(data: StoryData, week: int) -> list[Sentence]:
     out = []
     target = declared(spec, "policy.usage_target") if spec is not None else float("nan")
     if spec is not None:
-        tools = ", ".join(spec.approved_tools())
+        tools = " and ".join(spec.organisation.tool_title(t) for t in spec.approved_tools())
         ct = Cite("declared", MANDATE, "policy.usage_target", 0, target, fmt("weekly_active_share", target))
         ce = Cite("declared", MANDATE, "policy.usage_enforcement", 0, declared(spec, "policy.usage_enforcement"),
                   f"{declared(spec, 'policy.usage_enforcement'):.2f}")
         out.append(Sentence(f"The policy, “{title_of(MANDATE)}”: the target is {ct.text} of engineers active every week, with the "
-                            f"{tools} tool{'s' if len(spec.approved_tools()) > 1 else ''} only; pressure starts at {ce.text}.", (ct, ce)))
+                            f"{tools} only; pressure starts at {ce.text}.", (ct, ce)))
         ca = data.cite_mean(MANDATE, "weekly_active_share", week)
         d = ca.value - target
         gap = Cite("vs_target", MANDATE, "weekly_active_share", week, d, amount("weekly_active_share", d),

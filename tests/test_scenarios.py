@@ -203,3 +203,15 @@ def test_a_file_given_as_text_extends_built_in_names_only(tmp_path, monkeypatch)
             messages.append(re.sub(r"value '[^']*'", "value 'REF'", str(e.value)))
     assert len(set(messages[0::2])) == 1 and len(set(messages[1::2])) == 1
     assert not [p for p in looked if "there" in p or "absent" in p]
+
+
+def test_a_tool_is_called_by_its_title_and_a_title_is_short():
+    """Charts and sentences name a tool by its declared title (its name with spaces when it has none); a title over 80
+    characters is refused with a message naming the field."""
+    spec = sim.load_scenario("mandate_single_tool", overrides={"organisation.tools.thirdparty.title": "Copilot"})
+    org = spec.organisation
+    assert org.tool_title("inhouse") == "in-house assistant" and org.tool_title("thirdparty") == "Copilot"
+    assert org.tool_title("not_declared") == "not declared"
+    with pytest.raises(sim.InputError) as e:
+        sim.load_scenario("mandate_single_tool", overrides={"organisation.tools.inhouse.title": "x" * 81})
+    assert "organisation.tools.inhouse.title" in str(e.value) and "80" in str(e.value)

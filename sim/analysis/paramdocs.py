@@ -89,6 +89,7 @@ def sections(scenario: Scenario | None = None) -> list[tuple[str, str, str, list
         ("organisation.seniority", "Organisation: seniority levels", _intro(_model_at("organisation.seniority", sc), "Paths name the level: `junior`, `mid`, `senior`.")),
         ("organisation.task_types", "Organisation: task types", _intro(_model_at("organisation.task_types", sc), f"Paths name the task type; the default organisation has {', '.join(f'`{k}`' for k in org.task_types)}.")),
         ("organisation.tools", "Organisation: AI tools", _intro(_model_at("organisation.tools", sc), f"Paths name the tool; the default organisation has {', '.join(f'`{k}`' for k in org.tools)}. "
+                                                                 f"`title` (text): what charts, sentences and the app call the tool ({', '.join(f'`{k}`: {org.tool_title(k)}' for k in org.tools)}). "
                                                                  f"`effects.<task type>`: {_intro(ToolEffect())}")),
         ("policy", "Policy levers", _intro(sc.policy)),
         ("policy.outcome_goals", "Policy: outcome goals", _intro(sc.policy.outcome_goals)),

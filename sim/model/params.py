@@ -136,6 +136,7 @@ class ToolEffect(Strict):
 class Tool(Strict):
     """An AI coding assistant."""
 
+    title: str = Field("", max_length=80, description="What charts, sentences and the app call the tool (its name, underscores as spaces, when empty).")
     reputation: float = P(1.0, 0.0, 2.0, "multiplier", "How strongly the hype attaches to this tool: engineers' prior belief is hype_prior x reputation.")
     data_risk: float = P(1.0, 0.0, 10.0, "exposure units per task", "Data and security exposure from one task done with this tool while it is NOT approved (vetted tools expose a tenth of it).")
     seat_cost: float = P(40.0, 0.0, 10_000.0, "currency per engineer-month", "Licence cost of one engineer's access to the tool for a month, paid for every engineer it is approved for.", "2025-2026 list prices of coding assistants, about 20-60 US$ a seat a month (assumption: 40).")
@@ -185,6 +186,7 @@ def _default_tools() -> dict[str, Tool]:
     tool's values are the ones the virtual studies check (METR-2025, PENG-2023); the in-house differences are assumptions."""
     return {
         "inhouse": Tool(
+            title="in-house assistant",
             reputation=0.75,
             data_risk=0.0,
             seat_cost=25.0,
@@ -200,6 +202,7 @@ def _default_tools() -> dict[str, Tool]:
             ),
         ),
         "thirdparty": Tool(
+            title="third-party assistant",
             reputation=1.0,
             data_risk=1.0,
             seat_cost=40.0,
@@ -269,6 +272,11 @@ class Organisation(Strict):
             if set(tool.effects) != tasks:
                 raise ValueError(f"tools.{tname}.effects must name every task type {sorted(tasks)} (got {sorted(tool.effects)})")
         return self
+
+    def tool_title(self, name: str) -> str:
+        """What people read for the tool ``name``: its declared title, else its name with spaces for underscores."""
+        tool = self.tools.get(name)
+        return tool.title if tool is not None and tool.title else name.replace("_", " ")
 
     @property
     def task_names(self) -> list[str]:

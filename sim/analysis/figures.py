@@ -365,6 +365,17 @@ def measurement_gap(results: pd.DataFrame, *, colours: dict | None = None, until
     return note_flat(fig, b, results)
 
 
+#: Height (px) of one row of small multiples, and the room (px) between two rows: the upper row's tick labels and the
+#: lower row's two-line titles.
+PANEL_ROW_PX, ROW_GAP_PX = 380, 120
+
+
+def row_gap(rows: int) -> float:
+    """Space between rows of small multiples as plotly wants it (a share of the plotting height): ``ROW_GAP_PX`` at the
+    panel's own height (about 220 px of it are margins), never more than 0.22 (two rows)."""
+    return min(0.22, ROW_GAP_PX / max(PANEL_ROW_PX * rows - 220, 1)) if rows > 1 else 0.0
+
+
 @figure_function
 def panel(results: pd.DataFrame, metrics: Sequence[str], title: str, *, group: str = "all", colours: dict | None = None, until_week: int | None = None,
           big: bool = False, cols: int | None = None, labels: Mapping[str, str] | None = None) -> FigureSpec:
@@ -379,7 +390,7 @@ def panel(results: pd.DataFrame, metrics: Sequence[str], title: str, *, group: s
     cols = cols or len(metrics)
     rows = (len(metrics) + cols - 1) // cols
     fig = FigureSpec(rows=rows, cols=cols, subplot_titles=[wrapped_title(m, 34 if cols > 2 else 60) for m in metrics],
-                     horizontal_spacing=0.07, vertical_spacing=0.22, grid=True)
+                     horizontal_spacing=0.07, vertical_spacing=row_gap(rows), grid=True)
     for i, m in enumerate(metrics):
         r, c = i // cols + 1, i % cols + 1
         for n in names:
@@ -387,7 +398,7 @@ def panel(results: pd.DataFrame, metrics: Sequence[str], title: str, *, group: s
                 add_band_traces(fig, lines[n, m], n, colours[n], row=r, col=c, legend=i == 0, label=labels[n])
         if is_percent(m):
             fig.update_yaxes({"tickformat": ".0%"}, row=r, col=c)
-    _layout(fig, title, height=380 * rows, big=big)
+    _layout(fig, title, height=PANEL_ROW_PX * rows, big=big)
     for i in range(len(metrics)):  # "week" under the lowest chart of each column, not between the rows (where the titles are)
         fig.update_xaxes({"title": {"text": "week" if i + cols >= len(metrics) else ""}}, row=i // cols + 1, col=i % cols + 1)
     return note_flat(fig, b, results)

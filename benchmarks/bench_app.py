@@ -98,6 +98,14 @@ def server_parts(engineers: int, replicates: int) -> dict:
     return {"runs": runs, "figures": figures, "differences": time.perf_counter() - t}
 
 
+def fresh_and_cached(click, clicks: int, first: float) -> dict:
+    """``clicks`` clicks on new seeds (fresh runs), then as many on seeds already run (served from the cache); seed 1000
+    is the first one, already shown."""
+    seeds = [1001 + i for i in range(clicks)]
+    fresh = [click(s) for s in seeds]
+    return {"first": first, "fresh": fresh, "cached": [click(s) for s in ([1000] + seeds)[:clicks]]}
+
+
 def browser_clicks(app: AppProcess, args: argparse.Namespace, chromium: str, driver: str) -> dict:
     """Click Run in a headless chromium: the first load, then fresh and cached clicks, each as (total, server's answer) seconds."""
     browser = start_browser(chromium, driver)
@@ -109,18 +117,15 @@ def browser_clicks(app: AppProcess, args: argparse.Namespace, chromium: str, dri
         wait_for(lambda: browser.execute_script(
             "return document.querySelectorAll('.cmp-graph .js-plotly-plot').length") >= 10, 180, message="the first charts")
         first = time.perf_counter() - t
-        seeds = [1001 + i for i in range(args.clicks)]
 
         def click(seed: int) -> tuple[float, float]:
             set_seed(browser, seed)
             total, served = browser.execute_async_script(CLICK_AND_WAIT)
             return total / 1000, served / 1000
 
-        fresh = [click(s) for s in seeds]
-        cached = [click(s) for s in ([1000] + seeds)[: args.clicks]]
+        return fresh_and_cached(click, args.clicks, first)
     finally:
         stop_browser(browser)
-    return {"first": first, "fresh": fresh, "cached": cached}
 
 
 def http_clicks(app: AppProcess, args: argparse.Namespace) -> dict:
@@ -138,11 +143,7 @@ def http_clicks(app: AppProcess, args: argparse.Namespace) -> dict:
             raise SystemExit(f"the comparison ended {state}: {text}")
         return time.perf_counter() - t, None
 
-    first = click(1000)[0]
-    seeds = [1001 + i for i in range(args.clicks)]
-    fresh = [click(s) for s in seeds]
-    cached = [click(s) for s in ([1000] + seeds)[: args.clicks]]
-    return {"first": first, "fresh": fresh, "cached": cached}
+    return fresh_and_cached(click, args.clicks, click(1000)[0])
 
 
 def spread(xs: list[float]) -> str:
